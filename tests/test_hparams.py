@@ -1,0 +1,130 @@
+"""The shipped configurations: they build, load their weights, are reusable
+from other YAML files, and the README states their real parameter counts."""
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+
+from care.lobes import CAREEncoder
+from care.lobes.loading import check_speech_config, check_text_config
+
+REPO = Path(__file__).resolve().parents[1]
+HPARAMS = REPO / "recipes" / "Pretrain" / "hparams"
+OFFLINE = {"speech_source": None, "text_source": None}
+
+
+def load(name, overrides=None):
+    with open(HPARAMS / f"{name}.yaml") as fin:
+        return load_hyperpyyaml(fin, overrides or {})
+
+
+@pytest.fixture(scope="module")
+def care_small():
+    return load("care_small")
+
+
+def test_care_small_builds_offline_with_minilm_layers(care_small, minilm_path):
+    """care_small takes MiniLM layers 3-5, frozen, from the installed package."""
+    from transformers import AutoModel
+
+    encoder = care_small["encoder"]
+    assert isinstance(encoder, CAREEncoder)
+    state = AutoModel.from_pretrained(minilm_path, local_files_only=True).state_dict()
+    for index, text_layer in enumerate([3, 4, 5]):
+        layer = encoder.semantic_layers[index].layer
+        prefix = f"encoder.layer.{text_layer}."
+        torch.testing.assert_close(
+            layer.feed_forward.in_proj.weight, state[prefix + "intermediate.dense.weight"]
+        )
+        torch.testing.assert_close(
+            layer.attention.qkv.bias,
+            torch.cat([state[prefix + f"attention.self.{p}.bias"] for p in ("query", "key", "value")]),
+        )
+        assert not any(p.requires_grad for p in layer.parameters())
+    assert all(p.requires_grad for p in encoder.semantic_layers[0].down.parameters())
+
+
+@pytest.mark.parametrize("name, text_dim, layers", [("care_small", 384, 12), ("care_base", 768, 19)])
+def test_output_shapes(clips, name, text_dim, layers, care_small):
+    hparams = care_small if name == "care_small" else load(name, OFFLINE)
+    encoder = hparams["encoder"].eval()
+    wavs = torch.zeros(2, len(clips[1]))
+    wavs[0] = clips[1]
+    wavs[1, : len(clips[0])] = clips[0][: len(clips[1])]
+    lens = torch.tensor([1.0, min(1.0, len(clips[0]) / len(clips[1]))])
+    with torch.no_grad():
+        out = encoder(wavs, lens)
+    frames = encoder.frame_lengths(wavs.shape[1])
+    assert out.semantic.shape == (2, text_dim)
+    assert out.acoustic.shape == (2, frames, 256)
+    assert out.hidden_states.shape == (layers, 2, frames, hparams["d_model"])
+    assert out.lengths.shape == (2,)
+
+
+def test_care_base_sizes_match_wavlm_base_and_roberta_base():
+    """care_base's sizes are those of microsoft/wavlm-base and roberta-base
+    (their published configurations), checked by the loader's own checks."""
+    from transformers import RobertaConfig, WavLMConfig
+
+    encoder_config = load("care_base", OFFLINE)["encoder"].config
+    # WavLMConfig's defaults are microsoft/wavlm-base's.
+    check_speech_config(WavLMConfig(), encoder_config, "wavlm-base")
+    roberta_base = RobertaConfig(
+        hidden_size=768, num_attention_heads=12, intermediate_size=3072,
+        num_hidden_layers=12, layer_norm_eps=1e-5, hidden_act="gelu",
+    )
+    check_text_config(roberta_base, encoder_config, "roberta-base")
+    with pytest.raises(ValueError, match="semantic_layer_norm_eps"):
+        check_text_config(RobertaConfig(layer_norm_eps=1e-12), encoder_config, "bert-like")
+    text = (HPARAMS / "care_base.yaml").read_text()  # read only: loading would fetch
+    assert re.search(r"^speech_source: microsoft/wavlm-base$", text, re.MULTILINE)
+    assert re.search(r"^text_source: roberta-base$", text, re.MULTILINE)
+    assert re.search(r"^text_layers: \[6, 7, 8, 9, 10, 11\]", text, re.MULTILINE)
+
+
+def test_reusable_from_another_yaml(tmp_path):
+    """Any SpeechBrain YAML can take the encoder with ``!include:``."""
+    recipe = tmp_path / "probe.yaml"
+    recipe.write_text(
+        f"care: !include:{HPARAMS / 'care_small.yaml'}\n"
+        "    target_dim: 12\n"
+        "encoder: !ref <care[encoder]>\n"
+    )
+    with open(recipe) as fin:
+        hparams = load_hyperpyyaml(fin)
+    assert isinstance(hparams["encoder"], CAREEncoder)
+    assert hparams["encoder"].acoustic_head.out_features == 12
+
+
+def readme_tables():
+    """Parameter counts (millions) from the README's two configuration tables:
+    totals (total, trainable, frozen) and parts (front end, shared, semantic
+    text layers, semantic convs, acoustic)."""
+    text = (REPO / "README.md").read_text()
+    totals, parts = {}, {}
+    for match in re.finditer(r"^\| `(care_\w+)` \|([^\n]+)$", text, re.MULTILINE):
+        cells = [c.strip() for c in match.group(2).split("|")]
+        if cells[0].endswith(" M"):
+            totals[match.group(1)] = [float(c.removesuffix(" M")) for c in cells[:3]]
+        else:
+            parts[match.group(1)] = [float(c.split()[0]) for c in cells[:5]]
+    return totals, parts
+
+
+@pytest.mark.parametrize("name", ["care_small", "care_base"])
+def test_readme_parameter_counts(name, care_small):
+    """The README's parameter counts are those of the built encoders."""
+    hparams = care_small if name == "care_small" else load(name, OFFLINE)
+    counts = hparams["encoder"].parameter_counts()
+    totals, parts = readme_tables()
+
+    def millions(keys):
+        return [round(counts[k] / 1e6, 1) for k in keys]
+
+    assert totals[name] == millions(["total", "trainable", "frozen"])
+    assert parts[name] == millions(
+        ["frontend", "shared", "semantic_layers", "semantic_convs", "acoustic"]
+    )
