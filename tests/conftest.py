@@ -39,6 +39,13 @@ def load_16k(path):
     return audio
 
 
+def pytest_report_header(config):
+    root = care_data()
+    if root is None:
+        return "CARE_DATA: absent; tests use generated audio (set CARE_DATA to the shared data folder)"
+    return f"CARE_DATA: {root} (real clips)"
+
+
 def generated_clips():
     """Speech-like stand-ins: harmonic tones with vibrato and noise, of the
     same spread of durations as the real clips."""

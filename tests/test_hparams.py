@@ -99,11 +99,11 @@ def test_reusable_from_another_yaml(tmp_path):
     assert hparams["encoder"].acoustic_head.out_features == 12
 
 
-def readme_tables():
+def readme_tables(readme):
     """Parameter counts (millions) from the README's two configuration tables:
     totals (total, trainable, frozen) and parts (front end, shared, semantic
     text layers, semantic convs, acoustic)."""
-    text = (REPO / "README.md").read_text()
+    text = readme.read_text()
     totals, parts = {}, {}
     for match in re.finditer(r"^\| `(care_\w+)` \|([^\n]+)$", text, re.MULTILINE):
         cells = [c.strip() for c in match.group(2).split("|")]
@@ -119,7 +119,7 @@ def test_readme_parameter_counts(name, care_small):
     """The README's parameter counts are those of the built encoders."""
     hparams = care_small if name == "care_small" else load(name, OFFLINE)
     counts = hparams["encoder"].parameter_counts()
-    totals, parts = readme_tables()
+    totals, parts = readme_tables(REPO / "README.md")
 
     def millions(keys):
         return [round(counts[k] / 1e6, 1) for k in keys]
@@ -128,3 +128,5 @@ def test_readme_parameter_counts(name, care_small):
     assert parts[name] == millions(
         ["frontend", "shared", "semantic_layers", "semantic_convs", "acoustic"]
     )
+    recipe_totals, _ = readme_tables(REPO / "recipes" / "Pretrain" / "README.md")
+    assert recipe_totals[name] == totals[name]

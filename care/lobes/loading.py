@@ -12,8 +12,9 @@ Checkpoints are read through ``transformers`` (``AutoConfig``/``AutoModel``),
 which handles hub ids, local folders, safetensors and legacy weight names;
 only their state dicts are used, never their layer modules, so the result does
 not depend on what a given ``transformers`` version's layers return. The name
-maps below (``wavlm_name_map``, ``text_layer_name_map``) are the only places
-that know the checkpoints' parameter names. A local folder is always read with
+maps below (``WAVLM_LAYER_MODULES``, ``TEXT_LAYER_MODULES`` and the front-end
+names in ``load_speech_weights``) are the only places that know the
+checkpoints' parameter names. A local folder is always read with
 ``local_files_only=True``: nothing here reaches the network unless given a
 hub id.
 
@@ -121,66 +122,46 @@ def _require(config, name, expected, source, our_name):
         )
 
 
-def wavlm_name_map(layer, prefix):
-    """Our parameter names (under ``prefix``) for WavLM layer ``layer``'s
-    checkpoint names. The query/key/value projections are fused by the caller."""
-    src = f"encoder.layers.{layer}."
-    return {
-        src + "attention.out_proj.weight": prefix + "attention.out_proj.weight",
-        src + "attention.out_proj.bias": prefix + "attention.out_proj.bias",
-        src + "attention.gru_rel_pos_linear.weight": prefix + "attention.gate_proj.weight",
-        src + "attention.gru_rel_pos_linear.bias": prefix + "attention.gate_proj.bias",
-        src + "attention.gru_rel_pos_const": prefix + "attention.gate_const",
-        src + "layer_norm.weight": prefix + "attention_norm.weight",
-        src + "layer_norm.bias": prefix + "attention_norm.bias",
-        src + "feed_forward.intermediate_dense.weight": prefix + "feed_forward.in_proj.weight",
-        src + "feed_forward.intermediate_dense.bias": prefix + "feed_forward.in_proj.bias",
-        src + "feed_forward.output_dense.weight": prefix + "feed_forward.out_proj.weight",
-        src + "feed_forward.output_dense.bias": prefix + "feed_forward.out_proj.bias",
-        src + "final_layer_norm.weight": prefix + "ffn_norm.weight",
-        src + "final_layer_norm.bias": prefix + "ffn_norm.bias",
+# Checkpoint module -> our module, inside one layer; each has a weight and a bias.
+WAVLM_LAYER_MODULES = {
+    "attention.out_proj": "attention.out_proj",
+    "attention.gru_rel_pos_linear": "attention.gate_proj",
+    "layer_norm": "attention_norm",
+    "feed_forward.intermediate_dense": "feed_forward.in_proj",
+    "feed_forward.output_dense": "feed_forward.out_proj",
+    "final_layer_norm": "ffn_norm",
+}
+WAVLM_LAYER_PARAMS = {"attention.gru_rel_pos_const": "attention.gate_const"}
+WAVLM_QKV = ("attention.q_proj", "attention.k_proj", "attention.v_proj")
+
+TEXT_LAYER_MODULES = {
+    "attention.output.dense": "attention.out_proj",
+    "attention.output.LayerNorm": "attention_norm",
+    "intermediate.dense": "feed_forward.in_proj",
+    "output.dense": "feed_forward.out_proj",
+    "output.LayerNorm": "ffn_norm",
+}
+TEXT_QKV = ("attention.self.query", "attention.self.key", "attention.self.value")
+
+
+def layer_values(state, src, ours, modules, qkv, params=None, source=""):
+    """Our parameters (names under ``ours``) of one transformer layer, from the
+    checkpoint tensors under ``src``: the mapped modules' weights and biases,
+    single ``params``, and the query/key/value projections fused into ``qkv``."""
+    names = {
+        f"{src}{theirs}.{kind}": f"{ours}{mine}.{kind}"
+        for theirs, mine in modules.items()
+        for kind in ("weight", "bias")
     }
-
-
-def wavlm_qkv_names(layer):
-    """Checkpoint names of WavLM layer ``layer``'s query, key and value projections."""
-    return [f"encoder.layers.{layer}.attention.{p}_proj" for p in ("q", "k", "v")]
-
-
-def text_layer_name_map(layer, prefix):
-    """Our parameter names (under ``prefix``) for BERT/RoBERTa layer
-    ``layer``'s checkpoint names. Query/key/value are fused by the caller."""
-    src = f"encoder.layer.{layer}."
-    return {
-        src + "attention.output.dense.weight": prefix + "attention.out_proj.weight",
-        src + "attention.output.dense.bias": prefix + "attention.out_proj.bias",
-        src + "attention.output.LayerNorm.weight": prefix + "attention_norm.weight",
-        src + "attention.output.LayerNorm.bias": prefix + "attention_norm.bias",
-        src + "intermediate.dense.weight": prefix + "feed_forward.in_proj.weight",
-        src + "intermediate.dense.bias": prefix + "feed_forward.in_proj.bias",
-        src + "output.dense.weight": prefix + "feed_forward.out_proj.weight",
-        src + "output.dense.bias": prefix + "feed_forward.out_proj.bias",
-        src + "output.LayerNorm.weight": prefix + "ffn_norm.weight",
-        src + "output.LayerNorm.bias": prefix + "ffn_norm.bias",
-    }
-
-
-def text_qkv_names(layer):
-    """Checkpoint names of text layer ``layer``'s query, key and value projections."""
-    return [f"encoder.layer.{layer}.attention.self.{p}" for p in ("query", "key", "value")]
-
-
-def _fuse_qkv(state, names, prefix, source):
-    """Concatenates separate q/k/v projections into our fused ``qkv``."""
-    out = {}
+    names.update({src + theirs: ours + mine for theirs, mine in (params or {}).items()})
+    missing = [name for name in names if name not in state]
+    missing += [f"{src}{p}.{k}" for p in qkv for k in ("weight", "bias") if f"{src}{p}.{k}" not in state]
+    if missing:
+        raise KeyError(f"{source}: checkpoint has no {', '.join(missing[:3])}")
+    values = {mine: state[theirs] for theirs, mine in names.items()}
     for kind in ("weight", "bias"):
-        parts = []
-        for name in names:
-            if f"{name}.{kind}" not in state:
-                raise KeyError(f"{source}: checkpoint has no {name}.{kind}")
-            parts.append(state[f"{name}.{kind}"])
-        out[f"{prefix}attention.qkv.{kind}"] = torch.cat(parts, dim=0)
-    return out
+        values[f"{ours}attention.qkv.{kind}"] = torch.cat([state[f"{src}{p}.{kind}"] for p in qkv])
+    return values
 
 
 def _copy_into(module, values, source):
@@ -321,9 +302,12 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
         "encoder.layers.0.attention.rel_attn_embed.weight"
     ]
     for layer, prefix in zip(layers, targets):
-        for src, ours in wavlm_name_map(layer, prefix).items():
-            values[ours] = state[src]
-        values.update(_fuse_qkv(state, wavlm_qkv_names(layer), prefix, source))
+        values.update(
+            layer_values(
+                state, f"encoder.layers.{layer}.", prefix, WAVLM_LAYER_MODULES,
+                WAVLM_QKV, WAVLM_LAYER_PARAMS, source,
+            )
+        )
     _copy_into(encoder, values, source)
 
     pos_prefix = "encoder.pos_conv_embed.conv."
@@ -378,10 +362,12 @@ def load_text_layers(encoder, source, layers=None, local_files_only=False):
 
     values = {}
     for index, layer in enumerate(layers):
-        prefix = f"semantic_layers.{index}.layer."
-        for src, ours in text_layer_name_map(layer, prefix).items():
-            values[ours] = state[src]
-        values.update(_fuse_qkv(state, text_qkv_names(layer), prefix, source))
+        values.update(
+            layer_values(
+                state, f"encoder.layer.{layer}.", f"semantic_layers.{index}.layer.",
+                TEXT_LAYER_MODULES, TEXT_QKV, source=source,
+            )
+        )
     _copy_into(encoder, values, source)
     logger.info("Loaded %d semantic layers (text layers %s) from %s", count, layers, source)
     return sorted(values)

@@ -103,11 +103,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
-    def attention_bias(self, x, position_bias):
-        """Additive bias ``[batch or 1, heads, time, time]`` (None: no bias)."""
+    def attention_bias(self, x, position_bias, dtype):
+        """Additive bias ``[batch or 1, heads, time, time]`` in ``dtype`` (None: no bias)."""
         if position_bias is None:
             return None
-        return position_bias.unsqueeze(0)
+        return position_bias.unsqueeze(0).to(dtype)
 
     def forward(self, x, key_mask=None, position_bias=None):
         """Attends over ``x`` ``[batch, time, d_model]``.
@@ -134,13 +134,12 @@ class MultiHeadSelfAttention(nn.Module):
             .permute(2, 0, 3, 1, 4)
             .unbind(0)
         )
-        bias = self.attention_bias(x, position_bias)
+        # Built in the attention's dtype (bf16 under autocast): the [batch,
+        # heads, time, time] bias is the largest tensor of a speech layer.
+        bias = self.attention_bias(x, position_bias, q.dtype)
         if bias is not None:
             if key_mask is not None:
-                bias = bias.masked_fill(
-                    ~key_mask[:, None, None, :], float("-inf")
-                )
-            bias = bias.to(q.dtype)
+                bias = bias.masked_fill(~key_mask[:, None, None, :], float("-inf"))
         elif key_mask is not None:
             bias = key_mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
@@ -166,8 +165,8 @@ class GatedRelativeSelfAttention(MultiHeadSelfAttention):
         self.gate_proj = nn.Linear(self.head_dim, 8)
         self.gate_const = nn.Parameter(torch.ones(1, num_heads, 1, 1))
 
-    def attention_bias(self, x, position_bias):
-        """Gated bias ``[batch, heads, time, time]``."""
+    def attention_bias(self, x, position_bias, dtype):
+        """Gated bias ``[batch, heads, time, time]`` in ``dtype``."""
         if position_bias is None:
             raise ValueError("GatedRelativeSelfAttention needs a position_bias")
         batch, time, _ = x.shape
@@ -175,7 +174,7 @@ class GatedRelativeSelfAttention(MultiHeadSelfAttention):
         gates = self.gate_proj(heads).view(batch, self.num_heads, time, 2, 4).sum(-1)
         gate_a, gate_b = torch.sigmoid(gates).unbind(-1)
         gate = gate_a * (gate_b * self.gate_const.squeeze(-1) - 1.0) + 2.0
-        return gate.unsqueeze(-1) * position_bias.unsqueeze(0)
+        return gate.to(dtype).unsqueeze(-1) * position_bias.to(dtype).unsqueeze(0)
 
 
 class FeedForward(nn.Module):
