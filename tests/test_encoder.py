@@ -209,3 +209,14 @@ def test_cuda_bf16_training_step(clips, tiny_kwargs):
         batch = encoder(wavs, lens)
         alone = encoder(wavs[1:2, : len(clips[1])])
     torch.testing.assert_close(batch.semantic[1], alone.semantic[0], atol=1e-4, rtol=1e-4)
+
+
+def test_unfrozen_semantic_layers_learn_from_semantic_loss_only(tiny_kwargs):
+    encoder = CAREEncoder(**tiny_kwargs, freeze_semantic_layers=False).eval()
+    out = encoder(torch.randn(2, 8000), output_hidden_states=False)
+    out.semantic.pow(2).mean().backward()
+    assert all(has_grad(p) for p in encoder.semantic_layers.parameters())
+    encoder.zero_grad(set_to_none=True)
+    out = encoder(torch.randn(2, 8000), output_hidden_states=False)
+    out.acoustic.pow(2).mean().backward()
+    assert all(p.grad is None for p in encoder.semantic_layers.parameters())

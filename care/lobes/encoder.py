@@ -22,7 +22,7 @@ Authors
 """
 
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -36,9 +36,9 @@ from care.lobes.frontend import (
 from care.lobes.transformer import RelativePositionBias, SemanticLayer, TransformerLayer
 
 
-@dataclass
-class CAREOutput:
-    """What ``CAREEncoder.forward`` returns.
+class CAREOutput(NamedTuple):
+    """What ``CAREEncoder.forward`` returns (a named tuple, so that DDP,
+    ``torch.compile`` and tracing see its tensors).
 
     Attributes
     ----------
@@ -59,7 +59,7 @@ class CAREOutput:
 
     semantic: torch.Tensor
     acoustic: torch.Tensor
-    hidden_states: torch.Tensor
+    hidden_states: Optional[torch.Tensor]
     lengths: torch.Tensor
 
 
