@@ -220,3 +220,14 @@ def test_unfrozen_semantic_layers_learn_from_semantic_loss_only(tiny_kwargs):
     out = encoder(torch.randn(2, 8000), output_hidden_states=False)
     out.acoustic.pow(2).mean().backward()
     assert all(p.grad is None for p in encoder.semantic_layers.parameters())
+
+
+def test_fixed_length_forward_is_one_compile_graph(tiny_kwargs):
+    """On fixed-length crops the training forward traces without graph breaks
+    (``torch.compile`` then optimises it whole)."""
+    import torch._dynamo as dynamo
+
+    encoder = CAREEncoder(**tiny_kwargs).train()
+    explanation = dynamo.explain(encoder)(torch.randn(2, 16000), output_hidden_states=False)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    dynamo.reset()

@@ -164,6 +164,17 @@ def layer_values(state, src, ours, modules, qkv, params=None, source=""):
     return values
 
 
+def _check_layer_choice(layers, count, total, key, source):
+    """Checks that ``layers`` names ``count`` of the checkpoint's ``total``
+    layers; returns them as a list."""
+    layers = list(layers)
+    if len(layers) != count:
+        raise ValueError(f"{key} lists {len(layers)} layers but the encoder has {count} to fill")
+    if any(not 0 <= layer < total for layer in layers):
+        raise ValueError(f"{key} {layers} out of range: {source} has {total} layers")
+    return layers
+
+
 def _copy_into(module, values, source):
     """Copies ``values`` (our names) into ``module``, checking every shape."""
     params = dict(module.named_parameters())
@@ -266,17 +277,11 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
 
     targets = [f"shared_layers.{i}." for i in range(len(encoder.shared_layers))]
     targets += [f"acoustic_layers.{i}." for i in range(len(encoder.acoustic_layers))]
-    layers = list(range(len(targets))) if layers is None else list(layers)
-    if len(layers) != len(targets):
-        raise ValueError(
-            f"speech_layers lists {len(layers)} layers but the encoder has "
-            f"{len(targets)} speech layers (shared + acoustic)"
-        )
-    if max(layers, default=-1) >= config.num_hidden_layers or min(layers, default=0) < 0:
-        raise ValueError(
-            f"speech_layers {layers} out of range: {source} has "
-            f"{config.num_hidden_layers} layers"
-        )
+    if layers is None:
+        layers = range(len(targets))
+    layers = _check_layer_choice(
+        layers, len(targets), config.num_hidden_layers, "speech_layers", source
+    )
 
     values = {}
     for i in range(len(cfg["conv_kernel_sizes"])):
@@ -352,13 +357,9 @@ def load_text_layers(encoder, source, layers=None, local_files_only=False):
         )
     count = len(encoder.semantic_layers)
     total = config.num_hidden_layers
-    layers = list(range(total - count, total)) if layers is None else list(layers)
-    if len(layers) != count:
-        raise ValueError(
-            f"text_layers lists {len(layers)} layers but the encoder has {count} semantic layers"
-        )
-    if max(layers, default=-1) >= total or min(layers, default=0) < 0:
-        raise ValueError(f"text_layers {layers} out of range: {source} has {total} layers")
+    if layers is None:
+        layers = range(total - count, total)
+    layers = _check_layer_choice(layers, count, total, "text_layers", source)
 
     values = {}
     for index, layer in enumerate(layers):
