@@ -110,3 +110,19 @@ def test_hub_id_fails_fast_offline(tiny_kwargs):
     """With the hub unreachable (tests run offline), a hub id is an error, not a hang."""
     with pytest.raises(OSError):
         CAREEncoder(**tiny_kwargs, speech_source="microsoft/wavlm-base", local_files_only=True)
+
+
+def test_positional_conv_weight_from_any_weight_norm_naming():
+    """The hub's WavLM-base stores the positional conv as weight_g/weight_v
+    (old weight norm); newer saves use parametrizations; both give the kernel."""
+    from care.lobes.loading import _effective_conv_weight
+
+    torch.manual_seed(0)
+    kernel = torch.randn(8, 4, 16)
+    g = kernel.norm(dim=(0, 1), keepdim=True)
+    v = kernel * 3.0  # weight norm is invariant to the scale of v
+    for names in (("weight_g", "weight_v"),
+                  ("parametrizations.weight.original0", "parametrizations.weight.original1")):
+        state = {f"conv.{names[0]}": g, f"conv.{names[1]}": v}
+        torch.testing.assert_close(_effective_conv_weight(None, state, "conv."), kernel)
+    torch.testing.assert_close(_effective_conv_weight(None, {"conv.weight": kernel}, "conv."), kernel)
