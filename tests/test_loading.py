@@ -124,5 +124,5 @@ def test_positional_conv_weight_from_any_weight_norm_naming():
     for names in (("weight_g", "weight_v"),
                   ("parametrizations.weight.original0", "parametrizations.weight.original1")):
         state = {f"conv.{names[0]}": g, f"conv.{names[1]}": v}
-        torch.testing.assert_close(_effective_conv_weight(None, state, "conv."), kernel)
-    torch.testing.assert_close(_effective_conv_weight(None, {"conv.weight": kernel}, "conv."), kernel)
+        torch.testing.assert_close(_effective_conv_weight(state, "conv."), kernel)
+    torch.testing.assert_close(_effective_conv_weight({"conv.weight": kernel}, "conv."), kernel)

