@@ -5,5 +5,17 @@ Importing this package has no side effects; weight loading (which needs
 """
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
+from care.lobes.export import load_encoder, save_classifier, save_encoder
+from care.lobes.probe import CAREFeatures, EmotionProbe, LayerWeighting, masked_mean
 
-__all__ = ["CAREEncoder", "CAREOutput"]
+__all__ = [
+    "CAREEncoder",
+    "CAREFeatures",
+    "CAREOutput",
+    "EmotionProbe",
+    "LayerWeighting",
+    "load_encoder",
+    "masked_mean",
+    "save_classifier",
+    "save_encoder",
+]

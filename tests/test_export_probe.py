@@ -1,0 +1,93 @@
+"""Encoder export round trip and the probe lobe."""
+
+import os
+
+import pytest
+import torch
+
+from care.lobes import EmotionProbe, LayerWeighting, load_encoder, masked_mean, save_encoder
+from care.lobes import CAREEncoder
+
+
+def test_export_round_trip(tmp_path, tiny_kwargs):
+    encoder = CAREEncoder(**tiny_kwargs).eval()
+    folder = save_encoder(encoder, str(tmp_path / "encoder"), info={"steps": 3})
+    assert sorted(os.listdir(folder)) == ["encoder.ckpt", "hyperparams.yaml"]
+    loaded = load_encoder(folder)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    wavs = torch.randn(2, 12000)
+    lens = torch.tensor([1.0, 0.7])
+    with torch.no_grad():
+        a, b = encoder(wavs, lens), loaded(wavs, lens)
+    torch.testing.assert_close(a.hidden_states, b.hidden_states)
+    torch.testing.assert_close(a.semantic, b.semantic)
+
+
+def test_export_is_usable_from_yaml(tmp_path, tiny_kwargs):
+    from hyperpyyaml import load_hyperpyyaml
+
+    folder = save_encoder(CAREEncoder(**tiny_kwargs), str(tmp_path / "enc"))
+    hparams = load_hyperpyyaml(
+        f"encoder: !apply:care.lobes.load_encoder [{folder}]\n"
+    )
+    assert isinstance(hparams["encoder"], CAREEncoder)
+
+
+def test_load_encoder_names_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="hyperparams.yaml"):
+        load_encoder(str(tmp_path))
+
+
+def test_masked_mean_ignores_padding():
+    hidden = torch.randn(3, 2, 10, 4)
+    pooled = masked_mean(hidden, torch.tensor([1.0, 0.5]))
+    torch.testing.assert_close(pooled[1], hidden[:, 1, :5].mean(dim=1))
+    padded = hidden.clone()
+    padded[:, 1, 5:] = 1e6
+    torch.testing.assert_close(masked_mean(padded, torch.tensor([1.0, 0.5]))[1], pooled[1])
+
+
+def test_layer_weighting_selects_layers():
+    x = torch.randn(2, 4, 8)
+    weighting = LayerWeighting(4, layers=[2], layer_norm=False)
+    torch.testing.assert_close(weighting(x), x[:, 2])
+    with pytest.raises(ValueError, match="indices below 4"):
+        LayerWeighting(4, layers=[4])
+
+
+def test_probe_learns_separable_classes():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 16)
+    y = (x[:, 1, 0] > 0).long()
+    probe = EmotionProbe(3, 16, 2, hidden_dim=32, dropout=0.0)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(200):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(probe(x), y).backward()
+        opt.step()
+    assert (probe(x).argmax(-1) == y).float().mean() > 0.95
+
+
+def test_classifier_folder_round_trip(tmp_path, tiny_kwargs):
+    """A saved classifier rebuilds from its hyperparams.yaml plus checkpoints
+    (what EmotionRecognizer.from_hparams does) with identical outputs."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from care.lobes import CAREFeatures, save_classifier
+
+    extractor = CAREFeatures(CAREEncoder(**tiny_kwargs))
+    probe = EmotionProbe(extractor.num_layers, extractor.dim, 3, hidden_dim=16).eval()
+    probe.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+    folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["ang", "hap", "neu"])
+    with open(os.path.join(folder, "hyperparams.yaml")) as handle:
+        hparams = load_hyperpyyaml(handle)
+    pretrainer = hparams["pretrainer"]
+    pretrainer.set_collect_in(str(tmp_path / "collect"))
+    pretrainer.collect_files(default_source=folder)
+    pretrainer.load_collected()
+    wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.8])
+    expected = probe(extractor(wavs, lens))
+    got = hparams["probe"].eval()(hparams["extractor"](wavs, lens))
+    torch.testing.assert_close(got, expected)
+    assert hparams["label_encoder"].decode_ndim([0, 2]) == ["ang", "neu"]
+    assert hparams["sample_rate"] == 16000
