@@ -34,7 +34,7 @@ SAMPLE_RATE = 16000
 
 def build_encoder(config):
     """The configuration's encoder with random weights (nothing downloaded)."""
-    path = REPO / "recipes" / "Pretrain" / "hparams" / f"{config}.yaml"
+    path = REPO / "recipes" / "Pretrain" / "hparams" / "encoders" / f"{config}.yaml"
     with open(path) as fin:
         hparams = load_hyperpyyaml(fin, {"speech_source": None, "text_source": None})
     return hparams["encoder"]

@@ -12,7 +12,7 @@ from care.lobes import CAREEncoder
 from care.lobes.loading import check_speech_config, check_text_config
 
 REPO = Path(__file__).resolve().parents[1]
-HPARAMS = REPO / "recipes" / "Pretrain" / "hparams"
+HPARAMS = REPO / "recipes" / "Pretrain" / "hparams" / "encoders"
 OFFLINE = {"speech_source": None, "text_source": None}
 
 

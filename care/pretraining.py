@@ -1,0 +1,240 @@
+"""CARE pretraining: the Brain and the data pipeline shared by every
+pretraining configuration (``recipes/Pretrain/train.py`` stays short).
+
+One training step: random crops (``crop_seconds``) of unlabelled speech ->
+``CAREEncoder`` -> two regression losses, summed with YAML weights and
+back-propagated once (the encoder routes the gradients: the acoustic loss
+never reaches the shared layers):
+
+* semantic: MSE between the pooled semantic output and the utterance's text
+  embedding (``TextTargets``), over utterances that have a transcript;
+* acoustic: MSE between the acoustic head and the frame targets over valid
+  frames (on the fly on the training device, or cached crops).
+
+Mixed precision, gradient accumulation, gradient clipping, DDP, intra-epoch
+checkpoints and the step budget are SpeechBrain's (``--precision bf16``,
+``grad_accumulation_factor``, ``max_grad_norm``, ``torchrun``,
+``ckpt_interval_minutes``, ``optimizer_step_limit``).
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import random
+import time
+
+import speechbrain as sb
+import torch
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.utils.distributed import if_main_process
+from speechbrain.utils.logger import get_logger
+
+from care.lobes.frontend import length_mask
+from care.processing.audio import SAMPLE_RATE, load_audio
+
+logger = get_logger(__name__)
+
+HOP = 320  # samples per encoder frame at 16 kHz: crops start on frame boundaries
+
+
+class CAREPretrainer(sb.Brain):
+    """Trains a ``CAREEncoder`` (``modules.encoder``) on the two CARE losses.
+
+    Expected hparams: ``frame_targets`` (``on_the_fly`` and, if on the fly,
+    called as ``frame_targets(wavs, wav_lens)``), ``semantic_weight``,
+    ``acoustic_weight``, ``lr_scheduler`` (called once per optimizer step),
+    ``log_interval`` (optimizer steps), ``train_logger``,
+    ``tensorboard_logger`` (or None), ``checkpointer``, ``epoch_counter``.
+    """
+
+    def compute_forward(self, batch, stage):
+        batch = batch.to(self.device)
+        wavs, wav_lens = batch.sig
+        return self.modules.encoder(wavs, wav_lens, output_hidden_states=False)
+
+    def compute_objectives(self, predictions, batch, stage):
+        wavs, wav_lens = batch.sig
+        frame_targets = self.hparams.frame_targets
+        if frame_targets.on_the_fly:
+            # Full precision and no graph: targets are data, not a model output.
+            with torch.no_grad(), torch.autocast(self.device_type, enabled=False):
+                targets, _ = frame_targets(wavs.float(), wav_lens)
+        else:
+            targets, _ = batch.frame_targets
+        acoustic = predictions.acoustic.float()
+        if targets.shape != acoustic.shape:
+            raise ValueError(
+                f"frame targets {tuple(targets.shape)} do not match the acoustic "
+                f"head {tuple(acoustic.shape)}: set target_dim to the extractor's dim "
+                f"and keep crops on 320-sample frame boundaries"
+            )
+        mask = length_mask(predictions.lengths, acoustic.shape[1]).unsqueeze(-1)
+        valid_values = mask.sum() * acoustic.shape[-1]
+        acoustic_loss = ((acoustic - targets) ** 2 * mask).sum() / valid_values.clamp(min=1)
+
+        text, has_text = batch.text_target, batch.has_text
+        per_utterance = ((predictions.semantic.float() - text) ** 2).mean(dim=-1)
+        semantic_loss = (per_utterance * has_text).sum() / has_text.sum().clamp(min=1)
+
+        loss = (
+            self.hparams.semantic_weight * semantic_loss
+            + self.hparams.acoustic_weight * acoustic_loss
+        )
+        self._accumulate(
+            stage,
+            semantic=semantic_loss.detach() * has_text.sum(),
+            semantic_count=has_text.sum(),
+            acoustic=acoustic_loss.detach(),
+            acoustic_count=torch.ones((), device=acoustic.device),
+            audio_seconds=(wav_lens * wavs.shape[1]).sum() / SAMPLE_RATE,
+        )
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        self._sums = {stage: {}, "interval": {}}
+        self._last_log = time.perf_counter()
+
+    def on_fit_batch_start(self, batch, should_step):
+        if should_step:  # the warm-up/decay schedule, per optimizer step
+            self.hparams.lr_scheduler(self.optimizer)
+
+    def on_fit_batch_end(self, batch, outputs, loss, should_step):
+        if not should_step or self.optimizer_step % self.hparams.log_interval:
+            return
+        stats = self._stats("interval")
+        now = time.perf_counter()
+        # all ranks' audio over this rank's wall time since the last log line
+        stats["audio_s_per_s"] = stats.pop("audio_seconds") / (now - self._last_log)
+        self._last_log = now
+        stats["lr"] = self.optimizer.param_groups[0]["lr"]
+        if if_main_process():
+            self.hparams.train_logger.log_stats(
+                stats_meta={"step": self.optimizer_step},
+                train_stats={k: _round(v) for k, v in stats.items()},
+            )
+            self._tensorboard("train", stats)
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        stats = self._stats(stage)
+        stats.pop("audio_seconds", None)
+        stats["loss"] = stage_loss
+        if stage == sb.Stage.TRAIN:
+            self.train_stats = stats
+        elif stage == sb.Stage.VALID:
+            if if_main_process():
+                self.hparams.train_logger.log_stats(
+                    stats_meta={"epoch": epoch, "step": self.optimizer_step},
+                    train_stats={k: _round(v) for k, v in getattr(self, "train_stats", {}).items()},
+                    valid_stats={k: _round(v) for k, v in stats.items()},
+                )
+                self._tensorboard("valid", stats)
+            self.checkpointer.save_and_keep_only(
+                meta={"valid_loss": stats["loss"], "step": self.optimizer_step},
+                num_to_keep=self.hparams.checkpoints_to_keep,
+            )
+
+    def _accumulate(self, stage, **values):
+        """Adds to the stage's sums and, in training, to the log interval's."""
+        groups = [stage, "interval"] if stage == sb.Stage.TRAIN else [stage]
+        for group in groups:
+            sums = self._sums.setdefault(group, {})
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value.detach().float()
+
+    def _stats(self, group):
+        """Means since the group's last reset (summed over DDP ranks); resets it.
+        One host sync."""
+        sums = self._sums.pop(group, {})
+        if not sums:
+            return {}
+        keys = ("semantic", "semantic_count", "acoustic", "acoustic_count", "audio_seconds")
+        values = torch.stack([torch.as_tensor(sums[k], device=self.device) for k in keys])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(values)
+        semantic, semantic_count, acoustic, acoustic_count, seconds = values.tolist()
+        stats = {"acoustic": acoustic / max(acoustic_count, 1), "audio_seconds": seconds}
+        if semantic_count:
+            stats["semantic"] = semantic / semantic_count
+        return stats
+
+    def _tensorboard(self, prefix, stats):
+        board = getattr(self.hparams, "tensorboard_logger", None)
+        if board is not None:
+            for key, value in stats.items():
+                board.writer.add_scalar(f"{prefix}/{key}", value, self.optimizer_step)
+            board.writer.flush()
+
+
+def pretraining_datasets(hparams, text_targets):
+    """Train and valid ``DynamicItemDataset`` s over the prepared manifests.
+
+    Each item provides ``sig`` (a crop of at most ``crop_seconds``, starting
+    on a frame boundary: random in training, the start in validation),
+    ``text_target`` and ``has_text`` (zeros and 0 when the utterance has no
+    transcript) and, for cached frame-target backends, ``frame_targets``.
+
+    Arguments
+    ---------
+    hparams : dict
+        Needs ``train_manifest``, ``valid_manifest``, ``data_folder``,
+        ``crop_seconds``, ``frame_targets``.
+    text_targets : care.processing.TextTargets
+        Text embeddings by utterance id.
+
+    Returns
+    -------
+    dict
+        ``{"train": dataset, "valid": dataset}``.
+    """
+    crop = int(round(hparams["crop_seconds"] * SAMPLE_RATE))
+    frame_targets = hparams["frame_targets"]
+    empty_text = torch.zeros(text_targets.dim)
+
+    datasets = {}
+    for split in ("train", "valid"):
+        dataset = DynamicItemDataset.from_json(
+            hparams[f"{split}_manifest"], replacements={"data_root": hparams["data_folder"]}
+        )
+        random_crop = split == "train"
+
+        @sb.utils.data_pipeline.takes("id", "wav")
+        @sb.utils.data_pipeline.provides("sig", "frame_targets")
+        def audio_pipeline(utt_id, wav, random_crop=random_crop):
+            audio = load_audio(wav)
+            start = 0
+            if len(audio) > crop:
+                start = random.randrange((len(audio) - crop) // HOP + 1) * HOP if random_crop else 0
+                audio = audio[start : start + crop]
+            yield audio
+            if not frame_targets.on_the_fly:
+                yield frame_targets.crop(utt_id, wav, start, len(audio))
+
+        @sb.utils.data_pipeline.takes("id")
+        @sb.utils.data_pipeline.provides("text_target", "has_text")
+        def text_pipeline(utt_id):
+            embedding = text_targets.get(utt_id)
+            yield empty_text if embedding is None else embedding.float()
+            yield torch.tensor(float(embedding is not None))
+
+        dataset.add_dynamic_item(audio_pipeline)
+        dataset.add_dynamic_item(text_pipeline)
+        keys = ["id", "sig", "text_target", "has_text"]
+        if not frame_targets.on_the_fly:
+            keys.append("frame_targets")
+        dataset.set_output_keys(keys)
+        datasets[split] = dataset
+    return datasets
+
+
+def crop_length(crop_seconds):
+    """``length_func`` for ``DynamicBatchSampler``: an item's cost is its
+    duration after cropping (seconds)."""
+
+    def length(item):
+        return min(item["duration"], crop_seconds)
+
+    return length
+
+
+def _round(value):
+    return float(f"{value:.4g}") if isinstance(value, float) else value

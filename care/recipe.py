@@ -1,0 +1,71 @@
+"""What every recipe's ``train.py`` does first: parse SpeechBrain's command
+line, find the hparams file, load it with the overrides.
+
+The hparams path may be given relative to the current directory or to the
+recipe folder, so both work from the repository root::
+
+    python recipes/Pretrain/train.py hparams/care_small.yaml --data_folder DIR
+    cd recipes/Pretrain && python train.py hparams/care_small.yaml --data_folder DIR
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+
+def resolve_hparams_path(path, recipe_folder):
+    """Returns ``path`` if it exists, else ``recipe_folder/path``; raises
+    ``FileNotFoundError`` naming both places otherwise.
+
+    Example
+    -------
+    >>> import care, os
+    >>> folder = os.path.dirname(care.__file__)
+    >>> resolve_hparams_path("__init__.py", folder) == os.path.join(folder, "__init__.py")
+    True
+    """
+    if os.path.isfile(path):
+        return path
+    candidate = os.path.join(recipe_folder, path)
+    if os.path.isfile(candidate):
+        return candidate
+    raise FileNotFoundError(
+        f"hparams file {path!r} not found (looked in {os.getcwd()} and {recipe_folder})"
+    )
+
+
+def load_recipe(recipe_file, argv=None):
+    """Parses ``argv`` (default ``sys.argv[1:]``) like SpeechBrain recipes do
+    and loads the hparams.
+
+    Arguments
+    ---------
+    recipe_file : str
+        The calling script's ``__file__`` (its folder is the recipe folder).
+    argv : list of str, optional
+        Command-line arguments.
+
+    Returns
+    -------
+    hparams_file : str
+        The resolved hparams path.
+    run_opts : dict
+        SpeechBrain run options (``--device``, ``--precision``, ...).
+    overrides : str
+        The YAML overrides from the command line.
+    hparams : dict
+        The loaded hyperparameters.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    hparams_file = resolve_hparams_path(
+        hparams_file, os.path.dirname(os.path.abspath(recipe_file))
+    )
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    return hparams_file, run_opts, overrides, hparams

@@ -1,0 +1,402 @@
+"""Builds the pretraining manifests from every corpus found under a folder.
+
+Recognised layouts (any depth under ``data_folder``, any mix):
+
+* LibriSpeech: ``<speaker>/<chapter>/<speaker>-<chapter>.trans.txt`` beside
+  ``<id>.flac`` files; speaker from the file name.
+* LJSpeech-style: ``metadata.csv`` (``id|text|normalised text``) beside
+  ``wavs/``; one speaker per folder.
+* MSP-Podcast: ``Audios/`` beside ``Transcripts/`` (``<id>.txt``) and
+  optionally ``Labels/labels_consensus.csv`` (speaker ids).
+* EmoDB (``03a01Fa.wav``: speaker 03, sentence a01; texts known), URDU
+  (``SM1_F01_A12``: speaker M1; no transcripts), FSDD (``7_jackson_32.wav``:
+  the digit word is the transcript).
+* Anything else: every audio file, with a transcript from a sidecar ``.txt``
+  of the same stem or from a ``transcripts.csv`` in its folder (columns
+  ``file,text`` and optionally ``speaker``).
+
+Outputs in ``save_folder``: ``train.json`` and ``valid.json`` (SpeechBrain
+JSON: ``{id: {wav: "{data_root}/...", duration, speaker, corpus, text}}``;
+``text`` is null when the corpus has no transcript, ``speaker`` null when
+unknown) and ``prepare.json`` (options, per-corpus counts, skipped files,
+exclusions). Durations come from audio headers. Files that are unreadable,
+empty or shorter than ``min_duration`` are skipped and counted in one log
+line. The validation split holds out whole speakers in every corpus with at
+least three known speakers, random utterances elsewhere.
+
+``exclude`` keeps evaluation speech out of pretraining: shell-style patterns
+matched against utterance ids (the path relative to ``data_folder`` without
+extension, e.g. ``emodb/wav/03a01Fa``), relative file paths, file names and
+speaker ids (``<corpus>/<speaker>``: ``emodb/03``, ``urdu/M1``,
+``fsdd/jackson``, ``librispeech/19``); an item ``@FILE`` reads one pattern
+per line from FILE.
+
+Example
+-------
+>>> import json, os, tempfile
+>>> root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/samples")
+>>> out = tempfile.mkdtemp()
+>>> info = prepare_pretraining(root, out, exclude=["fsdd/george"], valid_ratio=0.0)
+>>> info["counts"]["train"], info["counts"]["excluded"]
+(4, 1)
+>>> entry = json.load(open(os.path.join(out, "train.json")))["ljspeech/wavs/LJ001-0002"]
+>>> entry["wav"], entry["speaker"], entry["text"]
+('{data_root}/ljspeech/wavs/LJ001-0002.flac', 'ljspeech/ljspeech', 'in being comparatively modern.')
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import csv
+import fnmatch
+import hashlib
+import json
+import os
+import random
+import re
+from collections import Counter, defaultdict
+
+from speechbrain.utils.logger import get_logger
+
+from care.io import write_json
+from care.processing.audio import AudioError, audio_info
+
+logger = get_logger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
+OPTIONS_VERSION = 1
+
+EMODB_FILE = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])[a-z]\.wav$", re.IGNORECASE)
+EMODB_SENTENCES = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Stück Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
+}
+URDU_FILE = re.compile(r"^S([MF]\d+)_F\d+_[AHNS]\d+\.\w+$", re.IGNORECASE)
+FSDD_FILE = re.compile(r"^(\d)_([a-z]+)_\d+\.wav$", re.IGNORECASE)
+DIGITS = "zero one two three four five six seven eight nine".split()
+
+
+def prepare_pretraining(
+    data_folder,
+    save_folder,
+    exclude=(),
+    min_duration=0.1,
+    valid_ratio=0.05,
+    seed=1986,
+):
+    """Writes ``train.json``, ``valid.json`` and ``prepare.json`` in
+    ``save_folder``; skips the work when they exist and neither the options
+    nor the files under ``data_folder`` changed.
+
+    Arguments
+    ---------
+    data_folder : str
+        Root holding one or more corpora.
+    save_folder : str
+        Where the manifests go.
+    exclude : list of str
+        Patterns of utterances, files or speakers never to use (see module
+        docstring), e.g. the test speakers of a probing recipe.
+    min_duration : float
+        Shorter files are skipped (seconds). The encoder needs 0.025 s.
+    valid_ratio : float
+        Fraction of speakers (or utterances where speakers are unknown) held
+        out for validation, per corpus.
+    seed : int
+        Seed of the validation draw.
+
+    Returns
+    -------
+    dict
+        The content of ``prepare.json``.
+    """
+    data_folder = os.path.abspath(data_folder)
+    if not os.path.isdir(data_folder):
+        raise FileNotFoundError(f"data_folder {data_folder} does not exist")
+    patterns = _read_patterns(exclude)
+    options = {
+        "version": OPTIONS_VERSION,
+        "data_folder": data_folder,
+        "exclude": patterns,
+        "min_duration": min_duration,
+        "valid_ratio": valid_ratio,
+        "seed": seed,
+    }
+    fingerprint = _fingerprint(data_folder)
+    info_path = os.path.join(save_folder, "prepare.json")
+    outputs = [os.path.join(save_folder, f"{s}.json") for s in ("train", "valid")]
+    if all(os.path.isfile(p) for p in outputs + [info_path]):
+        with open(info_path, encoding="utf-8") as fin:
+            previous = json.load(fin)
+        if previous.get("options") == options and previous.get("fingerprint") == fingerprint:
+            logger.info("Pretraining manifests in %s are up to date; skipping", save_folder)
+            return previous
+
+    candidates = _find_utterances(data_folder)
+    if not candidates:
+        raise ValueError(f"no audio files found under {data_folder}")
+    entries, skipped, excluded = {}, defaultdict(list), []
+    for utt_id, entry in sorted(candidates.items()):
+        rel_path = entry.pop("path")
+        if _excluded(patterns, utt_id, rel_path, entry["speaker"]):
+            excluded.append(utt_id)
+            continue
+        try:
+            frames, rate, _ = audio_info(os.path.join(data_folder, rel_path))
+        except AudioError as error:
+            skipped["unreadable"].append(f"{rel_path} ({error})")
+            continue
+        if frames == 0:
+            skipped["empty"].append(rel_path)
+            continue
+        duration = frames / rate
+        if duration < min_duration:
+            skipped["too short"].append(rel_path)
+            continue
+        entries[utt_id] = {"wav": "{data_root}/" + rel_path, "duration": round(duration, 4), **entry}
+    if not entries:
+        raise ValueError(f"no usable audio under {data_folder} (skipped: {_counts(skipped)})")
+    unused = [p for p in patterns if not any(_matches(p, *k) for k in _keys(candidates))]
+    if unused:
+        logger.warning("exclude patterns that matched nothing: %s", ", ".join(unused))
+
+    train, valid, valid_by = _split(entries, valid_ratio, seed)
+    write_json(outputs[0], train)
+    write_json(outputs[1], valid)
+    per_corpus = Counter(e["corpus"] for e in entries.values())
+    info = {
+        "options": options,
+        "fingerprint": fingerprint,
+        "counts": {
+            "train": len(train),
+            "valid": len(valid),
+            "excluded": len(excluded),
+            "skipped": sum(len(v) for v in skipped.values()),
+            "with_text": sum(e["text"] is not None for e in entries.values()),
+        },
+        "hours": {
+            "train": round(sum(e["duration"] for e in train.values()) / 3600, 3),
+            "valid": round(sum(e["duration"] for e in valid.values()) / 3600, 3),
+        },
+        "corpora": dict(sorted(per_corpus.items())),
+        "valid_split": valid_by,
+        "excluded": excluded,
+        "skipped": {reason: files for reason, files in sorted(skipped.items())},
+    }
+    write_json(info_path, info)
+    logger.info(
+        "Pretraining manifests: %d train / %d valid utterances (%.2f h / %.2f h), "
+        "%d with transcripts, corpora %s; excluded %d; skipped %d (%s)",
+        len(train), len(valid), info["hours"]["train"], info["hours"]["valid"],
+        info["counts"]["with_text"], dict(per_corpus), len(excluded),
+        info["counts"]["skipped"], _counts(skipped) or "none",
+    )
+    return info
+
+
+def _find_utterances(data_folder):
+    """``{id: {path, speaker, corpus, text}}`` for every audio file."""
+    found = {}
+    for root, dirs, files in os.walk(data_folder):
+        dirs.sort()
+        audio = sorted(f for f in files if f.lower().endswith(AUDIO_EXTENSIONS))
+        if not audio:
+            continue
+        rel_root = os.path.relpath(root, data_folder)
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        for name, (speaker, corpus, text) in _describe(root, audio).items():
+            rel_path = rel_root + name
+            found[os.path.splitext(rel_path)[0]] = {
+                "path": rel_path, "speaker": speaker, "corpus": corpus, "text": text
+            }
+    return found
+
+
+def _describe(root, audio):
+    """``{file name: (speaker, corpus, text)}`` for the audio files of one folder."""
+    parent = os.path.dirname(root)
+    trans = [f for f in os.listdir(root) if f.endswith(".trans.txt")]
+    if trans:  # LibriSpeech chapter folder
+        texts = {}
+        for name in trans:
+            texts.update(_read_pairs(os.path.join(root, name), sep=" "))
+        return {
+            f: (f"librispeech/{f.split('-')[0]}", "librispeech", texts.get(_stem(f)))
+            for f in audio
+        }
+    if os.path.basename(root) == "wavs" and os.path.isfile(os.path.join(parent, "metadata.csv")):
+        texts = _read_ljspeech(os.path.join(parent, "metadata.csv"))
+        speaker = f"ljspeech/{os.path.basename(parent)}"  # one speaker per corpus folder
+        return {f: (speaker, "ljspeech", texts.get(_stem(f))) for f in audio}
+    if os.path.basename(root) == "Audios" and (
+        os.path.isdir(os.path.join(parent, "Transcripts"))
+        or os.path.isdir(os.path.join(parent, "Labels"))
+    ):
+        return _describe_msp_podcast(parent, audio)
+    described = {}
+    for f in audio:
+        if match := EMODB_FILE.match(f):
+            described[f] = (f"emodb/{match[1]}", "emodb", EMODB_SENTENCES.get(match[2].lower()))
+        elif match := URDU_FILE.match(f):
+            described[f] = (f"urdu/{match[1].upper()}", "urdu", None)
+        elif match := FSDD_FILE.match(f):
+            described[f] = (f"fsdd/{match[2].lower()}", "fsdd", DIGITS[int(match[1])])
+    generic = [f for f in audio if f not in described]
+    if generic:
+        described.update(_describe_generic(root, generic))
+    return described
+
+
+def _describe_msp_podcast(msp_root, audio):
+    speakers = {}
+    labels = os.path.join(msp_root, "Labels", "labels_consensus.csv")
+    if os.path.isfile(labels):
+        with open(labels, newline="", encoding="utf-8") as fin:
+            for row in csv.DictReader(fin):
+                speaker = (row.get("SpkrID") or "").strip()
+                if speaker and speaker.lower() != "unknown":
+                    speakers[_stem(row["FileName"])] = f"msp-podcast/{speaker}"
+    described = {}
+    for f in audio:
+        text = _read_text(os.path.join(msp_root, "Transcripts", _stem(f) + ".txt"))
+        described[f] = (speakers.get(_stem(f)), "msp-podcast", text)
+    return described
+
+
+def _describe_generic(root, audio):
+    table = {}
+    csv_path = os.path.join(root, "transcripts.csv")
+    if os.path.isfile(csv_path):
+        with open(csv_path, newline="", encoding="utf-8") as fin:
+            reader = csv.DictReader(fin)
+            if not {"file", "text"} <= set(reader.fieldnames or ()):
+                raise ValueError(f"{csv_path}: needs columns 'file' and 'text' (optionally 'speaker')")
+            for row in reader:
+                table[row["file"]] = row
+    described = {}
+    for f in audio:
+        row = table.get(f) or table.get(_stem(f)) or {}
+        text = row.get("text") or _read_text(os.path.join(root, _stem(f) + ".txt"))
+        speaker = row.get("speaker") or None
+        described[f] = (f"audio/{speaker}" if speaker else None, "audio", text)
+    return described
+
+
+def _read_ljspeech(path):
+    texts = {}
+    with open(path, encoding="utf-8") as fin:
+        for line_number, line in enumerate(fin, 1):
+            fields = line.rstrip("\n").split("|")
+            if len(fields) < 2:
+                raise ValueError(f"{path}:{line_number}: expected 'id|text|normalised text'")
+            texts[fields[0]] = (fields[2] if len(fields) > 2 and fields[2] else fields[1]).strip()
+    return texts
+
+
+def _read_pairs(path, sep):
+    pairs = {}
+    with open(path, encoding="utf-8") as fin:
+        for line in fin:
+            if line.strip():
+                key, _, value = line.strip().partition(sep)
+                pairs[key] = value.strip().lower() or None
+    return pairs
+
+
+def _read_text(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fin:
+        text = " ".join(fin.read().split())
+    return text or None
+
+
+def _stem(name):
+    return os.path.splitext(name)[0]
+
+
+def _read_patterns(exclude):
+    patterns = []
+    for item in exclude or ():
+        if item.startswith("@"):
+            with open(item[1:], encoding="utf-8") as fin:
+                patterns += [line.strip() for line in fin if line.strip() and not line.startswith("#")]
+        else:
+            patterns.append(item)
+    return patterns
+
+
+def _keys(candidates):
+    for utt_id, entry in candidates.items():
+        yield utt_id, entry.get("path", utt_id), entry["speaker"]
+
+
+def _matches(pattern, utt_id, rel_path, speaker):
+    names = [utt_id, rel_path, os.path.basename(rel_path)] + ([speaker] if speaker else [])
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+
+
+def _excluded(patterns, utt_id, rel_path, speaker):
+    return any(_matches(p, utt_id, rel_path, speaker) for p in patterns)
+
+
+def _split(entries, valid_ratio, seed):
+    """Per corpus: whole speakers to valid when >= 3 are known, else utterances."""
+    rng = random.Random(seed)
+    by_corpus = defaultdict(list)
+    for utt_id in sorted(entries):
+        by_corpus[entries[utt_id]["corpus"]].append(utt_id)
+    valid_ids, how = set(), {}
+    for corpus, ids in sorted(by_corpus.items()):
+        speakers = sorted({entries[i]["speaker"] for i in ids if entries[i]["speaker"]})
+        if valid_ratio <= 0:
+            how[corpus] = "none"
+        elif len(speakers) >= 3:
+            held = rng.sample(speakers, max(1, round(valid_ratio * len(speakers))))
+            valid_ids.update(i for i in ids if entries[i]["speaker"] in held)
+            how[corpus] = {"by": "speaker", "speakers": sorted(held)}
+        else:
+            count = round(valid_ratio * len(ids))
+            valid_ids.update(rng.sample(ids, count))
+            how[corpus] = {"by": "utterance", "utterances": count}
+    train = {i: e for i, e in entries.items() if i not in valid_ids}
+    valid = {i: e for i, e in entries.items() if i in valid_ids}
+    return train, valid, how
+
+
+def _fingerprint(data_folder):
+    """Hash of every file's relative path, size and modification time."""
+    digest = hashlib.sha1()
+    for root, dirs, files in os.walk(data_folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            digest.update(f"{os.path.relpath(path, data_folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _counts(skipped):
+    return ", ".join(f"{len(files)} {reason}" for reason, files in sorted(skipped.items()))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_folder")
+    parser.add_argument("save_folder")
+    parser.add_argument("--exclude", nargs="*", default=[])
+    parser.add_argument("--min_duration", type=float, default=0.1)
+    parser.add_argument("--valid_ratio", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=1986)
+    args = parser.parse_args()
+    prepare_pretraining(**vars(args))

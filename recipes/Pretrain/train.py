@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Pretrains a CARE encoder on unlabelled speech, then exports it.
+
+Run from the repository root (or this folder):
+
+    python recipes/Pretrain/train.py hparams/care_small.yaml --data_folder DIR
+    torchrun --nproc_per_node=8 recipes/Pretrain/train.py hparams/care_base.yaml \
+        --data_folder DIR --precision bf16
+
+Steps: prepare manifests of every corpus under ``data_folder``
+(``pretrain_prepare.py``), transcribe utterances without a transcript when
+``asr_source`` is set, embed transcripts with the text teacher (cached),
+extract cached frame targets when the backend needs them, train
+(``care.pretraining.CAREPretrainer``), export the encoder to
+``<output_folder>/encoder/``. An interrupted run resumes from its last
+checkpoint when started again with the same command.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import json
+import os
+import sys
+
+import speechbrain as sb
+from speechbrain.dataio.sampler import DynamicBatchSampler
+from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.logger import get_logger
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pretrain_prepare import prepare_pretraining  # noqa: E402
+
+from care.lobes import save_encoder  # noqa: E402
+from care.pretraining import CAREPretrainer, crop_length, pretraining_datasets  # noqa: E402
+from care.processing import TextTargets, transcribe  # noqa: E402
+from care.recipe import load_recipe  # noqa: E402
+
+logger = get_logger(__name__)
+
+
+def text_targets_for(hparams):
+    """Transcripts from the manifests (plus ASR where missing), embedded once."""
+    entries = {}
+    for split in ("train", "valid"):
+        with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
+            entries.update(json.load(fin))
+    transcripts = {utt_id: entry.get("text") for utt_id, entry in entries.items()}
+    if hparams["asr_source"] is not None:
+        missing = {
+            utt_id: dict(entry, wav=entry["wav"].replace("{data_root}", hparams["data_folder"]))
+            for utt_id, entry in entries.items()
+            if not entry.get("text")
+        }
+        if missing:
+            asr_file = os.path.join(hparams["manifest_folder"], "transcripts_asr.json")
+            run_on_main(
+                transcribe,
+                kwargs={"entries": missing, "model_source": hparams["asr_source"],
+                        "output_file": asr_file, **hparams["asr_options"]},
+            )
+            with open(asr_file, encoding="utf-8") as fin:
+                transcripts.update({k: v for k, v in json.load(fin).items() if k in missing})
+    build = {
+        "transcripts": transcripts,
+        "teacher": hparams["text_teacher"],
+        "cache_folder": hparams["text_cache_folder"],
+    }
+    run_on_main(TextTargets.build, kwargs=build)  # embeds on the main process only
+    return TextTargets.build(**build)  # every process: reads the cache
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides, hparams = load_recipe(__file__)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    run_on_main(
+        prepare_pretraining,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["manifest_folder"],
+            "exclude": hparams["exclude"],
+            "min_duration": hparams["min_duration"],
+            "valid_ratio": hparams["valid_ratio"],
+            "seed": hparams["seed"],
+        },
+    )
+    text_targets = text_targets_for(hparams)
+    frame_targets = hparams["frame_targets"]
+    if frame_targets.dim != hparams["target_dim"]:
+        raise ValueError(
+            f"target_dim is {hparams['target_dim']} but the frame targets have "
+            f"{frame_targets.dim} features: set target_dim: {frame_targets.dim}"
+        )
+    datasets = pretraining_datasets(hparams, text_targets)
+    if not frame_targets.on_the_fly:
+        for split in ("train", "valid"):
+            with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
+                entries = {
+                    k: dict(v, wav=v["wav"].replace("{data_root}", hparams["data_folder"]))
+                    for k, v in json.load(fin).items()
+                }
+            run_on_main(frame_targets.prepare, args=[entries])  # cached on disk
+
+    train_sampler = DynamicBatchSampler(
+        datasets["train"],
+        length_func=crop_length(hparams["crop_seconds"]),
+        **hparams["dynamic_batch_options"],
+    )
+    brain = CAREPretrainer(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs={"batch_sampler": train_sampler, **hparams["train_dataloader_opts"]},
+        valid_loader_kwargs=hparams["valid_dataloader_opts"],
+    )
+    if if_main_process():
+        folder = save_encoder(
+            brain.modules.encoder,
+            hparams["export_folder"],
+            info={
+                "optimizer_steps": brain.optimizer_step,
+                "trained_with": os.path.abspath(hparams_file),
+                "overrides": overrides or "",
+                "frame_targets": type(frame_targets).__name__,
+            },
+        )
+        logger.info("Exported the encoder to %s", folder)

@@ -1,0 +1,162 @@
+"""Pretraining data preparation: corpus layouts, skips, exclusions, the
+speaker-held-out validation split and idempotence."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from speechbrain.dataio import audio_io
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "recipes" / "Pretrain"))
+from pretrain_prepare import prepare_pretraining  # noqa: E402
+
+
+def tone(path, seconds=0.5, rate=16000, channels=1):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = torch.arange(int(seconds * rate)) / rate
+    wave = 0.1 * torch.sin(2 * torch.pi * 220 * t)
+    audio_io.save(str(path), wave.repeat(channels, 1), rate)
+
+
+@pytest.fixture
+def corpora(tmp_path):
+    """One small tree with every recognised layout, plus bad files."""
+    root = tmp_path / "data"
+    libri = root / "LibriSpeech" / "dev-clean"
+    for speaker in ("19", "26", "32"):
+        chapter = libri / speaker / "100"
+        lines = []
+        for n in range(2):
+            utt = f"{speaker}-100-{n:04d}"
+            tone(chapter / f"{utt}.flac")
+            lines.append(f"{utt} HELLO NUMBER {n}")
+        (chapter / f"{speaker}-100.trans.txt").write_text("\n".join(lines) + "\n")
+    lj = root / "LJSpeech-1.1"
+    for n in range(3):
+        tone(lj / "wavs" / f"LJ001-000{n}.wav", rate=22050)
+    (lj / "metadata.csv").write_text(
+        "LJ001-0000|Raw 1.|Normalised one.\nLJ001-0001|Raw two.|\nLJ001-0002|x|three\n"
+    )
+    for name in ("03a01Fa.wav", "08b02Wb.wav", "10a04Nc.wav"):
+        tone(root / "emodb" / "wav" / name, rate=22050)
+    for name in ("Angry/SM1_F01_A01.flac", "Sad/SF2_F03_S02.flac", "Happy/SM3_F01_H01.flac"):
+        tone(root / "urdu" / name, rate=44100, channels=2)
+    for name in ("0_george_0.wav", "7_jackson_1.wav", "3_lucas_2.wav"):
+        tone(root / "fsdd" / "recordings" / name, seconds=0.3, rate=8000)
+    msp = root / "MSP-PODCAST"
+    for n in range(2):
+        tone(msp / "Audios" / f"MSP-PODCAST_0001_000{n}.wav")
+        (msp / "Transcripts").mkdir(parents=True, exist_ok=True)
+        (msp / "Transcripts" / f"MSP-PODCAST_0001_000{n}.txt").write_text(f"podcast words {n}\n")
+    (msp / "Labels").mkdir()
+    (msp / "Labels" / "labels_consensus.csv").write_text(
+        "FileName,EmoClass,SpkrID,Split_Set\n"
+        "MSP-PODCAST_0001_0000.wav,N,127,Train\nMSP-PODCAST_0001_0001.wav,A,Unknown,Train\n"
+    )
+    other = root / "my_corpus"
+    tone(other / "a.wav")
+    (other / "a.txt").write_text("sidecar text\n")
+    tone(other / "sub" / "b.wav")
+    tone(other / "sub" / "c.ogg")
+    (other / "sub" / "transcripts.csv").write_text("file,text,speaker\nb.wav,from csv,spk1\n")
+    (other / "broken.wav").write_bytes(b"RIFF not really audio")
+    tone(other / "empty.wav", seconds=0.0)  # a valid header, no samples
+    (other / "zero_bytes.wav").write_bytes(b"")
+    tone(other / "tiny.wav", seconds=0.02)
+    return root
+
+
+def test_recognises_every_layout(corpora, tmp_path):
+    out = tmp_path / "out"
+    info = prepare_pretraining(str(corpora), str(out), valid_ratio=0.0, min_duration=0.1)
+    train = json.loads((out / "train.json").read_text())
+    assert info["corpora"] == {
+        "audio": 3, "emodb": 3, "fsdd": 3, "librispeech": 6, "ljspeech": 3, "msp-podcast": 2, "urdu": 3
+    }
+    assert info["counts"]["skipped"] == 4
+    assert sorted(info["skipped"]) == ["empty", "too short", "unreadable"]
+    assert len(info["skipped"]["unreadable"]) == 2
+    assert "my_corpus/broken.wav" in info["skipped"]["unreadable"][0]
+    libri = train["LibriSpeech/dev-clean/19/100/19-100-0001"]
+    assert libri["speaker"] == "librispeech/19" and libri["text"] == "hello number 1"
+    assert libri["wav"] == "{data_root}/LibriSpeech/dev-clean/19/100/19-100-0001.flac"
+    assert train["LJSpeech-1.1/wavs/LJ001-0000"]["text"] == "Normalised one."
+    assert train["LJSpeech-1.1/wavs/LJ001-0001"]["text"] == "Raw two."
+    assert train["emodb/wav/08b02Wb"]["text"].startswith("Sie haben es gerade")
+    assert train["emodb/wav/08b02Wb"]["speaker"] == "emodb/08"
+    assert train["urdu/Sad/SF2_F03_S02"] == {
+        "wav": "{data_root}/urdu/Sad/SF2_F03_S02.flac", "duration": 0.5,
+        "speaker": "urdu/F2", "corpus": "urdu", "text": None,
+    }
+    assert train["fsdd/recordings/7_jackson_1"]["text"] == "seven"
+    assert train["MSP-PODCAST/Audios/MSP-PODCAST_0001_0000"]["speaker"] == "msp-podcast/127"
+    assert train["MSP-PODCAST/Audios/MSP-PODCAST_0001_0001"]["speaker"] is None
+    assert train["MSP-PODCAST/Audios/MSP-PODCAST_0001_0001"]["text"] == "podcast words 1"
+    assert train["my_corpus/a"]["text"] == "sidecar text"
+    assert train["my_corpus/sub/b"]["text"] == "from csv"
+    assert train["my_corpus/sub/b"]["speaker"] == "audio/spk1"
+    assert train["my_corpus/sub/c"]["text"] is None
+    assert info["counts"]["with_text"] == 19
+
+
+def test_exclude_speakers_files_and_lists(corpora, tmp_path):
+    listing = tmp_path / "test_speakers.txt"
+    listing.write_text("# probing test speakers\nurdu/M1\nurdu/M3\n")
+    info = prepare_pretraining(
+        str(corpora), str(tmp_path / "out"), valid_ratio=0.0,
+        exclude=["emodb/*", "librispeech/26", "LJ001-0002.wav", f"@{listing}"],
+    )
+    train = json.loads((tmp_path / "out" / "train.json").read_text())
+    assert not [k for k in train if "emodb" in k]
+    assert not [k for k in train if "/26/" in k or "LJ001-0002" in k]
+    assert [k for k in train if k.startswith("urdu/")] == ["urdu/Sad/SF2_F03_S02"]
+    assert info["counts"]["excluded"] == 3 + 2 + 1 + 2
+    assert "emodb/wav/03a01Fa" in info["excluded"]
+    assert info["options"]["exclude"][-2:] == ["urdu/M1", "urdu/M3"]
+
+
+def test_valid_split_holds_out_speakers(corpora, tmp_path):
+    out = tmp_path / "out"
+    info = prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=3)
+    train = json.loads((out / "train.json").read_text())
+    valid = json.loads((out / "valid.json").read_text())
+    assert not set(train) & set(valid)
+    for corpus in ("librispeech", "emodb", "urdu", "fsdd"):
+        assert info["valid_split"][corpus]["by"] == "speaker"
+        held = set(info["valid_split"][corpus]["speakers"])
+        assert held and held <= {e["speaker"] for e in valid.values()}
+        assert not held & {e["speaker"] for e in train.values()}
+    assert info["valid_split"]["ljspeech"]["by"] == "utterance"  # one speaker
+
+
+def test_idempotent_and_reruns_on_change(corpora, tmp_path, caplog):
+    out = tmp_path / "out"
+    prepare_pretraining(str(corpora), str(out))
+    first = (out / "train.json").stat().st_mtime_ns
+    with caplog.at_level("INFO"):
+        prepare_pretraining(str(corpora), str(out))
+    assert "up to date" in caplog.text
+    assert (out / "train.json").stat().st_mtime_ns == first
+    tone(corpora / "my_corpus" / "new.wav")
+    info = prepare_pretraining(str(corpora), str(out))
+    assert "my_corpus/new" in {**json.loads((out / "train.json").read_text()),
+                               **json.loads((out / "valid.json").read_text())}
+    info = prepare_pretraining(str(corpora), str(out), exclude=["my_corpus/new"])
+    assert info["counts"]["excluded"] == 1
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        prepare_pretraining(str(tmp_path / "nowhere"), str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no audio files"):
+        prepare_pretraining(str(tmp_path / "empty"), str(tmp_path / "out"))
+    bad = tmp_path / "bad"
+    tone(bad / "x.wav")
+    (bad / "transcripts.csv").write_text("name,words\nx.wav,hi\n")
+    with pytest.raises(ValueError, match="transcripts.csv: needs columns 'file' and 'text'"):
+        prepare_pretraining(str(bad), str(tmp_path / "out"))
