@@ -20,6 +20,7 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import json
 import random
 import time
 
@@ -60,7 +61,7 @@ class CAREPretrainer(sb.Brain):
             with torch.no_grad(), torch.autocast(self.device_type, enabled=False):
                 targets, _ = frame_targets(wavs.float(), wav_lens)
         else:
-            targets, _ = batch.frame_targets
+            targets = batch.frame_targets.data
         acoustic = predictions.acoustic.float()
         if targets.shape != acoustic.shape:
             raise ValueError(
@@ -72,7 +73,7 @@ class CAREPretrainer(sb.Brain):
         valid_values = mask.sum() * acoustic.shape[-1]
         acoustic_loss = ((acoustic - targets) ** 2 * mask).sum() / valid_values.clamp(min=1)
 
-        text, has_text = batch.text_target, batch.has_text
+        text, has_text = batch.text_target.data, batch.has_text.data[:, 0]
         per_utterance = ((predictions.semantic.float() - text) ** 2).mean(dim=-1)
         semantic_loss = (per_utterance * has_text).sum() / has_text.sum().clamp(min=1)
 
@@ -107,31 +108,38 @@ class CAREPretrainer(sb.Brain):
         stats["audio_s_per_s"] = stats.pop("audio_seconds") / (now - self._last_log)
         self._last_log = now
         stats["lr"] = self.optimizer.param_groups[0]["lr"]
-        if if_main_process():
-            self.hparams.train_logger.log_stats(
-                stats_meta={"step": self.optimizer_step},
-                train_stats={k: _round(v) for k, v in stats.items()},
-            )
-            self._tensorboard("train", stats)
+        self._log(stats_meta={"step": self.optimizer_step}, train_stats=stats)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         stats = self._stats(stage)
         stats.pop("audio_seconds", None)
         stats["loss"] = stage_loss
         if stage == sb.Stage.TRAIN:
-            self.train_stats = stats
-        elif stage == sb.Stage.VALID:
-            if if_main_process():
-                self.hparams.train_logger.log_stats(
-                    stats_meta={"epoch": epoch, "step": self.optimizer_step},
-                    train_stats={k: _round(v) for k, v in getattr(self, "train_stats", {}).items()},
-                    valid_stats={k: _round(v) for k, v in stats.items()},
-                )
-                self._tensorboard("valid", stats)
+            self._log(stats_meta={"epoch": epoch, "step": self.optimizer_step}, train_stats=stats)
+            # End of an epoch (or of the step budget): a checkpoint to resume from.
             self.checkpointer.save_and_keep_only(
-                meta={"valid_loss": stats["loss"], "step": self.optimizer_step},
+                meta={"train_loss": stage_loss, "step": self.optimizer_step},
                 num_to_keep=self.hparams.checkpoints_to_keep,
             )
+        elif stage == sb.Stage.VALID:
+            self._log(stats_meta={"epoch": epoch, "step": self.optimizer_step}, valid_stats=stats)
+
+    def _log(self, stats_meta, train_stats=None, valid_stats=None):
+        """To train_log.txt and TensorBoard. Called on every process: SpeechBrain's
+        loggers are ``main_process_only`` functions, which broadcast their result
+        (a collective every rank must join)."""
+        rounded = {
+            key: {k: _round(v) for k, v in stats.items()}
+            for key, stats in (("train_stats", train_stats), ("valid_stats", valid_stats))
+            if stats is not None
+        }
+        self.hparams.train_logger.log_stats(stats_meta=stats_meta, **rounded)
+        board = getattr(self.hparams, "tensorboard_logger", None)
+        if board is not None and if_main_process():
+            prefix, stats = ("train", train_stats) if train_stats is not None else ("valid", valid_stats)
+            for key, value in stats.items():
+                board.writer.add_scalar(f"{prefix}/{key}", value, self.optimizer_step)
+            board.writer.flush()
 
     def _accumulate(self, stage, **values):
         """Adds to the stage's sums and, in training, to the log interval's."""
@@ -157,13 +165,6 @@ class CAREPretrainer(sb.Brain):
             stats["semantic"] = semantic / semantic_count
         return stats
 
-    def _tensorboard(self, prefix, stats):
-        board = getattr(self.hparams, "tensorboard_logger", None)
-        if board is not None:
-            for key, value in stats.items():
-                board.writer.add_scalar(f"{prefix}/{key}", value, self.optimizer_step)
-            board.writer.flush()
-
 
 def pretraining_datasets(hparams, text_targets):
     """Train and valid ``DynamicItemDataset`` s over the prepared manifests.
@@ -177,21 +178,30 @@ def pretraining_datasets(hparams, text_targets):
     ---------
     hparams : dict
         Needs ``train_manifest``, ``valid_manifest``, ``data_folder``,
-        ``crop_seconds``, ``frame_targets``.
+        ``crop_seconds``, ``pad_to_crop``, ``frame_targets``, ``encoder``.
     text_targets : care.processing.TextTargets
         Text embeddings by utterance id.
 
     Returns
     -------
     dict
-        ``{"train": dataset, "valid": dataset}``.
+        ``{"train": dataset, "valid": dataset or None}`` (None: the valid
+        manifest is empty).
     """
     crop = int(round(hparams["crop_seconds"] * SAMPLE_RATE))
+    pad_to_crop = hparams.get("pad_to_crop", False)
+    crop_frames = int(hparams["encoder"].frame_lengths(crop))
     frame_targets = hparams["frame_targets"]
     empty_text = torch.zeros(text_targets.dim)
 
     datasets = {}
     for split in ("train", "valid"):
+        with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
+            if not json.load(fin):
+                if split == "train":
+                    raise ValueError(f"{hparams['train_manifest']} lists no utterances")
+                datasets[split] = None
+                continue
         dataset = DynamicItemDataset.from_json(
             hparams[f"{split}_manifest"], replacements={"data_root": hparams["data_folder"]}
         )
@@ -205,16 +215,22 @@ def pretraining_datasets(hparams, text_targets):
             if len(audio) > crop:
                 start = random.randrange((len(audio) - crop) // HOP + 1) * HOP if random_crop else 0
                 audio = audio[start : start + crop]
+            valid = len(audio)
+            if pad_to_crop and valid < crop:  # fixed shapes; the relative length masks it
+                audio = torch.nn.functional.pad(audio, (0, crop - valid))
             yield audio
             if not frame_targets.on_the_fly:
-                yield frame_targets.crop(utt_id, wav, start, len(audio))
+                targets = frame_targets.crop(utt_id, wav, start, valid)
+                if pad_to_crop:
+                    targets = torch.nn.functional.pad(targets, (0, 0, 0, crop_frames - len(targets)))
+                yield targets
 
         @sb.utils.data_pipeline.takes("id")
         @sb.utils.data_pipeline.provides("text_target", "has_text")
         def text_pipeline(utt_id):
             embedding = text_targets.get(utt_id)
             yield empty_text if embedding is None else embedding.float()
-            yield torch.tensor(float(embedding is not None))
+            yield torch.tensor([float(embedding is not None)])  # [1]: batched to [B, 1]
 
         dataset.add_dynamic_item(audio_pipeline)
         dataset.add_dynamic_item(text_pipeline)

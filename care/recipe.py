@@ -11,6 +11,7 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import dataclasses
 import os
 import sys
 
@@ -54,7 +55,7 @@ def load_recipe(recipe_file, argv=None):
     -------
     hparams_file : str
         The resolved hparams path.
-    run_opts : dict
+    run_opts : speechbrain.utils.run_opts.RunOptions
         SpeechBrain run options (``--device``, ``--precision``, ...).
     overrides : str
         The YAML overrides from the command line.
@@ -63,9 +64,25 @@ def load_recipe(recipe_file, argv=None):
     """
     argv = sys.argv[1:] if argv is None else argv
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    # SpeechBrain 1.1.2 parses options whose default is None as strings.
+    if isinstance(getattr(run_opts, "optimizer_step_limit", None), str):
+        run_opts = dataclasses.replace(
+            run_opts, optimizer_step_limit=int(run_opts.optimizer_step_limit)
+        )
+    # Joins the DDP process group under torchrun (a no-op otherwise), before
+    # anything calls run_on_main.
+    sb.utils.distributed.ddp_init_group(run_opts)
     hparams_file = resolve_hparams_path(
         hparams_file, os.path.dirname(os.path.abspath(recipe_file))
     )
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     return hparams_file, run_opts, overrides, hparams
+
+
+def default_device():
+    """``"cuda"`` when a GPU is visible, else ``"cpu"`` (for YAML keys of
+    helpers such as a text teacher that run outside the Brain)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -364,7 +364,7 @@ def _split(entries, valid_ratio, seed):
             valid_ids.update(i for i in ids if entries[i]["speaker"] in held)
             how[corpus] = {"by": "speaker", "speakers": sorted(held)}
         else:
-            count = round(valid_ratio * len(ids))
+            count = max(1, round(valid_ratio * len(ids))) if len(ids) > 1 else 0
             valid_ids.update(rng.sample(ids, count))
             how[corpus] = {"by": "utterance", "utterances": count}
     train = {i: e for i, e in entries.items() if i not in valid_ids}

@@ -105,11 +105,16 @@ if __name__ == "__main__":
                 }
             run_on_main(frame_targets.prepare, args=[entries])  # cached on disk
 
-    train_sampler = DynamicBatchSampler(
-        datasets["train"],
-        length_func=crop_length(hparams["crop_seconds"]),
-        **hparams["dynamic_batch_options"],
-    )
+    if hparams["batch_size"] is None:  # batches of about the same total audio
+        train_loader_kwargs = {
+            "batch_sampler": DynamicBatchSampler(
+                datasets["train"],
+                length_func=crop_length(hparams["crop_seconds"]),
+                **hparams["dynamic_batch_options"],
+            )
+        }
+    else:
+        train_loader_kwargs = {"batch_size": hparams["batch_size"], "shuffle": True, "drop_last": True}
     brain = CAREPretrainer(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -117,11 +122,14 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    valid_set = datasets["valid"]
+    if valid_set is None:
+        logger.warning("No validation utterances (valid_ratio %s): no validation", hparams["valid_ratio"])
     brain.fit(
         brain.hparams.epoch_counter,
         datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs={"batch_sampler": train_sampler, **hparams["train_dataloader_opts"]},
+        valid_set,
+        train_loader_kwargs={**train_loader_kwargs, **hparams["train_dataloader_opts"]},
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
     if if_main_process():
