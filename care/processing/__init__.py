@@ -1,2 +1,20 @@
 """Data processing for CARE: frame-level acoustic targets, utterance-level text
-targets, transcripts and their caches."""
+targets, transcripts and their caches.
+
+Importing this package loads no model; ``opensmile``, ``transformers`` and
+``sentence_transformers`` are imported when a backend that needs them is built.
+"""
+
+from care.processing.frame_targets import (
+    NpyTargets,
+    OpenSmileTargets,
+    VocalFeatureTargets,
+    normalise_targets,
+)
+
+__all__ = [
+    "NpyTargets",
+    "OpenSmileTargets",
+    "VocalFeatureTargets",
+    "normalise_targets",
+]
