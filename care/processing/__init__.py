@@ -11,10 +11,15 @@ from care.processing.frame_targets import (
     VocalFeatureTargets,
     normalise_targets,
 )
+from care.processing.text_targets import TextTargets, TextTeacher
+from care.processing.transcribe import transcribe
 
 __all__ = [
     "NpyTargets",
     "OpenSmileTargets",
+    "TextTargets",
+    "TextTeacher",
     "VocalFeatureTargets",
     "normalise_targets",
+    "transcribe",
 ]
