@@ -293,7 +293,13 @@ def test_npy_targets(tmp_path, corpus):
 
     # within tolerance: padded (last frame repeated) or trimmed at the end
     np.save(folder / "utt0.npy", values[:-2])
-    assert targets._full("utt0", path).shape == (frames, 4)
+    full = targets._full("utt0", path)
+    assert full.shape == (frames, 4) and torch.equal(full[-3], full[-1])
+    tail = targets.crop("utt0", path, 320 * (frames - 10), 3200 + 80)  # the last 10 frames
+    ref = normalise_targets(full[None, -10:], torch.tensor([10]))[0]
+    assert torch.allclose(tail, ref, atol=1e-6)
+    with pytest.raises(ValueError, match="beyond the end"):
+        targets.crop("utt0", path, 320 * (frames - 9), 3200 + 80)
     np.save(folder / "utt0.npy", np.concatenate([values, values[:2]]))
     assert torch.equal(targets._full("utt0", path), torch.from_numpy(values))
 

@@ -431,17 +431,22 @@ class _DiskTargets:
             raise ValueError(
                 f"{path}: crop start {start} is not a multiple of the {self.hop}-sample hop"
             )
-        full = self._full(utt_id, path)
         first = start // self.hop
         count = conv_output_lengths(int(num_samples))
-        segment = full[first : first + count]
+        segment, available = self._segment(utt_id, path, first, count)
         if segment.shape[0] < count:
             raise ValueError(
                 f"{path}: crop [{start}, {start + num_samples}) needs frames up to "
-                f"{first + count}, the cached features have {full.shape[0]} "
+                f"{first + count}, the audio has {available} "
                 "(is the crop beyond the end of the audio?)"
             )
         return normalise_targets(segment.unsqueeze(0), torch.tensor([count]))[0]
+
+    def _segment(self, utt_id, path, first, count):
+        """Raw frames ``[first, first + count)`` (fewer at the end of the
+        audio) and the utterance's frame count."""
+        full = self._full(utt_id, path)
+        return full[first : first + count], full.shape[0]
 
     def __call__(self, utt_id, path, start=0, num_samples=None):
         """Targets of a whole utterance (or a crop), see :meth:`crop`."""
@@ -766,11 +771,32 @@ class NpyTargets(_DiskTargets):
             logger.info(message)
         return ready
 
+    def _segment(self, utt_id, path, first, count):
+        if self.hop_samples != self.hop:
+            return super()._segment(utt_id, path, first, count)
+        # Read only the crop's rows from the memory-mapped file.
+        array, samples, _ = self._read(utt_id, path)
+        num_frames = conv_output_lengths(samples)
+        stop = min(first + count, num_frames)
+        rows = np.array(array[first : min(stop, array.shape[0])], dtype=np.float32)
+        self._check_finite(rows, utt_id)
+        missing = stop - first - rows.shape[0]  # within tolerance: repeat the last frame
+        if missing > 0:
+            last = np.array(array[-1:], dtype=np.float32)
+            if last.shape[0] == 0:  # an empty file within tolerance of a tiny clip
+                last = np.zeros((1, self.dim), dtype=np.float32)
+            rows = np.concatenate([rows, np.repeat(last, missing, axis=0)])
+        return torch.from_numpy(rows), num_frames
+
+    def _check_finite(self, values, utt_id):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{self.npy_path(utt_id)}: contains NaN or infinite values")
+
     def _full(self, utt_id, path):
         array, samples, expected = self._read(utt_id, path)
-        features = torch.from_numpy(np.array(array, dtype=np.float32))
-        if not torch.isfinite(features).all():
-            raise ValueError(f"{self.npy_path(utt_id)}: contains NaN or infinite values")
+        values = np.array(array, dtype=np.float32)
+        self._check_finite(values, utt_id)
+        features = torch.from_numpy(values)
         num_frames = conv_output_lengths(samples)
         if features.shape[0] == 0:
             return torch.zeros(num_frames, self.dim)

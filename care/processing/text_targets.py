@@ -173,7 +173,10 @@ class TextTeacher:
         self._load()
         if self.pooling == "mean":
             return self._model.config.hidden_size
-        return self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        if get_dim is None:  # sentence-transformers < 6
+            get_dim = self._model.get_sentence_embedding_dimension
+        return get_dim()
 
     @torch.no_grad()
     def embed(self, texts):
