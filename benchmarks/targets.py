@@ -18,6 +18,7 @@ text teacher, on the shared corpora.
 Usage (from the repository root)::
 
     python benchmarks/targets.py --max-files 40
+    python benchmarks/targets.py --backends vocal --threads 1 --gne
     python benchmarks/targets.py --backends vocal --device cuda --batch 128
 """
 
@@ -98,6 +99,7 @@ def bench_vocal(files, args):
         "device": str(device),
         "batch": f"{args.batch} x {args.seconds:g} s",
         "dim": module.dim,
+        "valid_audio_s": round(audio_seconds, 1),
         "step_s": round(step, 4),
         "x_real_time": round(audio_seconds / step, 1),
     }
@@ -127,7 +129,10 @@ def bench_opensmile(files, args, folder):
 
 
 def bench_crops(targets, entries, args, name):
-    """Random 320-aligned crops of up to ``args.seconds`` from the cache."""
+    """Random 320-aligned crops of up to ``args.seconds`` from the cache, in
+    one thread (as in a DataLoader worker, where torch uses one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     generator = random.Random(0)
     ids = list(entries)
     crop = int(args.seconds * SAMPLE_RATE)
@@ -145,6 +150,7 @@ def bench_crops(targets, entries, args, name):
         total += num / SAMPLE_RATE
         count += 1
     wall = time.perf_counter() - start
+    torch.set_num_threads(threads)
     return {
         "backend": name,
         "device": "cpu, 1 process",
@@ -203,13 +209,16 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=None, help="default: 16 on CPU, 128 on CUDA")
     parser.add_argument("--seconds", type=float, default=5.0, help="crop length, s")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="timed vocal steps")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--gne", action="store_true", help="also time the GNE descriptor")
     parser.add_argument("--workers", type=int, default=2, help="openSMILE processes")
     parser.add_argument("--crops", type=int, default=200)
     parser.add_argument("--text-teacher", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.batch is None:
         args.batch = 128 if args.device.startswith("cuda") else 16
     root = Path(args.data)

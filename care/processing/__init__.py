@@ -1,6 +1,9 @@
 """Data processing for CARE: frame-level acoustic targets, utterance-level text
 targets, transcripts and their caches.
 
+The ASR step is ``care.processing.transcribe.transcribe`` (not re-exported
+here: the function would shadow its module).
+
 Importing this package loads no model; ``opensmile``, ``transformers`` and
 ``sentence_transformers`` are imported when a backend that needs them is built.
 """
@@ -12,7 +15,6 @@ from care.processing.frame_targets import (
     normalise_targets,
 )
 from care.processing.text_targets import TextTargets, TextTeacher
-from care.processing.transcribe import transcribe
 
 __all__ = [
     "NpyTargets",
@@ -21,5 +23,4 @@ __all__ = [
     "TextTeacher",
     "VocalFeatureTargets",
     "normalise_targets",
-    "transcribe",
 ]
