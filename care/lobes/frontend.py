@@ -18,8 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# WavLM's convolution stack: 400-sample receptive field, 320-sample hop.
+WAVLM_KERNEL_SIZES = (10, 3, 3, 3, 3, 2, 2)
+WAVLM_STRIDES = (5, 2, 2, 2, 2, 2, 2)
 
-def conv_output_lengths(lengths, kernel_sizes, strides):
+
+def conv_output_lengths(lengths, kernel_sizes=WAVLM_KERNEL_SIZES, strides=WAVLM_STRIDES):
     """Number of output frames of a stack of unpadded strided convolutions.
 
     Arguments
@@ -27,9 +31,9 @@ def conv_output_lengths(lengths, kernel_sizes, strides):
     lengths : torch.Tensor or int
         Input lengths in samples.
     kernel_sizes : sequence of int
-        Kernel size of each convolution.
+        Kernel size of each convolution (default: WavLM's).
     strides : sequence of int
-        Stride of each convolution.
+        Stride of each convolution (default: WavLM's).
 
     Returns
     -------
@@ -43,6 +47,8 @@ def conv_output_lengths(lengths, kernel_sizes, strides):
     49
     >>> conv_output_lengths(torch.tensor([400, 399, 80000]), (10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
     tensor([  1,   0, 249])
+    >>> conv_output_lengths(16000)
+    49
     """
     for kernel, stride in zip(kernel_sizes, strides):
         if isinstance(lengths, torch.Tensor):
