@@ -75,9 +75,29 @@ def load_recipe(recipe_file, argv=None):
     hparams_file = resolve_hparams_path(
         hparams_file, os.path.dirname(os.path.abspath(recipe_file))
     )
+    overrides = _share_run_options(hparams_file, run_opts, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     return hparams_file, run_opts, overrides, hparams
+
+
+def _share_run_options(hparams_file, run_opts, overrides):
+    """Run options given on the command line (e.g. ``--optimizer_step_limit``)
+    also override the YAML key of the same name, so that values derived from
+    it (a schedule's length) agree with what the Brain does."""
+    import re
+
+    import yaml
+
+    with open(hparams_file, encoding="utf-8") as fin:
+        keys = set(re.findall(r"^([A-Za-z_]\w*):", fin.read(), re.MULTILINE))
+    given = getattr(run_opts, "overridden_args", set()) or set()
+    shared = {k: getattr(run_opts, k) for k in sorted(given & keys)}
+    if not shared:
+        return overrides
+    merged = yaml.safe_load(overrides) if overrides else {}
+    merged = {**shared, **(merged or {})}
+    return yaml.safe_dump(merged, default_flow_style=False)
 
 
 def default_device():

@@ -33,7 +33,8 @@ from pretrain_prepare import prepare_pretraining  # noqa: E402
 
 from care.lobes import save_encoder  # noqa: E402
 from care.pretraining import CAREPretrainer, crop_length, pretraining_datasets  # noqa: E402
-from care.processing import TextTargets, transcribe  # noqa: E402
+from care.processing import TextTargets  # noqa: E402
+from care.processing.transcribe import transcribe  # noqa: E402
 from care.recipe import load_recipe  # noqa: E402
 
 logger = get_logger(__name__)
