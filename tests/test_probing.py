@@ -394,15 +394,60 @@ def test_probe_end_to_end_hf_encoder_and_classifier(tmp_path, tiny_wavlm, monkey
 def test_probe_end_to_end_random_care_layer_groups(tmp_path, tiny_kwargs, monkeypatch):
     """A randomly initialised CARE from a YAML (the control), probing the
     semantic branch only."""
-    import yaml
-
     monkeypatch.chdir(tmp_path)
-    config = tmp_path / "tiny_care.yaml"
-    config.write_text("encoder: !new:care.lobes.CAREEncoder\n" + "".join(
-        f"    {k}: {yaml.safe_dump(v).splitlines()[0]}\n" for k, v in tiny_kwargs.items()))
+    config = tiny_care_yaml(tmp_path, tiny_kwargs)
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
     results, out = run_emodb(tmp_path, root, f"random:{config}", "--layers", "semantic",
                              "--export_classifier", "False")
     assert results["encoder_name"] == "random-tiny_care"
     assert len(results["mean_layer_weights"]) == tiny_kwargs["num_semantic_layers"]
     assert len(results["runs"]) == 3 and "classifier" not in results
+
+
+def tiny_care_yaml(tmp_path, tiny_kwargs):
+    import yaml
+
+    config = tmp_path / "tiny_care.yaml"
+    config.write_text("encoder: !new:care.lobes.CAREEncoder\n" + "".join(
+        f"    {k}: {yaml.safe_dump(v).splitlines()[0]}\n" for k, v in tiny_kwargs.items()))
+    return config
+
+
+def test_recipe_yaml_names_folders_after_the_encoder():
+    from hyperpyyaml import load_hyperpyyaml
+
+    for dataset in ("EmoDB", "URDU"):
+        path = REPO / "recipes" / dataset / "emotion" / "hparams" / "probe.yaml"
+        with open(path) as handle:
+            hparams = load_hyperpyyaml(handle, {"data_folder": "x",
+                                                "encoder_source": "random:care_small"})
+        assert hparams["output_folder"] == f"results/{dataset}/random-care_small"
+        assert hparams["save_folder"] == f"results/{dataset}/random-care_small/save"
+
+
+def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
+    """recipes/benchmark.py on tiny EmoDB- and URDU-like trees, one encoder."""
+    monkeypatch.chdir(tmp_path)
+    make_emodb(tmp_path / "data" / "emodb")
+    make_urdu(tmp_path / "data" / "urdu", speakers=5, per_emotion=1)
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "recipes" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    assert {"emodb", "urdu"} <= set(benchmark.available_datasets())
+    source = f"random:{tiny_care_yaml(tmp_path, tiny_kwargs)}"
+    rows = benchmark.main([
+        "--encoder_source", source, "--datasets", "emodb,urdu",
+        "--data_folder", str(tmp_path / "data"), "--output_folder", str(tmp_path / "bench"),
+        "--prepare_options", "{expected_utterances: null}", "--seeds", "[1]",
+        "--number_of_epochs", "2", "--export_classifier", "False",
+    ])
+    row, = rows
+    assert row["datasets"]["emodb"]["folds"] == 4 and row["datasets"]["urdu"]["folds"] == 5
+    expected = (row["datasets"]["emodb"]["mean"]["weighted_f1"]
+                + row["datasets"]["urdu"]["mean"]["weighted_f1"]) / 2
+    assert row["average"]["weighted_f1"] == pytest.approx(expected)
+    text = (tmp_path / "bench" / "benchmark.md").read_text()
+    assert "| encoder | emodb wF1 | emodb UA | urdu wF1 | urdu UA | average wF1 | average UA |" in text
+    assert (tmp_path / "results" / "URDU" / "random-tiny_care" / "results.json").is_file()
+    with pytest.raises(SystemExit):
+        benchmark.main(["--encoder_source", "egemaps", "--datasets", "nosuch"])
