@@ -64,6 +64,11 @@ def cache_key(extractor, data, data_folder):
     ).hexdigest()
 
 
+def cache_info(cache_path):
+    """The ``info`` a cache file was saved with (extraction time, shape)."""
+    return torch.load(cache_path, map_location="cpu", weights_only=True).get("info", {})
+
+
 def cached_features(
     extractor,
     data,
