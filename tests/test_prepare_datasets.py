@@ -340,6 +340,7 @@ MSP_ROWS = [
     ("MSP-PODCAST_0004_0011.wav", "O", "3.4", "3.2", "3.8", "131", "Male", "Test1"),
     ("MSP-PODCAST_0005_0002.wav", "C", "4.4", "3.0", "4.8", "132", "Female", "Test1"),
     ("MSP-PODCAST_0006_0010.wav", "N", "3.8", "4.0", "4.0", "140", "Male", "Test2"),
+    ("MSP-PODCAST_0007_0003.wav", "", "", "", "", "", "", "Test3"),  # labels hidden
 ]
 
 

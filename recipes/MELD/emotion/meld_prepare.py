@@ -99,7 +99,10 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
             "Extract it from the MELD videos with ffmpeg (see the README)",
         )
         for row in table:
-            name = f"dia{int(row['Dialogue_ID'])}_utt{int(row['Utterance_ID'])}"
+            try:
+                name = f"dia{int(row['Dialogue_ID'])}_utt{int(row['Utterance_ID'])}"
+            except ValueError:
+                raise ManifestError(f"{label_file}: row {row.get('Sr No.')} has no numeric ids") from None
             utt = f"{split}_{name}"
             if utt in rows:
                 raise ManifestError(f"{label_file}: {name} listed twice")

@@ -70,6 +70,7 @@ CODES = {
 }
 CLASSES = {8: ["A", "S", "H", "U", "F", "D", "C", "N"], 4: ["A", "H", "N", "S"]}
 PARTITIONS = {"Train", "Development", "Test1", "Test2", "Test3"}
+LABELLED = ("Train", "Development", "Test1", "Test2")
 RELEASE_COUNTS = {"1.11": {"Train": 84030, "Development": 19815, "Test1": 30647, "Test2": 14815}}
 COLUMNS = ("FileName", "EmoClass", "SpkrID", "Split_Set")
 UNKNOWN = "Unknown"
@@ -115,14 +116,15 @@ def prepare_msp_podcast(
     if missing_columns:
         raise ManifestError(f"{label_file}: missing columns {missing_columns}")
     check_labels({r["Split_Set"] for r in rows}, PARTITIONS, f"{label_file} (Split_Set)")
-    check_labels({r["EmoClass"] for r in rows}, CODES, f"{label_file} (EmoClass)")
+    labelled = [r for r in rows if r["Split_Set"] in LABELLED]  # Test3 labels are hidden
+    check_labels({r["EmoClass"] for r in labelled}, CODES, f"{label_file} (EmoClass)")
     expected = RELEASE_COUNTS.get(release) if strict else None
-    sizes = Counter(r["Split_Set"] for r in rows if r["Split_Set"] in ("Train", "Development", "Test1", "Test2"))
+    sizes = Counter(r["Split_Set"] for r in labelled)
     check_counts(dict(sizes), expected, f"rows of {LABELS} per partition", data_folder)
 
     splits = {"Train": "train", "Development": "valid", test_set: "test"}
     keep = set(CLASSES[num_classes])
-    chosen = [r for r in rows if r["Split_Set"] in splits and r["EmoClass"] in keep]
+    chosen = [r for r in labelled if r["Split_Set"] in splits and r["EmoClass"] in keep]
     paths = {}
     for row in chosen:
         utt = os.path.splitext(row["FileName"])[0]
