@@ -8,9 +8,9 @@ File names are ``<actor>_<sentence>_<emotion>_<level>.wav``: 91 actors
 (1001-1091), 12 sentences, 6 emotions (ANG, DIS, FEA, HAP, NEU, SAD), level LO,
 MD, HI or XX (unspecified). 7442 files: 1271 per emotion, 1087 neutral.
 
-Protocol: 5 actor-independent folds; actors are dealt to folds by
-:func:`care.processing.manifest.group_speakers` (largest first into the
-smallest fold, so folds hold nearly equal numbers of files).
+Protocol: 5 actor-independent folds; actors are grouped by
+:func:`care.processing.manifest.group_speakers` so that folds hold nearly
+equal numbers of files and of each emotion.
 
 Known problems of the release: a file or two that soundfile cannot read
 (reported: ``1076_MTI_NEU_XX``); up to ``max_unreadable`` unreadable files are
@@ -123,7 +123,11 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
     check_counts(len(actors), EXPECTED_ACTORS if strict else None, "actors", audio_dir)
 
     durations, unreadable = read_durations(paths, max_unreadable)
-    groups = group_speakers(dict(actors), num_folds)
+    per_actor = {}
+    for utt, (actor, _, emotion, _) in fields.items():
+        if utt in durations:
+            per_actor.setdefault(actor, Counter())[EMOTIONS[emotion]] += 1
+    groups = group_speakers({actor: dict(c) for actor, c in per_actor.items()}, num_folds)
     data = {}
     for utt, (actor, sentence, emotion, level) in fields.items():
         if utt not in durations:
@@ -144,6 +148,6 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
         options,
         list(paths.values()),
         data_folder,
-        protocol=f"{num_folds} actor-independent folds balanced by file count",
+        protocol=f"{num_folds} actor-independent folds balanced by file and emotion counts",
     )
     add_record(save_folder, skipped_unreadable=unreadable)
