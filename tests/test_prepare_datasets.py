@@ -1,0 +1,604 @@
+"""Prepare scripts of the emotion corpora that are not in the shared data
+(IEMOCAP, MSP-Podcast, MELD, CMU-MOSI, RAVDESS, CREMA-D, CaFE).
+
+Each test builds, in ``tmp_path``, a tiny corpus laid out exactly like the
+official release (folder and file names, label files in their real format,
+a few generated WAVs of a few hundredths of a second) and checks counts,
+labels, folds, speaker independence, the idempotent skip and the errors.
+"""
+
+import importlib.util
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from speechbrain.dataio import audio_io
+
+from care.processing.corpus import check_fold_overlap
+from care.processing.manifest import ManifestError, SpeakerOverlapError, fold_splits
+
+REPO = Path(__file__).resolve().parents[1]
+RATE = 16000
+
+
+def load(recipe, module):
+    """Imports ``recipes/<recipe>/emotion/<module>.py``."""
+    path = REPO / "recipes" / recipe / "emotion" / f"{module}.py"
+    spec = importlib.util.spec_from_file_location(module, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def wav(path, seconds=0.05, rate=RATE):
+    """A short generated clip (noise) at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(len(str(path)))
+    audio_io.save(str(path), 0.1 * torch.randn(1, int(seconds * rate), generator=generator), rate)
+    return path
+
+
+def manifest(save):
+    with open(Path(save) / "data.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def record(save):
+    with open(Path(save) / "prepare.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def assert_idempotent(prepare, data_folder, save, utt, **options):
+    """A second call with the same options on unchanged audio writes nothing;
+    a changed audio file (``utt``'s) prepares again."""
+    target = Path(save) / "data.json"
+    first = target.stat().st_mtime_ns
+    time.sleep(0.01)
+    prepare(data_folder, save, **options)
+    assert target.stat().st_mtime_ns == first
+    audio = manifest(save)[utt]["wav"].replace("{data_root}", str(data_folder))
+    wav(audio, seconds=0.07)  # same name, other content
+    prepare(data_folder, save, **options)
+    assert target.stat().st_mtime_ns != first
+    assert manifest(save)[utt]["duration"] == pytest.approx(0.07)
+
+
+def assert_contract(data, data_folder):
+    """Every entry follows the manifest contract and points at a real file."""
+    for utt, entry in data.items():
+        assert {"wav", "duration", "label", "speaker", "fold"} <= set(entry), utt
+        assert entry["wav"].startswith("{data_root}/")
+        assert os.path.isfile(entry["wav"].replace("{data_root}", str(data_folder)))
+        assert entry["duration"] > 0
+
+
+# ---------------------------------------------------------------------------
+# Shared checks
+
+
+def test_fold_overlap_is_refused():
+    data = {
+        "a": {"speaker": "s1", "fold": "fold1"},
+        "b": {"speaker": "s1", "fold": "fold2"},
+        "c": {"speaker": "s2", "fold": "fold2"},
+    }
+    with pytest.raises(SpeakerOverlapError, match="s1"):
+        check_fold_overlap(data)
+
+
+# ---------------------------------------------------------------------------
+# RAVDESS
+
+
+def ravdess_tree(root):
+    for actor in ("01", "02", "03", "04"):
+        for emotion, intensity in (("01", "01"), ("05", "02")):
+            wav(root / f"Actor_{actor}" / f"03-01-{emotion}-{intensity}-01-01-{actor}.wav")
+    wav(root / "Actor_01" / "03-02-03-01-01-01-01.wav")  # song: not speech
+    return root
+
+
+def test_ravdess(tmp_path):
+    mod = load("RAVDESS", "ravdess_prepare")
+    root, save = ravdess_tree(tmp_path / "ravdess"), tmp_path / "save"
+    mod.prepare_ravdess(root, save, num_folds=2, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 8
+    assert {e["label"] for e in data.values()} == {"neutral", "angry"}
+    assert {e["speaker"]: e["fold"] for e in data.values()} == {
+        "Actor_01": "fold1",
+        "Actor_02": "fold1",
+        "Actor_03": "fold2",
+        "Actor_04": "fold2",
+    }
+    assert data["03-01-05-02-01-01-02"]["gender"] == "female"
+    assert data["03-01-05-02-01-01-02"]["text"] == "Kids are talking by the door"
+    assert record(save)["skipped_song_or_video_files"] == 1
+    assert_idempotent(
+        mod.prepare_ravdess, root, save, "03-01-01-01-01-01-03", num_folds=2, strict=False
+    )
+    mod.prepare_ravdess(root, save, num_folds=4, strict=False)
+    assert len({e["fold"] for e in manifest(save).values()}) == 4
+
+
+def test_ravdess_errors(tmp_path):
+    mod = load("RAVDESS", "ravdess_prepare")
+    root = ravdess_tree(tmp_path / "ravdess")
+    with pytest.raises(ManifestError, match="speech files differ from the official release"):
+        mod.prepare_ravdess(root, tmp_path / "s1")  # strict by default: 8 of 1440
+    with pytest.raises(ManifestError, match="no Actor_XX folders"):
+        mod.prepare_ravdess(tmp_path / "empty", tmp_path / "s2", strict=False)
+    wav(root / "Actor_02" / "03-01-09-01-01-01-02.wav")
+    with pytest.raises(ManifestError, match=r"03-01-09-01-01-01-02.wav: unknown labels \['09'\]"):
+        mod.prepare_ravdess(root, tmp_path / "s3", num_folds=2, strict=False)
+    os.remove(root / "Actor_02" / "03-01-09-01-01-01-02.wav")
+    wav(root / "Actor_02" / "03-01-01-01-01-01-03.wav")
+    with pytest.raises(ManifestError, match="actor 03 in folder Actor_02"):
+        mod.prepare_ravdess(root, tmp_path / "s4", num_folds=2, strict=False)
+
+
+# ---------------------------------------------------------------------------
+# CREMA-D
+
+
+def cremad_tree(root):
+    for actor in ("1001", "1002", "1003", "1004"):
+        wav(root / "AudioWAV" / f"{actor}_DFA_ANG_XX.wav")
+        wav(root / "AudioWAV" / f"{actor}_IEO_NEU_XX.wav")
+    wav(root / "AudioWAV" / "1001_IEO_HAP_HI.wav")
+    return root
+
+
+def test_cremad(tmp_path):
+    mod = load("CREMA-D", "cremad_prepare")
+    root, save = cremad_tree(tmp_path / "CREMA-D"), tmp_path / "save"
+    (root / "AudioWAV" / "1076_MTI_NEU_XX.wav").write_bytes(b"")  # unreadable, as reported
+    mod.prepare_cremad(root, save, num_folds=2, strict=False, max_unreadable=1)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 9 and "1076_MTI_NEU_XX" not in data
+    assert {e["label"] for e in data.values()} == {"angry", "neutral", "happy"}
+    assert data["1001_DFA_ANG_XX"]["text"] == "Don't forget a jacket."
+    assert data["1001_IEO_HAP_HI"]["intensity"] == "high"
+    folds = {}
+    for entry in data.values():
+        folds.setdefault(entry["fold"], set()).add(entry["speaker"])
+    assert sorted(len(s) for s in folds.values()) == [2, 2]
+    assert list(record(save)["skipped_unreadable"]) == ["1076_MTI_NEU_XX"]
+    assert_idempotent(
+        mod.prepare_cremad, root, save, "1002_DFA_ANG_XX",
+        num_folds=2, strict=False, max_unreadable=1,
+    )
+
+
+def test_cremad_errors(tmp_path):
+    mod = load("CREMA-D", "cremad_prepare")
+    root = cremad_tree(tmp_path / "CREMA-D")
+    with pytest.raises(ManifestError, match="files differ from the official release"):
+        mod.prepare_cremad(root, tmp_path / "s1")
+    (root / "AudioWAV" / "1005_DFA_ANG_XX.wav").write_bytes(b"")
+    with pytest.raises(ManifestError, match="1 unreadable audio files, at most 0"):
+        mod.prepare_cremad(root, tmp_path / "s2", num_folds=2, strict=False, max_unreadable=0)
+    (root / "AudioWAV" / "1005_DFA_ANG_XX.wav").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:c6f9\nsize 72862\n"
+    )
+    with pytest.raises(ManifestError, match="Git LFS pointer"):
+        mod.prepare_cremad(root, tmp_path / "s3", num_folds=2, strict=False, max_unreadable=5)
+    os.remove(root / "AudioWAV" / "1005_DFA_ANG_XX.wav")
+    wav(root / "AudioWAV" / "1005_DFA_XYZ_XX.wav")
+    with pytest.raises(ManifestError, match=r"1005_DFA_XYZ_XX.wav: unknown labels \['XYZ'\]"):
+        mod.prepare_cremad(root, tmp_path / "s4", num_folds=2, strict=False)
+    with pytest.raises(ManifestError, match="AudioWAV: missing folder"):
+        mod.prepare_cremad(tmp_path / "nothing", tmp_path / "s5", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# CaFE
+
+
+def cafe_tree(root):
+    for speaker in ("01", "02", "03", "04"):
+        wav(root / "Colère" / "Faible" / f"{speaker}-C-1-1.wav")
+        wav(root / "Colère" / "Fort" / f"{speaker}-C-2-1.wav")
+        wav(root / "Neutre" / f"{speaker}-N-1-2.wav")
+    return root
+
+
+def test_cafe(tmp_path):
+    mod = load("CaFE", "cafe_prepare")
+    root, save = cafe_tree(tmp_path / "CaFE_48k"), tmp_path / "save"
+    mod.prepare_cafe(root, save, num_folds=2, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 12
+    assert {e["label"] for e in data.values()} == {"angry", "neutral"}
+    assert {e["speaker"]: e["fold"] for e in data.values()} == {
+        "01": "fold1", "02": "fold1", "03": "fold2", "04": "fold2",
+    }
+    assert data["02-C-2-1"]["intensity"] == "strong" and data["02-C-2-1"]["gender"] == "female"
+    assert data["01-N-1-2"]["text"] == "Deux ânes aigris au pelage brun"
+    assert_idempotent(mod.prepare_cafe, root, save, "03-N-1-2", num_folds=2, strict=False)
+    mod.prepare_cafe(root, save, num_folds=4, strict=False)  # leave-one-speaker-out
+    assert len({e["fold"] for e in manifest(save).values()}) == 4
+
+
+def test_cafe_errors(tmp_path):
+    mod = load("CaFE", "cafe_prepare")
+    root = cafe_tree(tmp_path / "CaFE" / "CaFE_48k")
+    with pytest.raises(ManifestError, match="files differ from the official release"):
+        mod.prepare_cafe(root, tmp_path / "s1")
+    wav(tmp_path / "CaFE" / "CaFE_192k" / "Neutre" / "01-N-1-2.wav")
+    with pytest.raises(ManifestError, match="the same utterance twice"):
+        mod.prepare_cafe(tmp_path / "CaFE", tmp_path / "s2", num_folds=2, strict=False)
+    wav(root / "Neutre" / "05-N-2-1.wav")
+    with pytest.raises(ManifestError, match="intensity 2 does not exist for emotion N"):
+        mod.prepare_cafe(root, tmp_path / "s3", num_folds=2, strict=False)
+    os.remove(root / "Neutre" / "05-N-2-1.wav")
+    wav(root / "Joie" / "Fort" / "05-X-2-1.wav")
+    with pytest.raises(ManifestError, match=r"unknown labels \['X'\]"):
+        mod.prepare_cafe(root, tmp_path / "s4", num_folds=2, strict=False)
+    with pytest.raises(ManifestError, match="missing folder"):
+        mod.prepare_cafe(tmp_path / "absent", tmp_path / "s5")
+
+
+# ---------------------------------------------------------------------------
+# IEMOCAP
+
+IEMOCAP_TURNS = [  # (turn suffix, code, start, end)
+    ("F000", "neu", 6.2901, 8.2357),
+    ("M000", "exc", 10.0100, 11.3925),
+    ("F001", "fru", 14.8872, 18.0175),
+    ("M001", "xxx", 19.2900, 20.7875),
+    ("F002", "hap", 21.3257, 24.7400),
+]
+
+
+def iemocap_tree(root, sessions=range(1, 6)):
+    for index in sessions:
+        session = root / f"Session{index}"
+        dialog = f"Ses0{index}F_impro01"
+        lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        text = []
+        for suffix, code, start, end in IEMOCAP_TURNS:
+            utt = f"{dialog}_{suffix}"
+            lines += [
+                f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 3.0000, 2.0000]",
+                "C-E2:\tNeutral;\t()",
+                "A-E3:\tval 3; act 2; dom  2;\t()",
+                "",
+            ]
+            text.append(f"{utt} [{start:08.4f}-{end:08.4f}]: Excuse me {suffix}.")
+            wav(session / "sentences" / "wav" / dialog / f"{utt}.wav")
+        text.append("M: [LAUGHTER]")
+        evaluation = session / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
+        evaluation.parent.mkdir(parents=True, exist_ok=True)
+        evaluation.write_text("\n".join(lines) + "\n")
+        (session / "dialog" / "EmoEvaluation" / "Categorical").mkdir()
+        transcript = session / "dialog" / "transcriptions" / f"{dialog}.txt"
+        transcript.parent.mkdir(parents=True, exist_ok=True)
+        transcript.write_text("\n".join(text) + "\n")
+    return root
+
+
+def test_iemocap(tmp_path):
+    mod = load("IEMOCAP", "iemocap_prepare")
+    root, save = iemocap_tree(tmp_path / "IEMOCAP_full_release"), tmp_path / "save"
+    mod.prepare_iemocap(root, save, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 15  # neu, exc, hap per session
+    assert {e["label"] for e in data.values()} == {"neutral", "happy"}
+    entry = data["Ses03F_impro01_M000"]
+    assert (entry["label"], entry["speaker"], entry["fold"]) == ("happy", "Ses03M", "Session3")
+    assert entry["text"] == "Excuse me M000." and entry["arousal"] == 3.0
+    assert len({e["speaker"] for e in data.values()}) == 10
+    folds = list(fold_splits(data))
+    assert [name for name, *_ in folds] == [f"Session{i}" for i in range(1, 6)]
+    assert_idempotent(
+        mod.prepare_iemocap, root, save,
+        "Ses02F_impro01_F000", strict=False,
+    )
+    mod.prepare_iemocap(root, save, num_classes=6, strict=False)
+    six = manifest(save)
+    assert len(six) == 20
+    assert {e["label"] for e in six.values()} == {"neutral", "happy", "excited", "frustrated"}
+
+
+def test_iemocap_errors(tmp_path):
+    mod = load("IEMOCAP", "iemocap_prepare")
+    root = iemocap_tree(tmp_path / "IEMOCAP_full_release")
+    with pytest.raises(ManifestError, match="utterances per class differ from the official release"):
+        mod.prepare_iemocap(root, tmp_path / "s1")
+    partial = iemocap_tree(tmp_path / "partial", sessions=(1, 2))
+    with pytest.raises(ManifestError, match="Session3: missing folder"):
+        mod.prepare_iemocap(partial, tmp_path / "s2", strict=False)
+    label_file = root / "Session4" / "dialog" / "EmoEvaluation" / "Ses04F_impro01.txt"
+    label_file.write_text(label_file.read_text().replace("\tneu\t", "\tcalm\t"))
+    with pytest.raises(ManifestError, match=r"Ses04F_impro01.txt: unknown labels \['calm'\]"):
+        mod.prepare_iemocap(root, tmp_path / "s3", strict=False)
+    label_file.write_text(label_file.read_text().replace("\tcalm\t", "\tneu\t"))
+    os.remove(root / "Session5" / "sentences" / "wav" / "Ses05F_impro01" / "Ses05F_impro01_F000.wav")
+    with pytest.raises(ManifestError, match="1 labelled utterances have no audio file"):
+        mod.prepare_iemocap(root, tmp_path / "s4", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# MSP-Podcast
+
+MSP_HEADER = "FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set"
+MSP_ROWS = [
+    ("MSP-PODCAST_0001_0008.wav", "A", "6.2", "2.0", "5.4", "127", "Male", "Train"),
+    ("MSP-PODCAST_0001_0019.wav", "N", "4.0", "4.2", "4.0", "Unknown", "Unknown", "Train"),
+    ("MSP-PODCAST_0002_0033.wav", "X", "3.0", "3.0", "3.0", "128", "Female", "Train"),
+    ("MSP-PODCAST_0003_0021.wav", "H", "5.0", "6.0", "4.6", "130", "Female", "Development"),
+    ("MSP-PODCAST_0004_0005.wav", "S", "2.2", "2.0", "3.0", "131", "Male", "Test1"),
+    ("MSP-PODCAST_0004_0011.wav", "O", "3.4", "3.2", "3.8", "131", "Male", "Test1"),
+    ("MSP-PODCAST_0005_0002.wav", "C", "4.4", "3.0", "4.8", "132", "Female", "Test1"),
+    ("MSP-PODCAST_0006_0010.wav", "N", "3.8", "4.0", "4.0", "140", "Male", "Test2"),
+    ("MSP-PODCAST_0007_0003.wav", "", "", "", "", "", "", "Test3"),  # labels hidden
+]
+
+
+def msp_tree(root, rows=MSP_ROWS):
+    for row in rows:
+        wav(root / "Audios" / row[0])
+    (root / "Labels").mkdir(parents=True, exist_ok=True)
+    (root / "Labels" / "labels_consensus.csv").write_text(
+        "\n".join([MSP_HEADER] + [",".join(row) for row in rows]) + "\n"
+    )
+    (root / "Transcripts").mkdir(exist_ok=True)
+    (root / "Transcripts" / "MSP-PODCAST_0001_0008.txt").write_text("I can't believe they did that\n")
+    return root
+
+
+def test_msp_podcast(tmp_path):
+    mod = load("MSP-Podcast", "msp_podcast_prepare")
+    root, save = msp_tree(tmp_path / "MSP-PODCAST-Publish-1.11"), tmp_path / "save"
+    mod.prepare_msp_podcast(root, save, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert sorted(data) == [
+        "MSP-PODCAST_0001_0008", "MSP-PODCAST_0001_0019", "MSP-PODCAST_0003_0021",
+        "MSP-PODCAST_0004_0005", "MSP-PODCAST_0005_0002",
+    ]
+    assert {k: e["fold"] for k, e in data.items()}["MSP-PODCAST_0003_0021"] == "valid"
+    entry = data["MSP-PODCAST_0001_0008"]
+    assert (entry["label"], entry["speaker"], entry["fold"]) == ("angry", "127", "train")
+    assert entry["text"] == "I can't believe they did that" and entry["arousal"] == 6.2
+    assert data["MSP-PODCAST_0005_0002"]["label"] == "contempt"
+    assert record(save)["unknown_speaker_segments"] == {"train": 1}
+    assert_idempotent(mod.prepare_msp_podcast, root, save, "MSP-PODCAST_0004_0005", strict=False)
+    mod.prepare_msp_podcast(root, save, num_classes=4, test_set="Test2", strict=False)
+    four = manifest(save)
+    assert {e["label"] for e in four.values()} == {"angry", "neutral", "happy"}
+    assert [k for k, e in four.items() if e["fold"] == "test"] == ["MSP-PODCAST_0006_0010"]
+
+
+def test_msp_podcast_errors(tmp_path):
+    mod = load("MSP-Podcast", "msp_podcast_prepare")
+    root = msp_tree(tmp_path / "msp")
+    with pytest.raises(ManifestError, match="per partition differ from the official release"):
+        mod.prepare_msp_podcast(root, tmp_path / "s1")
+    with pytest.raises(ManifestError, match="release 2.0 are not known"):
+        mod.prepare_msp_podcast(root, tmp_path / "s1", release="2.0")
+    leaky = [row if row[0] != "MSP-PODCAST_0004_0005.wav" else row[:5] + ("127",) + row[6:] for row in MSP_ROWS]
+    msp_tree(tmp_path / "leaky", leaky)
+    with pytest.raises(SpeakerOverlapError, match="train/test: 127"):
+        mod.prepare_msp_podcast(tmp_path / "leaky", tmp_path / "s2", strict=False)
+    unknown = [row if row[0] != "MSP-PODCAST_0004_0005.wav" else row[:5] + ("Unknown",) + row[6:] for row in MSP_ROWS]
+    msp_tree(tmp_path / "unknown", unknown)
+    mod.prepare_msp_podcast(tmp_path / "unknown", tmp_path / "s3", strict=False)  # unknown ids: not checked
+    assert record(tmp_path / "s3")["unknown_speaker_segments"] == {"test": 1, "train": 1}
+    bad = [row if row[1] != "C" else row[:1] + ("Z",) + row[2:] for row in MSP_ROWS]
+    msp_tree(tmp_path / "bad", bad)
+    with pytest.raises(ManifestError, match=r"\(EmoClass\): unknown labels \['Z'\]"):
+        mod.prepare_msp_podcast(tmp_path / "bad", tmp_path / "s4", strict=False)
+    os.remove(root / "Audios" / "MSP-PODCAST_0003_0021.wav")
+    with pytest.raises(ManifestError, match="1 labelled segments have no audio"):
+        mod.prepare_msp_podcast(root, tmp_path / "s5", strict=False)
+    with pytest.raises(ManifestError, match="Audios: missing folder"):
+        mod.prepare_msp_podcast(tmp_path / "nowhere", tmp_path / "s6", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# MELD
+
+MELD_HEADER = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
+MELD_ROWS = {
+    "train": [
+        ("1", "also I was the point person on my company's transition from the KL-5 to GR-6 system.",
+         "Chandler", "neutral", "neutral", "0", "0", "8", "21", "00:16:16,059", "00:16:21,731"),
+        ("2", "You must've had your hands full.", "The Interviewer", "neutral", "neutral", "0", "1", "8", "21",
+         "00:16:21,940", "00:16:23,442"),
+        ("3", "That I did. That I did.", "Ross", "joy", "positive", "1", "0", "8", "21",
+         "00:16:23,442", "00:16:26,389"),
+    ],
+    "dev": [
+        ("1", "Oh my God, he\u2019s lost it. He\u2019s totally lost it.", "Chandler", "sadness", "negative",
+         "0", "0", "4", "7", "00:20:57,256", "00:21:00,049"),
+        ("2", "What?", "Monica", "surprise", "negative", "0", "1", "4", "7", "00:21:01,927", "00:21:03,261"),
+    ],
+    "test": [
+        ("1", "Why do all you\u2019re coffee mugs have numbers on the bottom?", "Ross", "surprise", "positive",
+         "0", "0", "3", "19", "00:14:38,127", "00:14:40,378"),
+        ("2", "Oh. That\u2019s so Monica can keep track.", "Rachel", "anger", "negative", "0", "1", "3", "19",
+         "00:14:40,629", "00:14:47,385"),
+    ],
+}
+
+
+def meld_tree(root, rows=MELD_ROWS):
+    import csv
+
+    for split, table in rows.items():
+        folder = root / "train" if split == "train" else root  # as in MELD.Raw
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{split}_sent_emo.csv", "w", encoding="cp1252", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(MELD_HEADER.split(","))
+            writer.writerows(table)
+        for row in table:
+            name = f"dia{row[5]}_utt{row[6]}"
+            if (split, name) == ("dev", "dia0_utt1"):
+                continue  # missing, like dev dia110_utt7 in the release
+            ext = ".flac" if split == "test" and row[6] == "1" else ".wav"
+            wav(root / "audio" / split / (name + ext))
+    return root
+
+
+def test_meld(tmp_path):
+    mod = load("MELD", "meld_prepare")
+    root, save = meld_tree(tmp_path / "MELD.Raw"), tmp_path / "save"
+    mod.prepare_meld(root, save, strict=False, max_missing=1)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert sorted(data) == [
+        "dev_dia0_utt0", "test_dia0_utt0", "test_dia0_utt1", "train_dia0_utt0", "train_dia0_utt1", "train_dia1_utt0",
+    ]
+    assert data["test_dia0_utt1"]["wav"].endswith(".flac")
+    assert {e["fold"] for e in data.values()} == {"train", "valid", "test"}
+    assert data["dev_dia0_utt0"]["text"] == "Oh my God, he\u2019s lost it. He\u2019s totally lost it."
+    assert (data["train_dia1_utt0"]["label"], data["train_dia1_utt0"]["sentiment"]) == ("joy", "positive")
+    info = record(save)
+    assert info["speaker_overlap"]["train/valid"] == {"count": 1, "speakers": ["Chandler"]}
+    assert info["speaker_overlap"]["train/test"]["speakers"] == ["Ross"]
+    assert info["skipped_missing_audio"] == ["dev_dia0_utt1"]
+    with pytest.raises(SpeakerOverlapError):  # the probe must be told: not speaker-independent
+        list(fold_splits(data))
+    assert len(list(fold_splits(data, check_speakers=False))) == 1
+    assert_idempotent(mod.prepare_meld, root, save, "train_dia0_utt0",
+                      strict=False, max_missing=1)
+
+
+def test_meld_errors(tmp_path):
+    mod = load("MELD", "meld_prepare")
+    root = meld_tree(tmp_path / "MELD.Raw")
+    with pytest.raises(ManifestError, match="label rows differ from the official release"):
+        mod.prepare_meld(root, tmp_path / "s1", max_missing=1)
+    with pytest.raises(ManifestError, match="1 MELD rows have no audio file"):
+        mod.prepare_meld(root, tmp_path / "s2", strict=False, max_missing=0)
+    with pytest.raises(ManifestError, match="wav/train: missing folder"):
+        mod.prepare_meld(root, tmp_path / "s3", audio_folder="wav", strict=False)
+    bad = dict(MELD_ROWS, test=[MELD_ROWS["test"][0][:3] + ("happy",) + MELD_ROWS["test"][0][4:]])
+    meld_tree(tmp_path / "bad", bad)
+    with pytest.raises(ManifestError, match=r"test_sent_emo.csv: unknown labels \['happy'\]"):
+        mod.prepare_meld(tmp_path / "bad", tmp_path / "s4", strict=False, max_missing=1)
+    os.remove(root / "dev_sent_emo.csv")
+    with pytest.raises(ManifestError, match="dev_sent_emo.csv: missing file"):
+        mod.prepare_meld(root, tmp_path / "s5", strict=False, max_missing=1)
+
+
+# ---------------------------------------------------------------------------
+# CMU-MOSI
+
+MOSI_ROWS = [  # video_id, clip_id, text, label, mode
+    ("03bSnISJMiM", "1", "anyhow it was really good", "2.4", "train"),
+    ("03bSnISJMiM", "2", "i mean its a movie", "-0.6", "train"),
+    ("WKA5OygbEKI", "1", "it was terrible", "-2.8", "valid"),
+    ("tmZoasNr4rU", "1", "it was fine", "1.0", "test"),
+    ("tmZoasNr4rU", "2", "so yeah", "0.0", "test"),
+]
+
+
+def mosi_tree(root, rows=MOSI_ROWS, text=True):
+    lines = ["video_id,clip_id,text,label,mode" if text else "video_id,clip_id,label"]
+    for video, clip, sentence, label, mode in rows:
+        lines.append(",".join((video, clip, sentence, label, mode) if text else (video, clip, label)))
+        wav(root / "Raw" / "Audio" / "WAV_16000" / "Segmented" / f"{video}_{clip}.wav")
+    (root / "label.csv").write_text("\n".join(lines) + "\n")
+    transcripts = root / "Raw" / "Transcript" / "Segmented"
+    transcripts.mkdir(parents=True, exist_ok=True)
+    (transcripts / "03bSnISJMiM.annotprocessed").write_text(
+        "1_DELIM_ANYHOW IT WAS REALLY GOOD\n2_DELIM_I MEAN ITS A MOVIE\n"
+    )
+    return root
+
+
+def test_cmu_mosi(tmp_path):
+    mod = load("CMU-MOSI", "cmu_mosi_prepare")
+    folds = mod.standard_folds()
+    assert len(folds) == 93 and sorted(set(folds.values())) == ["test", "train", "valid"]
+    root, save = mosi_tree(tmp_path / "CMU-MOSI"), tmp_path / "save"
+    mod.prepare_cmu_mosi(root, save, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert {k: e["label"] for k, e in data.items()} == {
+        "03bSnISJMiM_1": "positive", "03bSnISJMiM_2": "negative", "WKA5OygbEKI_1": "negative",
+        "tmZoasNr4rU_1": "positive", "tmZoasNr4rU_2": "positive",
+    }
+    assert {k: e["fold"] for k, e in data.items()}["WKA5OygbEKI_1"] == "valid"
+    assert data["03bSnISJMiM_2"]["sentiment"] == -0.6 and data["03bSnISJMiM_2"]["speaker"] == "03bSnISJMiM"
+    assert data["03bSnISJMiM_1"]["text"] == "anyhow it was really good"
+    assert_idempotent(mod.prepare_cmu_mosi, root, save, "tmZoasNr4rU_1", strict=False)
+    mod.prepare_cmu_mosi(root, save, zero="drop", strict=False)
+    assert "tmZoasNr4rU_2" not in manifest(save) and record(save)["dropped_zero_score"] == 1
+    plain = mosi_tree(tmp_path / "plain", text=False)  # no text, no mode: transcripts from Raw
+    mod.prepare_cmu_mosi(plain, tmp_path / "s2", strict=False)
+    assert manifest(tmp_path / "s2")["03bSnISJMiM_2"]["text"] == "I MEAN ITS A MOVIE"
+
+
+def test_cmu_mosi_errors(tmp_path):
+    mod = load("CMU-MOSI", "cmu_mosi_prepare")
+    root = mosi_tree(tmp_path / "CMU-MOSI")
+    with pytest.raises(ManifestError, match="segments per standard fold differ from the official release"):
+        mod.prepare_cmu_mosi(root, tmp_path / "s1")
+    mosi_tree(tmp_path / "mode", [MOSI_ROWS[0][:4] + ("test",)])
+    with pytest.raises(ManifestError, match="is in 'test' there but in 'train' in the standard folds"):
+        mod.prepare_cmu_mosi(tmp_path / "mode", tmp_path / "s2", strict=False)
+    mosi_tree(tmp_path / "video", [("notAVideo01", "1", "x", "1.0", "train")])
+    with pytest.raises(ManifestError, match="video notAVideo01 is in none of the standard folds"):
+        mod.prepare_cmu_mosi(tmp_path / "video", tmp_path / "s3", strict=False)
+    mosi_tree(tmp_path / "range", [MOSI_ROWS[0][:3] + ("3.5", "train")])
+    with pytest.raises(ManifestError, match=r"label 3.5 outside \[-3, 3\]"):
+        mod.prepare_cmu_mosi(tmp_path / "range", tmp_path / "s4", strict=False)
+    with pytest.raises(ManifestError, match="zero must be"):
+        mod.prepare_cmu_mosi(root, tmp_path / "s5", zero="neutral")
+    os.remove(root / "label.csv")
+    with pytest.raises(ManifestError, match="label.csv: missing file"):
+        mod.prepare_cmu_mosi(root, tmp_path / "s6", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# Each recipe's train.py, end to end on its miniature corpus
+
+RECIPES = {  # name: (tree builder, prepare options, expected test folds)
+    "IEMOCAP": (iemocap_tree, "{num_classes: 4, strict: False}", [f"Session{i}" for i in range(1, 6)]),
+    "MSP-Podcast": (msp_tree, "{num_classes: 8, test_set: Test1, release: null, strict: False}", ["test"]),
+    "MELD": (meld_tree, "{audio_folder: audio, strict: False, max_missing: 1}", ["test"]),
+    "CMU-MOSI": (mosi_tree, "{strict: False}", ["test"]),
+    "RAVDESS": (ravdess_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
+    "CREMA-D": (cremad_tree, "{num_folds: 3, strict: False, max_unreadable: 0}", ["fold1", "fold2", "fold3"]),
+    "CaFE": (cafe_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipe_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch):
+    """``python recipes/<recipe>/emotion/train.py hparams/probe.yaml`` with a
+    tiny random WavLM: preparation through run_on_main, the YAML's protocol
+    (MELD's check_speakers: False), probing and results."""
+    monkeypatch.chdir(tmp_path)
+    build, options, folds = RECIPES[recipe]
+    root = build(tmp_path / "corpus")
+    train = load(recipe, "train")
+    results = train.main([
+        "hparams/probe.yaml",  # relative to the recipe folder
+        "--data_folder", str(root),
+        "--encoder_source", str(tiny_wavlm),
+        "--output_folder", str(tmp_path / "out"),
+        "--prepare_folder", str(tmp_path / "prepared"),
+        "--feature_folder", str(tmp_path / "features"),
+        "--prepare_options", options,
+        "--seeds", "[1]",
+        "--number_of_epochs", "2",
+        "--export_classifier", "False",
+    ])
+    assert results["dataset"] == recipe
+    assert results["folds"] == folds
+    assert results["utterances"] == len(manifest(tmp_path / "prepared"))
+    assert 0.0 <= results["metrics"]["mean"]["weighted_f1"] <= 1.0
