@@ -1,0 +1,20 @@
+"""Emotion probing: frozen encoders behind one ``encoder_source`` option,
+cached per-layer features, the probe's Brain, metrics and the experiment
+runner every dataset recipe calls.
+
+Importing this package has no side effects and imports no model code.
+"""
+
+from care.probing.encoders import build_extractor, encoder_name, resolve_layers
+from care.probing.metrics import classification_metrics, summarize
+from care.probing.run import run_probing, run_recipe
+
+__all__ = [
+    "build_extractor",
+    "classification_metrics",
+    "encoder_name",
+    "resolve_layers",
+    "run_probing",
+    "run_recipe",
+    "summarize",
+]

@@ -1,0 +1,303 @@
+"""Frozen feature extractors behind one option, ``encoder_source``.
+
+Every extractor is an ``nn.Module`` with ``forward(wavs, wav_lens) ->
+[batch, layers, dim]`` (per-layer pooled vectors), attributes ``num_layers``
+and ``dim``, and ``export_yaml()`` (the lines that rebuild it in a classifier
+folder, see ``care.lobes.save_classifier``).
+
+``encoder_source`` values (:func:`build_extractor`):
+
+- ``egemaps``: eGeMAPS v02 functionals from openSMILE (88-d, one "layer");
+- ``random:care_small`` (any config name in ``recipes/Pretrain/hparams``) or
+  a path to a YAML with an ``encoder:`` key: a randomly initialised CARE, the
+  control that shows what pretraining adds (its text layers are initialised
+  as the config says, exactly as pretraining starts);
+- a folder with ``hyperparams.yaml`` and ``encoder.ckpt``: an exported CARE
+  encoder (``care.lobes.save_encoder``);
+- anything else: a Hugging Face speech SSL model (WavLM, HuBERT, wav2vec 2.0;
+  a hub id such as ``microsoft/wavlm-base`` or a local ``save_pretrained``
+  folder), through SpeechBrain's ``Wav2Vec2`` integration.
+
+Example
+-------
+>>> extractor = build_extractor("egemaps")
+>>> extractor.num_layers, extractor.dim
+(1, 88)
+>>> extractor(torch.randn(2, 16000) * 0.1, torch.tensor([1.0, 0.5])).shape
+torch.Size([2, 1, 88])
+>>> encoder_name("microsoft/wavlm-base"), encoder_name("random:care_small")
+('microsoft-wavlm-base', 'random-care_small')
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.logger import get_logger
+from torch import nn
+
+from care.lobes.probe import CAREFeatures, masked_mean
+
+logger = get_logger(__name__)
+
+PRETRAIN_HPARAMS = Path(__file__).resolve().parents[2] / "recipes" / "Pretrain" / "hparams"
+SAMPLE_RATE = 16000
+
+
+class EGeMAPSFeatures(nn.Module):
+    """eGeMAPS functionals (openSMILE) of each utterance: ``[batch, 1, 88]``.
+
+    Arguments
+    ---------
+    feature_set : str
+        A member of ``opensmile.FeatureSet`` (default ``eGeMAPSv02``).
+    sample_rate : int
+        Rate of the input waveforms (Hz).
+    """
+
+    def __init__(self, feature_set="eGeMAPSv02", sample_rate=SAMPLE_RATE):
+        super().__init__()
+        import opensmile
+
+        self.feature_set = feature_set
+        self.sample_rate = sample_rate
+        self.smile = opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, feature_set),
+            feature_level=opensmile.FeatureLevel.Functionals,
+        )
+        self.num_layers = 1
+        self.dim = len(self.smile.feature_names)
+        self.fingerprint_extra = f"opensmile {opensmile.__version__}"
+
+    @torch.no_grad()
+    def forward(self, wavs, wav_lens=None):
+        """``[batch, samples]`` -> ``[batch, 1, dim]`` (padding excluded)."""
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        samples = torch.round(wav_lens.cpu().float() * wavs.shape[1]).long()
+        out = []
+        for wav, n in zip(wavs.detach().float().cpu(), samples.tolist()):
+            values = self.smile.process_signal(wav[:n].numpy(), self.sample_rate).values[0]
+            out.append(torch.nan_to_num(torch.tensor(values, dtype=torch.float32)))
+        return torch.stack(out).unsqueeze(1).to(wavs.device)
+
+    def export_yaml(self):
+        """YAML lines that rebuild this extractor (it has no weights)."""
+        return [
+            "!new:care.probing.encoders.EGeMAPSFeatures",
+            f"    feature_set: {self.feature_set}",
+            f"    sample_rate: {self.sample_rate}",
+        ]
+
+
+class HFSpeechFeatures(nn.Module):
+    """A frozen Hugging Face speech SSL model (WavLM, HuBERT, wav2vec 2.0):
+    masked mean of every hidden state (CNN output after projection, then each
+    transformer layer), ``[batch, layers + 1, dim]``.
+
+    The model is loaded by SpeechBrain's ``Wav2Vec2`` integration
+    (``speechbrain.integrations.huggingface.wav2vec2``; ``AutoModel`` inside,
+    so it serves all three families). A local folder without
+    ``preprocessor_config.json`` (a bare ``save_pretrained`` of the model)
+    gets the input normalisation its config implies
+    (``feat_extract_norm == "layer"``), with a warning.
+
+    Arguments
+    ---------
+    source : str
+        Hub id or local folder.
+    save_path : str, optional
+        Hugging Face cache folder (default: the hub's own cache, so that a
+        model fetched once is found offline).
+    """
+
+    def __init__(self, source, save_path=None):
+        super().__init__()
+        if save_path is None:
+            from huggingface_hub import constants
+
+            save_path = constants.HF_HUB_CACHE
+        self.source = source
+        lobe = _ssl_lobe_class()
+        self.ssl = lobe(source, save_path=save_path, freeze=True, output_all_hiddens=True)
+        config = self.ssl.model.config
+        self.num_layers = config.num_hidden_layers + 1
+        self.dim = config.hidden_size
+
+    def train(self, mode=True):
+        """The SSL model stays in eval mode."""
+        super().train(mode)
+        self.ssl.model.eval()
+        return self
+
+    @torch.no_grad()
+    def forward(self, wavs, wav_lens=None):
+        """``[batch, samples]`` -> ``[batch, layers, dim]``."""
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0], device=wavs.device)
+        hidden = self.ssl(wavs, wav_lens)  # [layers, batch, frames, dim]
+        samples = torch.round(wav_lens.float() * wavs.shape[1]).long()
+        frames = self.ssl.model._get_feat_extract_output_lengths(samples)
+        return masked_mean(hidden, frames.float() / hidden.shape[2])
+
+    def export_yaml(self):
+        """YAML lines that rebuild this extractor from ``source`` (the weights
+        themselves are in the classifier folder's ``extractor.ckpt``)."""
+        return ["!new:care.probing.encoders.HFSpeechFeatures", f"    source: {self.source}"]
+
+
+def _ssl_lobe_class():
+    from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
+
+    class SSLLobe(Wav2Vec2):
+        """SpeechBrain's lobe, tolerating a folder without a preprocessor config."""
+
+        def load_feature_extractor(self, source, cache_dir, **kwargs):
+            if os.path.isdir(source) and not os.path.isfile(
+                os.path.join(source, "preprocessor_config.json")
+            ):
+                from transformers import Wav2Vec2FeatureExtractor
+
+                normalize = getattr(self.model.config, "feat_extract_norm", "group") == "layer"
+                logger.warning(
+                    f"{source} has no preprocessor_config.json; assuming "
+                    f"do_normalize={normalize} from its feat_extract_norm"
+                )
+                self.feature_extractor = Wav2Vec2FeatureExtractor(do_normalize=normalize)
+                return
+            super().load_feature_extractor(source, cache_dir=cache_dir, **kwargs)
+
+    return SSLLobe
+
+
+def build_extractor(encoder_source, hf_cache=None):
+    """The extractor named by ``encoder_source`` (see the module docstring).
+
+    Arguments
+    ---------
+    encoder_source : str
+        ``egemaps``, ``random:<config or yaml>``, an exported CARE folder, or
+        a Hugging Face speech model (hub id or folder).
+    hf_cache : str, optional
+        Cache folder for hub models.
+
+    Returns
+    -------
+    torch.nn.Module
+        Frozen, in eval mode.
+    """
+    source = str(encoder_source)
+    if source.lower() == "egemaps":
+        extractor = EGeMAPSFeatures()
+    elif source.startswith("random:") or (source.endswith(".yaml") and os.path.isfile(source)):
+        extractor = CAREFeatures(_random_care(source.removeprefix("random:")))
+    elif os.path.isfile(os.path.join(source, "encoder.ckpt")):
+        from care.lobes.export import load_encoder
+
+        extractor = CAREFeatures(load_encoder(source))
+    elif os.path.isdir(source) or re.fullmatch(r"[\w.-]+/[\w.-]+", source):
+        extractor = HFSpeechFeatures(source, save_path=hf_cache)
+    else:
+        raise ValueError(
+            f"encoder_source {source!r}: not 'egemaps', 'random:<config>', a YAML file, "
+            "an exported CARE folder (hyperparams.yaml + encoder.ckpt), a local Hugging Face "
+            "model folder or a hub id"
+        )
+    extractor.requires_grad_(False)
+    return extractor.eval()
+
+
+def _random_care(spec):
+    path = Path(spec)
+    if not path.is_file():
+        path = PRETRAIN_HPARAMS / f"{spec}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRETRAIN_HPARAMS.glob("*.yaml"))
+        raise ValueError(f"random:{spec}: no such YAML file or config (known: {known})")
+    with open(path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle)  # its seed makes the draw reproducible
+    if "encoder" not in hparams:
+        raise ValueError(f"{path} has no top-level 'encoder' key")
+    logger.info(f"Randomly initialised CARE encoder from {path}")
+    return hparams["encoder"]
+
+
+def encoder_name(encoder_source):
+    """A short, file-system-safe name for ``encoder_source`` (output and
+    cache folders)."""
+    source = str(encoder_source).rstrip("/")
+    if source.startswith("random:"):
+        name = "random-" + Path(source.removeprefix("random:")).stem
+    elif source.endswith(".yaml"):
+        name = "random-" + Path(source).stem
+    elif os.path.isdir(source):
+        name = Path(source).name
+    else:
+        name = source
+    return re.sub(r"[^\w.-]+", "-", name).strip("-")
+
+
+def extractor_fingerprint(extractor):
+    """A hash of what the extractor computes: its class and YAML, its
+    weights and buffers, and any ``fingerprint_extra`` it declares (e.g.
+    the openSMILE version). Feature caches are keyed on it."""
+    digest = hashlib.sha256()
+    digest.update(type(extractor).__qualname__.encode())
+    digest.update("\n".join(extractor.export_yaml()).encode())
+    digest.update(str(getattr(extractor, "fingerprint_extra", "")).encode())
+    for name, tensor in sorted(extractor.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def resolve_layers(layers, extractor):
+    """Layer indices the probe weights, from the YAML ``layers`` option.
+
+    Arguments
+    ---------
+    layers : str or list of int
+        ``all``; a CARE layer group (``input``, ``shared``, ``semantic``,
+        ``acoustic``) or several joined by ``+`` (``shared+semantic``); or a
+        list of indices.
+    extractor : torch.nn.Module
+        Groups come from its ``layer_groups`` (CARE encoders only).
+
+    Returns
+    -------
+    list of int or None
+        None for all layers.
+
+    Example
+    -------
+    >>> class E: num_layers = 12; layer_groups = {"input": [0], "shared": [1, 2, 3, 4],
+    ...     "semantic": [5, 6, 7], "acoustic": [8, 9, 10, 11]}
+    >>> resolve_layers("semantic", E()), resolve_layers("all", E()), resolve_layers([0, 11], E())
+    ([5, 6, 7], None, [0, 11])
+    """
+    if layers is None or layers == "all":
+        return None
+    if isinstance(layers, str):
+        groups = getattr(extractor, "layer_groups", None)
+        if groups is None:
+            raise ValueError(
+                f"layers: {layers!r} needs a CARE encoder; use 'all' or a list of indices "
+                f"for {type(extractor).__name__}"
+            )
+        chosen = []
+        for name in layers.split("+"):
+            if name not in groups:
+                raise ValueError(f"layers: unknown group {name!r}; known: {sorted(groups)}")
+            chosen += groups[name]
+        return sorted(set(chosen))
+    chosen = [int(i) for i in layers]
+    bad = [i for i in chosen if not 0 <= i < extractor.num_layers]
+    if bad or not chosen:
+        raise ValueError(f"layers: {chosen} must be indices below {extractor.num_layers}")
+    return chosen

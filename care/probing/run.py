@@ -1,0 +1,396 @@
+"""One emotion-probing experiment, shared by every dataset recipe: prepare
+the manifest, extract (or reuse) the encoder's per-layer pooled features,
+train and select a probe per test fold and seed, score each test fold once,
+write ``results.json``, ``results.md`` and ``confusion.png``, and export a
+classifier folder.
+
+A recipe's ``train.py`` is::
+
+    from care.probing import run_recipe
+    from emodb_prepare import prepare_emodb
+
+    if __name__ == "__main__":
+        run_recipe(prepare_emodb, sys.argv[1:], recipe_dir=os.path.dirname(__file__))
+
+Exported classifier: a probe trained on *all* utterances of the corpus (every
+fold) for the median of the epochs selected on the validation folds, with
+feature statistics of all utterances; no test fold chooses it, and it is the
+best estimate of a model for new speakers. Its cross-validated scores are the
+ones in ``results.json``.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.encoder import CategoricalEncoder
+from speechbrain.utils.checkpoints import Checkpointer
+from speechbrain.utils.distributed import run_on_main
+from speechbrain.utils.logger import get_logger
+
+from care.io import write_json, write_text
+from care.lobes.export import save_classifier
+from care.probing.brain import ProbeBrain, feature_dataset
+from care.probing.cache import cached_features
+from care.probing.encoders import build_extractor, resolve_layers
+from care.probing.metrics import (
+    METRIC_NAMES,
+    METRICS,
+    confusion_matrix,
+    metrics_from_confusion,
+    plot_confusion,
+    summarize,
+)
+from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, fold_splits, load_manifest
+
+logger = get_logger(__name__)
+
+
+def resolve_hparams_path(path, recipe_dir):
+    """``path`` as given when it exists, else relative to ``recipe_dir``."""
+    if os.path.isfile(path) or recipe_dir is None:
+        return path
+    candidate = os.path.join(recipe_dir, path)
+    return candidate if os.path.isfile(candidate) else path
+
+
+def run_recipe(prepare_fn, argv, recipe_dir=None):
+    """Runs a probing recipe from command-line arguments.
+
+    Arguments
+    ---------
+    prepare_fn : callable
+        ``prepare_fn(data_folder=..., save_folder=..., **hparams["prepare_options"])``
+        writes ``data.json`` (see ``care.processing.manifest``).
+    argv : list of str
+        ``[hparams_file, --key value, ...]``; the hparams file may be given
+        relative to the current folder or to ``recipe_dir``.
+    recipe_dir : str, optional
+        The recipe folder.
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    argv = list(argv)
+    if argv:
+        argv[0] = resolve_hparams_path(argv[0], recipe_dir)
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    run_on_main(
+        prepare_fn,
+        kwargs={
+            "data_folder": hparams["data_folder"],
+            "save_folder": hparams["prepare_folder"],
+            **(hparams.get("prepare_options") or {}),
+        },
+    )
+    return run_probing(hparams, run_opts)
+
+
+def run_probing(hparams, run_opts=None):
+    """Cross-validated probing of one encoder on one prepared corpus.
+
+    Arguments
+    ---------
+    hparams : dict
+        A loaded ``probe.yaml`` (see ``recipes/EmoDB/emotion/hparams/probe.yaml``).
+    run_opts : RunOptions or dict, optional
+        SpeechBrain run options (``--device`` etc.).
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    device = _device(run_opts)
+    output_folder = hparams["output_folder"]
+    data = load_manifest(os.path.join(hparams["prepare_folder"], MANIFEST_FILE))
+    with open(os.path.join(hparams["prepare_folder"], PREPARE_FILE), encoding="utf-8") as handle:
+        protocol = json.load(handle).get("protocol", "")
+
+    extractor = build_extractor(hparams["encoder_source"], hparams.get("hf_cache"))
+    cache_path = os.path.join(hparams["feature_folder"], hparams["encoder_name"] + ".pt")
+    started = time.time()
+    ids, features = cached_features(
+        extractor,
+        data,
+        hparams["data_folder"],
+        cache_path,
+        batch_size=hparams["extract_batch_size"],
+        device=device,
+    )
+    extraction_seconds = time.time() - started
+    features = dict(zip(ids, features))
+    layers = resolve_layers(hparams["layers"], extractor)
+
+    labels = sorted({entry["label"] for entry in data.values()})
+    label_encoder = CategoricalEncoder()
+    label_encoder.update_from_iterable(labels)
+    label_encoder.expect_len(len(labels))
+    dims = {
+        "num_layers": extractor.num_layers,
+        "input_dim": extractor.dim,
+        "num_classes": len(labels),
+    }
+    signature = _run_signature(hparams, cache_path, layers)
+    started = time.time()
+    runs = []
+    threads = torch.get_num_threads()
+    # A probe is a tiny MLP: on CPU, more threads only add synchronisation.
+    torch.set_num_threads(hparams.get("probe_num_threads") or threads)
+    for seed in hparams["seeds"]:
+        for fold, train, valid, test in fold_splits(
+            data,
+            num_valid_folds=hparams["num_valid_folds"],
+            folds=hparams.get("test_folds"),
+            check_speakers=hparams.get("check_speakers", True),
+        ):
+            folder = os.path.join(hparams["save_folder"], signature, f"fold_{fold}", f"seed_{seed}")
+            runs.append(
+                _train_fold(
+                    hparams, run_opts, features, data, label_encoder, dims, layers,
+                    (train, valid, test), seed, fold, folder,
+                )
+            )
+            logger.info(
+                f"seed {seed} fold {fold}: epoch {runs[-1]['best_epoch']}, test "
+                + ", ".join(f"{m} {runs[-1]['test'][m]:.4f}" for m in METRICS)
+            )
+    probe_seconds = time.time() - started
+    torch.set_num_threads(threads)
+
+    results = _results(hparams, protocol, data, labels, runs)
+    results["timing_seconds"] = {
+        "feature_extraction_or_load": round(extraction_seconds, 1),
+        "probe_training_all_runs": round(probe_seconds, 1),
+    }
+    results["machine"] = _machine(device)
+    if hparams.get("export_classifier", True):
+        results["classifier"] = _export(
+            hparams, run_opts, extractor, features, data, label_encoder, dims, layers, labels, runs,
+            results,
+        )
+    confusion = np.asarray(results["confusion_matrix"]["counts"])
+    plot_confusion(
+        confusion,
+        labels,
+        os.path.join(output_folder, "confusion.png"),
+        title=f"{hparams['dataset']} / {hparams['encoder_name']} (all folds and seeds)",
+    )
+    write_json(os.path.join(output_folder, "results.json"), results)
+    write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    logger.info(
+        f"{hparams['dataset']} / {hparams['encoder_name']}: weighted F1 "
+        f"{results['metrics']['mean']['weighted_f1']:.4f}, UA {results['metrics']['mean']['ua']:.4f}"
+        f" -> {os.path.join(output_folder, 'results.md')}"
+    )
+    return results
+
+
+def _train_fold(
+    hparams, run_opts, features, data, label_encoder, dims, layers, sets, seed, fold, folder
+):
+    """Trains, selects and tests one probe; its result is saved in ``folder``
+    (``result.json``), so that a finished run is not repeated."""
+    result_path = os.path.join(folder, "result.json")
+    if os.path.isfile(result_path):
+        with open(result_path, encoding="utf-8") as handle:
+            return json.load(handle)
+    train, valid, test = sets
+    sb.utils.seed_everything(seed)
+    probe = hparams["probe"](**dims, layers=layers)
+    probe.set_normalization(torch.stack([features[u] for u in train]))
+    counter = hparams["epoch_counter"]()
+    checkpointer = Checkpointer(folder, recoverables={"probe": probe, "counter": counter})
+    brain = ProbeBrain(
+        modules={"probe": probe},
+        opt_class=hparams["opt_class"],
+        hparams={
+            "compute_cost": hparams["compute_cost"],
+            "train_logger": hparams["train_logger"](save_file=os.path.join(folder, "train_log.txt")),
+            "noprogressbar": hparams.get("noprogressbar", True),
+        },
+        run_opts=run_opts,
+        checkpointer=checkpointer,
+    )
+    loader = {"batch_size": hparams["batch_size"]}
+    brain.fit(
+        counter,
+        feature_dataset(sorted(train), features, data, label_encoder),
+        feature_dataset(sorted(valid), features, data, label_encoder),
+        train_loader_kwargs={**loader, "shuffle": True},
+        valid_loader_kwargs=loader,
+    )
+    best = checkpointer.find_checkpoint(max_key="weighted_f1")
+    brain.evaluate(
+        feature_dataset(sorted(test), features, data, label_encoder),
+        max_key="weighted_f1",
+        test_loader_kwargs=loader,
+    )
+    stats = brain.stage_stats
+    result = {
+        "seed": seed,
+        "fold": fold,
+        "best_epoch": int(best.meta["epoch"]),
+        "valid_weighted_f1": float(best.meta["weighted_f1"]),
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+        "test": {m: stats[m] for m in METRICS},
+        "layer_weights": probe.layer_weighting.weights().detach().cpu().tolist(),
+        "outputs": brain.stage_outputs,
+    }
+    write_json(result_path, result)
+    return result
+
+
+def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, layers, labels,
+            runs, results):
+    """Trains the exported probe on every utterance (see the module docstring)."""
+    epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
+    seed = hparams["seeds"][0]
+    sb.utils.seed_everything(seed)
+    probe = hparams["probe"](**dims, layers=layers)
+    everything = sorted(data)
+    probe.set_normalization(torch.stack([features[u] for u in everything]))
+    brain = ProbeBrain(
+        modules={"probe": probe},
+        opt_class=hparams["opt_class"],
+        hparams={"compute_cost": hparams["compute_cost"],
+                 "noprogressbar": hparams.get("noprogressbar", True)},
+        run_opts=run_opts,
+    )
+    brain.fit(
+        hparams["epoch_counter"](limit=epochs),
+        feature_dataset(everything, features, data, label_encoder),
+        train_loader_kwargs={"batch_size": hparams["batch_size"], "shuffle": True},
+    )
+    folder = os.path.join(hparams["output_folder"], "classifier")
+    info = {
+        "dataset": hparams["dataset"],
+        "encoder_source": str(hparams["encoder_source"]),
+        "layers": "all" if layers is None else layers,
+        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected epoch), seed {seed}",
+        "cross_validated_weighted_f1": round(results["metrics"]["mean"]["weighted_f1"], 4),
+        "cross_validated_ua": round(results["metrics"]["mean"]["ua"], 4),
+    }
+    save_classifier(folder, extractor, probe.cpu().eval(), labels, info=info)
+    logger.info(f"Exported the classifier to {folder}")
+    return {"folder": folder, "epochs": epochs, "seed": seed}
+
+
+def _results(hparams, protocol, data, labels, runs):
+    summary = summarize(runs)
+    total = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    pooled = []
+    for seed in hparams["seeds"]:
+        seed_runs = [r for r in runs if r["seed"] == seed]
+        matrix = sum(
+            confusion_matrix(r["outputs"]["targets"], r["outputs"]["predictions"], len(labels))
+            for r in seed_runs
+        )
+        pooled.append(metrics_from_confusion(matrix))
+        total += matrix
+    layer_weights = np.mean([r["layer_weights"] for r in runs], axis=0)
+    return {
+        "dataset": hparams["dataset"],
+        "encoder_source": str(hparams["encoder_source"]),
+        "encoder_name": hparams["encoder_name"],
+        "layers": hparams["layers"],
+        "protocol": protocol,
+        "utterances": len(data),
+        "labels": labels,
+        "seeds": list(hparams["seeds"]),
+        "folds": list(summary["per_fold"]),
+        "metrics": summary,
+        "pooled_over_folds": {m: float(np.mean([p[m] for p in pooled])) for m in METRICS},
+        "confusion_matrix": {"labels": labels, "counts": total.tolist()},
+        "mean_layer_weights": [round(float(w), 4) for w in layer_weights],
+        "runs": [{k: v for k, v in r.items() if k != "outputs"} for r in runs],
+    }
+
+
+def results_markdown(results):
+    """``results.md``: summary and per-fold table of a probing run."""
+    summary = results["metrics"]
+    lines = [
+        f"# {results['dataset']}: emotion probe on `{results['encoder_source']}`",
+        "",
+        f"- Protocol: {results['protocol']}",
+        f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
+        f"layers: {results['layers']}; seeds {results['seeds']}; {len(results['folds'])} test folds",
+        f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
+        f"{results.get('timing_seconds', {})}",
+        "",
+        "| metric | mean over folds | std over folds | std over seeds | pooled predictions |",
+        "|---|---|---|---|---|",
+    ]
+    for m in METRICS:
+        lines.append(
+            f"| {METRIC_NAMES[m]} | {100 * summary['mean'][m]:.2f} | "
+            f"{100 * summary['std_folds'][m]:.2f} | {100 * summary['std_seeds'][m]:.2f} | "
+            f"{100 * results['pooled_over_folds'][m]:.2f} |"
+        )
+    lines += ["", "Per test fold (mean over seeds, %):", "",
+              "| fold | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |",
+              "|---" * (len(METRICS) + 1) + "|"]
+    for fold, values in summary["per_fold"].items():
+        lines.append(f"| {fold} | " + " | ".join(f"{100 * values[m]:.2f}" for m in METRICS) + " |")
+    lines += ["", f"Mean softmax layer weights: {results['mean_layer_weights']}", "",
+              "Confusion matrix (all folds and seeds): confusion.png"]
+    if "classifier" in results:
+        lines.append(f"Exported classifier: {results['classifier']['folder']}")
+    return "\n".join(lines) + "\n"
+
+
+def _run_signature(hparams, cache_path, layers):
+    """Checkpoints live under a hash of everything that shapes a probe run,
+    so a changed option never resumes from another configuration."""
+    parts = {
+        "features": cache_path,
+        "encoder_source": str(hparams["encoder_source"]),
+        "layers": layers,
+        "probe": _describe(hparams["probe"]),
+        "opt": _describe(hparams["opt_class"]),
+        "epochs": _describe(hparams["epoch_counter"]),
+        "batch_size": hparams["batch_size"],
+        "num_valid_folds": hparams["num_valid_folds"],
+    }
+    return "run-" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _describe(obj):
+    func = getattr(obj, "func", obj)
+    return [getattr(func, "__qualname__", str(func)), getattr(obj, "keywords", {})]
+
+
+def _device(run_opts):
+    device = getattr(run_opts, "device", None) if run_opts is not None else None
+    if isinstance(run_opts, dict):
+        device = run_opts.get("device")
+    return device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def _machine(device):
+    cpus = os.cpu_count()
+    name = platform.processor() or platform.machine()
+    text = f"{cpus} CPU cores ({name}), device {device}"
+    if str(device).startswith("cuda"):
+        text += f" ({torch.cuda.get_device_name(torch.device(device))})"
+    return {"description": text, "python": sys.version.split()[0], "torch": torch.__version__}

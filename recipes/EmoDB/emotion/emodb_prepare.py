@@ -1,0 +1,99 @@
+"""Data preparation for EmoDB (Berlin Database of Emotional Speech).
+
+Reads ``<data_folder>/wav/*.wav`` (or ``<data_folder>/*.wav``): file
+``03a01Fa.wav`` is speaker ``03``, sentence ``a01``, emotion letter ``F``,
+version ``a``. Writes ``<save_folder>/data.json`` (see
+``care.processing.manifest``) with ``fold`` = speaker: leave-one-speaker-out.
+
+Works on the corpus as distributed (16 kHz, variable lengths) and on copies
+resampled or cut to a fixed length (durations come from each file's header).
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import glob
+import os
+import re
+
+from speechbrain.utils.logger import get_logger
+
+from care.processing.manifest import (
+    ManifestError,
+    audio_duration,
+    relative_wav,
+    skip_preparation,
+    validate_manifest,
+    write_manifest,
+)
+
+logger = get_logger(__name__)
+
+EMOTIONS = {
+    "W": "anger",  # Aerger / Wut
+    "L": "boredom",  # Langeweile
+    "E": "disgust",  # Ekel
+    "A": "fear",  # Angst
+    "F": "happiness",  # Freude
+    "T": "sadness",  # Trauer
+    "N": "neutral",
+}
+SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])\.wav$")
+PROTOCOL = (
+    "leave-one-speaker-out: 10 test folds, one speaker each; for each, the next speaker "
+    "(cyclic order 03..16) is the validation set for epoch selection, the other 8 train"
+)
+
+
+def prepare_emodb(data_folder, save_folder, expected_utterances=535):
+    """Writes ``data.json`` and ``prepare.json`` for EmoDB into ``save_folder``.
+
+    Arguments
+    ---------
+    data_folder : str
+        The corpus root (holding ``wav/``) or the ``wav`` folder itself.
+    save_folder : str
+        Where the manifest goes.
+    expected_utterances : int or None
+        535 for the full corpus; None accepts a subset.
+    """
+    wav_folder = os.path.join(data_folder, "wav")
+    if not os.path.isdir(wav_folder):
+        wav_folder = data_folder
+    files = sorted(glob.glob(os.path.join(wav_folder, "*.wav")))
+    options = {"expected_utterances": expected_utterances, "wav_folder": os.path.abspath(wav_folder)}
+    if skip_preparation(save_folder, options, files, data_folder):
+        return
+
+    data, skipped = {}, []
+    for path in files:
+        match = FILE_NAME.match(os.path.basename(path))
+        if match is None:
+            skipped.append(os.path.basename(path))
+            continue
+        speaker, _, letter, _ = match.groups()
+        data[os.path.basename(path)[:-4]] = {
+            "wav": relative_wav(path, data_folder),
+            "duration": round(audio_duration(path), 4),
+            "label": EMOTIONS[letter],
+            "speaker": speaker,
+            "fold": speaker,
+        }
+    if skipped:
+        logger.warning(
+            f"{wav_folder}: skipped {len(skipped)} files not named like EmoDB "
+            f"(e.g. {skipped[:3]})"
+        )
+    corpus = f"EmoDB at {wav_folder}"
+    validate_manifest(
+        data,
+        corpus,
+        expected_count=expected_utterances,
+        expected_labels=EMOTIONS.values() if expected_utterances else None,
+        expected_speakers=len(SPEAKERS) if expected_utterances else None,
+    )
+    unknown = {e["speaker"] for e in data.values()} - set(SPEAKERS)
+    if unknown:
+        raise ManifestError(f"{corpus}: unknown speakers {sorted(unknown)} (EmoDB has {SPEAKERS})")
+    write_manifest(save_folder, data, options, files, data_folder, protocol=PROTOCOL)
