@@ -145,7 +145,7 @@ def _extract(
     extractor, todo, data_folder, done, key, partial_path, batch_size, device, save_every,
     num_workers, progressbar,
 ):
-    dataset = sb.dataio.dataset.DynamicItemDataset(todo)
+    dataset = sb.dataio.dataset.DynamicItemDataset({u: dict(e) for u, e in todo.items()})
 
     @sb.utils.data_pipeline.takes("wav")
     @sb.utils.data_pipeline.provides("sig")

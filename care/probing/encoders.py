@@ -237,7 +237,8 @@ def encoder_name(encoder_source):
     elif source.endswith(".yaml"):
         name = "random-" + Path(source).stem
     elif os.path.isdir(source):
-        name = Path(source).name
+        # the last three parts: an export is often .../<config>/<seed>/encoder
+        name = "-".join(Path(os.path.abspath(source)).parts[-3:])
     else:
         name = source
     return re.sub(r"[^\w.-]+", "-", name).strip("-")
@@ -253,7 +254,7 @@ def extractor_fingerprint(extractor):
     digest.update(str(getattr(extractor, "fingerprint_extra", "")).encode())
     for name, tensor in sorted(extractor.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

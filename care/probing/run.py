@@ -312,6 +312,7 @@ def _results(hparams, protocol, data, labels, runs):
         "dataset": hparams["dataset"],
         "encoder_source": str(hparams["encoder_source"]),
         "encoder_name": hparams["encoder_name"],
+        "output_folder": os.path.abspath(hparams["output_folder"]),
         "layers": hparams["layers"],
         "protocol": protocol,
         "utterances": len(data),

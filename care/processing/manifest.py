@@ -230,13 +230,15 @@ def check_speaker_overlap(train, test, train_name="train", test_name="test"):
 
 
 def group_speakers(speaker_counts, num_groups):
-    """Greedy, deterministic speaker grouping balanced by utterance count:
-    speakers from the largest, each into the currently smallest group.
+    """Greedy, deterministic speaker grouping, balanced in size and, when
+    counts per label are given, in label distribution: speakers from the
+    largest, each into the group whose counts it brings closest to the
+    per-group target (the corpus totals divided by ``num_groups``).
 
     Arguments
     ---------
     speaker_counts : dict
-        ``{speaker: utterances}``.
+        ``{speaker: utterances}`` or ``{speaker: {label: utterances}}``.
     num_groups : int
         Number of groups (folds).
 
@@ -249,17 +251,38 @@ def group_speakers(speaker_counts, num_groups):
     -------
     >>> group_speakers({"a": 5, "b": 3, "c": 2, "d": 1}, 2)
     {'a': 0, 'b': 1, 'c': 1, 'd': 0}
+    >>> group_speakers({"a": {"x": 2}, "b": {"y": 2}, "c": {"x": 2}, "d": {"y": 2}}, 2)
+    {'a': 0, 'b': 1, 'c': 1, 'd': 0}
     """
     if num_groups > len(speaker_counts):
         raise ManifestError(
             f"cannot make {num_groups} speaker groups from {len(speaker_counts)} speakers"
         )
-    totals = [0] * num_groups
+    counts = {
+        s: c if isinstance(c, dict) else {"": c} for s, c in speaker_counts.items()
+    }
+    labels = sorted({label for c in counts.values() for label in c})
+    totals = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels}
+    target = {label: totals[label] / num_groups for label in labels}
+    groups_counts = [dict.fromkeys(labels, 0) for _ in range(num_groups)]
+    size = {s: sum(c.values()) for s, c in counts.items()}
+
+    def distance(group, speaker=None):
+        # Squared distance of a group's label counts and total to the target.
+        add = counts[speaker] if speaker else {}
+        now = {lab: groups_counts[group][lab] + add.get(lab, 0) for lab in labels}
+        total = sum(now.values()) - sum(target.values())
+        return sum((now[lab] - target[lab]) ** 2 for lab in labels) + total**2
+
+    def cost(group, speaker):
+        return distance(group, speaker) - distance(group)
+
     groups = {}
-    for speaker in sorted(speaker_counts, key=lambda s: (-speaker_counts[s], s)):
-        index = min(range(num_groups), key=lambda g: (totals[g], g))
+    for speaker in sorted(counts, key=lambda s: (-size[s], s)):
+        index = min(range(num_groups), key=lambda g: (cost(g, speaker), g))
         groups[speaker] = index
-        totals[index] += speaker_counts[speaker]
+        for label, n in counts[speaker].items():
+            groups_counts[index][label] += n
     return groups
 
 
@@ -298,7 +321,7 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
         official splits share speakers by design, and say so in the recipe.
     """
     names = fold_names(data)
-    for name in folds or names:
+    for name in [str(f) for f in folds] if folds else names:
         if name not in names:
             raise ManifestError(f"unknown test fold {name!r}; folds are {names}")
         if is_official_split(data):

@@ -1,0 +1,122 @@
+"""Data preparation for the URDU emotional speech corpus (talk-show clips).
+
+Reads ``<data_folder>/{Angry,Happy,Neutral,Sad}/*.wav|flac``: file
+``SM1_F01_A12`` is speaker ``M1`` (gender M, id 1), that speaker's file 01,
+emotion letter ``A`` (A anger, H happiness, N neutral, S sadness; it must
+agree with the folder), 12th file of that emotion. Writes
+``<save_folder>/data.json`` (see ``care.processing.manifest``).
+
+Protocol: speaker-grouped cross-validation. The speakers are split into
+``num_folds`` groups of about equal utterance counts (greedy, largest
+speaker first, deterministic, also balancing the label mix as far as the
+speakers allow: most URDU speakers appear with one or two emotions only, e.g.
+``M5`` holds 72 of the 100 neutral clips); ``fold`` is the group (``g1`` ...
+``g5``).
+The release names 29 distinct speaker ids in its file names (its README
+says 38 speakers; the ids are what the split can rely on), and one speaker
+(``M5``) holds 80 of the 400 clips, so 5 folds is the most that keeps the
+groups of equal size.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import glob
+import os
+import re
+
+from speechbrain.utils.logger import get_logger
+
+from care.processing.manifest import (
+    ManifestError,
+    audio_duration,
+    group_speakers,
+    relative_wav,
+    skip_preparation,
+    validate_manifest,
+    write_manifest,
+)
+
+logger = get_logger(__name__)
+
+EMOTIONS = {"Angry": "anger", "Happy": "happiness", "Neutral": "neutral", "Sad": "sadness"}
+LETTERS = {"A": "Angry", "H": "Happy", "N": "Neutral", "S": "Sad"}
+FILE_NAME = re.compile(r"^S([MF]\d+)_F\d+_([AHNS])\d+\.(wav|flac)$", re.IGNORECASE)
+
+
+def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400):
+    """Writes ``data.json`` and ``prepare.json`` for URDU into ``save_folder``.
+
+    Arguments
+    ---------
+    data_folder : str
+        The corpus root holding ``Angry/``, ``Happy/``, ``Neutral/``, ``Sad/``.
+    save_folder : str
+        Where the manifest goes.
+    num_folds : int
+        Speaker groups (test folds).
+    expected_utterances : int or None
+        400 for the full corpus; None accepts a subset.
+    """
+    missing = [name for name in EMOTIONS if not os.path.isdir(os.path.join(data_folder, name))]
+    if missing:
+        raise ManifestError(f"URDU at {data_folder}: missing emotion folders {missing}")
+    files = sorted(
+        path
+        for name in EMOTIONS
+        for ext in ("wav", "flac")
+        for path in glob.glob(os.path.join(data_folder, name, f"*.{ext}"))
+    )
+    options = {"num_folds": num_folds, "expected_utterances": expected_utterances}
+    if skip_preparation(save_folder, options, files, data_folder):
+        return
+
+    data, skipped = {}, []
+    for path in files:
+        folder, name = os.path.basename(os.path.dirname(path)), os.path.basename(path)
+        match = FILE_NAME.match(name)
+        if match is None:
+            skipped.append(name)
+            continue
+        speaker, letter = match.group(1).upper(), match.group(2).upper()
+        if LETTERS[letter] != folder:
+            raise ManifestError(
+                f"URDU: {path}: emotion letter {letter} ({LETTERS[letter]}) disagrees with "
+                f"its folder {folder}"
+            )
+        data[os.path.splitext(name)[0]] = {
+            "wav": relative_wav(path, data_folder),
+            "duration": round(audio_duration(path), 4),
+            "label": EMOTIONS[folder],
+            "speaker": speaker,
+            "fold": "",
+        }
+    if skipped:
+        logger.warning(
+            f"URDU at {data_folder}: skipped {len(skipped)} files not named like URDU "
+            f"(e.g. {skipped[:3]})"
+        )
+    counts = {}
+    for entry in data.values():
+        per_label = counts.setdefault(entry["speaker"], {})
+        per_label[entry["label"]] = per_label.get(entry["label"], 0) + 1
+    groups = group_speakers(counts, num_folds)
+    for entry in data.values():
+        entry["fold"] = f"g{groups[entry['speaker']] + 1}"
+    validate_manifest(
+        data,
+        f"URDU at {data_folder}",
+        expected_count=expected_utterances,
+        expected_labels=EMOTIONS.values() if expected_utterances else None,
+        expected_folds=num_folds,
+    )
+    sizes = {
+        f"g{g + 1}": sum(sum(c.values()) for s, c in counts.items() if groups[s] == g)
+        for g in range(num_folds)
+    }
+    protocol = (
+        f"speaker-grouped cross-validation: {len(counts)} speakers in {num_folds} groups "
+        f"balanced by utterance count and label mix ({sizes} utterances); each group is a test fold once, the next "
+        f"group (cyclic) is the validation set for epoch selection, the rest train"
+    )
+    write_manifest(save_folder, data, options, files, data_folder, protocol=protocol)
