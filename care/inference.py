@@ -179,6 +179,23 @@ class EmotionRecognizer(Pretrained):
     See ``speechbrain.inference.interfaces.Pretrained``; build it with
     ``EmotionRecognizer.from_hparams(source=FOLDER_OR_HUB_ID, savedir=...,
     run_opts={"device": "cuda"})``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
+    >>> extractor = CAREFeatures(CAREEncoder(d_model=32, num_heads=2, ffn_dim=64,
+    ...     num_shared_layers=1, num_semantic_layers=1, num_acoustic_layers=1, text_dim=16,
+    ...     target_dim=8, semantic_num_heads=2, semantic_ffn_dim=64, conv_channels=16,
+    ...     pos_conv_groups=4))
+    >>> probe = EmotionProbe(extractor.num_layers, extractor.dim, num_classes=2)
+    >>> folder = save_classifier(tempfile.mkdtemp(), extractor, probe, ["calm", "angry"])
+    >>> recognizer = EmotionRecognizer.from_hparams(source=folder, run_opts={"device": "cpu"})
+    >>> out_prob, score, index, text_lab = recognizer.classify_batch(torch.randn(3, 16000))
+    >>> out_prob.shape, score.shape, index.shape, len(text_lab)
+    (torch.Size([3, 2]), torch.Size([3]), torch.Size([3]), 3)
+    >>> recognizer.encode_batch(torch.randn(3, 16000), kind="semantic").shape
+    torch.Size([3, 16])
     """
 
     HPARAMS_NEEDED = ["label_encoder", "sample_rate"]
