@@ -93,12 +93,12 @@ def save_encoder(encoder, folder, info=None):
     return folder
 
 
-def save_classifier(folder, extractor, probe, labels, info=None):
+def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop=4.0):
     """Writes a trained probe with its feature extractor as a folder that
     ``care.inference.EmotionRecognizer.from_hparams(source=folder)`` loads.
 
     Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
-    ``label_encoder``, ``pretrainer``), ``extractor.ckpt``, ``probe.ckpt``,
+    ``label_encoder``, ``window``, ``hop``, ``modules``, ``pretrainer``), ``extractor.ckpt``, ``probe.ckpt``,
     ``label_encoder.ckpt`` (text: one label per line).
 
     Arguments
@@ -115,6 +115,9 @@ def save_classifier(folder, extractor, probe, labels, info=None):
         Class names in the order of the probe's outputs.
     info : dict, optional
         Provenance (dataset, fold, metrics), stored under ``info``.
+    window, hop : float
+        Default window length and hop (seconds) in which inference classifies
+        recordings longer than ``window``.
 
     Returns
     -------
@@ -123,6 +126,8 @@ def save_classifier(folder, extractor, probe, labels, info=None):
     """
     from speechbrain.dataio.encoder import CategoricalEncoder
 
+    if not 0 < hop <= window:
+        raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
     extractor = getattr(extractor, "module", extractor)
     probe = getattr(probe, "module", probe)
     extractor_lines = extractor.export_yaml()
@@ -139,6 +144,15 @@ def save_classifier(folder, extractor, probe, labels, info=None):
         "probe: !new:care.lobes.EmotionProbe",
         *["    " + line for line in _dump(probe_config).splitlines()],
         "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
+        "",
+        "# Long recordings are classified in overlapping windows (seconds).",
+        f"window: {float(window)}",
+        f"hop: {float(hop)}",
+        "",
+        "# The modules Pretrained.from_hparams puts on the device and freezes.",
+        "modules:",
+        "    extractor: !ref <extractor>",
+        "    probe: !ref <probe>",
         "",
         "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
         "    loadables:",

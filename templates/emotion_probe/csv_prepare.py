@@ -1,0 +1,163 @@
+"""Data preparation for your own corpus, described by a CSV file.
+
+The CSV has a header row and (at least) these columns::
+
+    path,label,speaker
+    alice/0001.wav,happy,alice
+    alice/0002.flac,neutral,alice
+    bob/take3.wav,angry,bob
+
+- ``path``: the audio file, relative to ``data_folder`` (an absolute path
+  inside ``data_folder`` works too). Any format and sample rate soundfile
+  reads (WAV, FLAC, OGG, MP3, ...), mono or multi-channel.
+- ``label``: the emotion class (any strings; the classes are the labels found).
+- ``speaker``: who speaks. Speakers define the folds, so that no speaker is
+  ever in both the training and the test data of a fold.
+- ``fold`` (optional): your own fold of each utterance (e.g. the sessions of
+  a corpus, or ``train`` / ``valid`` / ``test`` for an official split). Without
+  it, speakers are grouped into ``num_folds`` folds balanced in size and
+  label distribution.
+
+Writes ``<save_folder>/data.json`` in the manifest form shared by every
+emotion recipe (see ``care.processing.manifest``) and ``prepare.json``; a
+second call with the same CSV, options and audio files does nothing.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import csv
+import hashlib
+import os
+from collections import Counter
+
+from speechbrain.utils.logger import get_logger
+
+from care.processing.audio import AudioError
+from care.processing.manifest import (
+    ManifestError,
+    audio_duration,
+    group_speakers,
+    relative_wav,
+    skip_preparation,
+    validate_manifest,
+    write_manifest,
+)
+
+logger = get_logger(__name__)
+
+REQUIRED_COLUMNS = ("path", "label", "speaker")
+
+
+def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=False):
+    """Writes ``data.json`` and ``prepare.json`` for the corpus in ``csv_file``.
+
+    Arguments
+    ---------
+    data_folder : str
+        The folder the CSV's paths are relative to.
+    save_folder : str
+        Where the manifest goes.
+    csv_file : str
+        The CSV (``path,label,speaker`` and optionally ``fold``).
+    num_folds : int
+        Speaker-independent folds to make when the CSV has no ``fold``
+        column (at least 3: one tests, one validates, the rest train).
+    skip_bad_files : bool
+        False: a missing or unreadable audio file stops the preparation with
+        an error listing them. True: such rows are skipped with a warning
+        giving their count.
+    """
+    rows = _read_csv(csv_file)
+    files = [_audio_path(row["path"], data_folder) for row in rows]
+    with open(csv_file, "rb") as handle:
+        csv_hash = hashlib.sha256(handle.read()).hexdigest()
+    options = {"csv_sha256": csv_hash, "num_folds": num_folds, "skip_bad_files": skip_bad_files}
+    present = [path for path in files if os.path.isfile(path)]
+    if skip_preparation(save_folder, options, present, data_folder):
+        return
+
+    data, problems = {}, []
+    for row, path in zip(rows, files):
+        try:
+            duration = audio_duration(path)
+            if duration <= 0:
+                raise AudioError(f"{path}: contains no samples")
+        except AudioError as error:
+            problems.append(str(error))
+            continue
+        # The utterance id is the relative path: unique, and readable in results.
+        wav = relative_wav(path, data_folder)
+        data[wav.split("/", 1)[1]] = {
+            "wav": wav,
+            "duration": round(duration, 4),
+            "label": row["label"],
+            "speaker": row["speaker"],
+            "fold": row.get("fold"),  # None: made from speakers below
+        }
+    if problems and not skip_bad_files:
+        raise ManifestError(
+            f"{csv_file}: {len(problems)} audio file(s) missing or unreadable "
+            f"(set skip_bad_files: True to skip them): " + "; ".join(problems[:5])
+        )
+    if problems:
+        logger.warning(f"{csv_file}: skipped {len(problems)} unusable files, e.g. {problems[:3]}")
+
+    if any(entry["fold"] is None for entry in data.values()):
+        # Speaker-independent folds: every speaker's utterances in one fold,
+        # folds balanced in size and label distribution.
+        counts = {}
+        for entry in data.values():
+            counts.setdefault(entry["speaker"], Counter())[entry["label"]] += 1
+        if num_folds < 3:
+            raise ManifestError(f"num_folds must be at least 3, got {num_folds}")
+        groups = group_speakers({s: dict(c) for s, c in counts.items()}, num_folds)
+        for entry in data.values():
+            entry["fold"] = f"fold{groups[entry['speaker']] + 1}"
+        protocol = (
+            f"{num_folds} speaker-independent folds ({len(counts)} speakers grouped, "
+            "balancing size and labels); each fold is the test set once, the next fold selects the "
+            "epoch, the others train"
+        )
+    else:
+        protocol = "the CSV's fold column (speaker overlap between folds is refused)"
+    validate_manifest(data, csv_file)
+    if len({entry["label"] for entry in data.values()}) < 2:
+        raise ManifestError(f"{csv_file}: needs at least two labels")
+    write_manifest(save_folder, data, options, present, data_folder, protocol=protocol)
+
+
+def _read_csv(csv_file):
+    """The CSV's rows as dicts, checked for the required columns, empty
+    values and duplicate paths (errors name the file and the line)."""
+    if not os.path.isfile(csv_file):
+        raise ManifestError(f"{csv_file}: no such file")
+    with open(csv_file, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if missing:
+            raise ManifestError(
+                f"{csv_file}: missing column(s) {missing}; the header must name "
+                f"{', '.join(REQUIRED_COLUMNS)} (found {columns})"
+            )
+        rows, seen = [], {}
+        for line, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            empty = [c for c in REQUIRED_COLUMNS + ("fold",) if c in row and not row[c]]
+            if empty:
+                raise ManifestError(f"{csv_file}, line {line}: empty {empty}")
+            if row["path"] in seen:
+                raise ManifestError(
+                    f"{csv_file}, line {line}: {row['path']} already listed on line "
+                    f"{seen[row['path']]}"
+                )
+            seen[row["path"]] = line
+            rows.append(row)
+    if not rows:
+        raise ManifestError(f"{csv_file}: no rows")
+    return rows
+
+
+def _audio_path(path, data_folder):
+    return path if os.path.isabs(path) else os.path.join(data_folder, path)

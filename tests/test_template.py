@@ -1,0 +1,162 @@
+"""The template recipe (templates/emotion_probe): CSV preparation with
+speaker-independent folds, then the whole path a new user takes: train on a
+CSV corpus, export, classify a folder of audio with EmotionRecognizer and the
+command line."""
+
+import csv
+import importlib.util
+import json
+import math
+import os
+
+import pytest
+import torch
+from speechbrain.dataio import audio_io
+
+from care.inference import EmotionRecognizer, main
+from care.lobes import CAREEncoder, save_encoder
+from care.probing import encoder_name
+from care.processing.manifest import ManifestError, load_manifest
+from conftest import REPO
+
+TEMPLATE = REPO / "templates" / "emotion_probe"
+LABELS = ["calm", "excited"]
+SPEAKERS = ["ann", "ben", "cat", "dan"]
+
+
+def load_template_module(name):
+    spec = importlib.util.spec_from_file_location(f"template_{name}", TEMPLATE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tone(f0, loudness, seconds, rate, generator):
+    t = torch.arange(int(seconds * rate)) / rate
+    phase = 2 * math.pi * torch.cumsum(f0 * (1 + 0.03 * torch.sin(2 * math.pi * 5 * t)), 0) / rate
+    wave = sum(torch.sin(k * phase) / k for k in range(1, 5))
+    return loudness * wave / wave.abs().max() + 0.01 * torch.randn(t.shape, generator=generator)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """4 speakers x 2 labels x 3 clips in sub-folders, at 16, 22.05 and
+    44.1 kHz (stereo), listed in metadata.csv."""
+    generator = torch.Generator().manual_seed(0)
+    folder = tmp_path / "corpus"
+    rows = []
+    for s, speaker in enumerate(SPEAKERS):
+        (folder / speaker).mkdir(parents=True)
+        for label in LABELS:
+            for take in range(3):
+                rate = (16000, 22050, 44100)[take]
+                f0 = (110 if label == "calm" else 260) * (1 + 0.1 * s)
+                wave = tone(f0, 0.1 if label == "calm" else 0.6, 0.8 + 0.2 * take, rate, generator)
+                name = f"{speaker}/{label}_{take}.{'flac' if take == 1 else 'wav'}"
+                audio_io.save(str(folder / name), wave.unsqueeze(0).repeat(1 + take // 2, 1), rate)
+                rows.append({"path": name, "label": label, "speaker": speaker})
+    write_csv(folder / "metadata.csv", rows)
+    return folder, rows
+
+
+def write_csv(path, rows, fields=("path", "label", "speaker")):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_prepare_speaker_folds_and_idempotence(corpus, tmp_path):
+    prepare_csv = load_template_module("csv_prepare").prepare_csv
+    folder, rows = corpus
+    save = tmp_path / "prepared"
+    prepare_csv(str(folder), str(save), str(folder / "metadata.csv"), num_folds=3)
+    data = load_manifest(save / "data.json")
+    assert len(data) == len(rows)
+    assert all(entry["wav"].startswith("{data_root}/") for entry in data.values())
+    folds = {}
+    for entry in data.values():
+        folds.setdefault(entry["speaker"], set()).add(entry["fold"])
+    assert all(len(f) == 1 for f in folds.values())  # a speaker lives in one fold
+    assert {f for fs in folds.values() for f in fs} == {"fold1", "fold2", "fold3"}
+    stamp = os.stat(save / "data.json").st_mtime_ns
+    prepare_csv(str(folder), str(save), str(folder / "metadata.csv"), num_folds=3)
+    assert os.stat(save / "data.json").st_mtime_ns == stamp  # unchanged: skipped
+    prepare_csv(str(folder), str(save), str(folder / "metadata.csv"), num_folds=4)
+    assert len({e["fold"] for e in load_manifest(save / "data.json").values()}) == 4
+
+
+def test_prepare_errors_name_the_problem(corpus, tmp_path):
+    prepare_csv = load_template_module("csv_prepare").prepare_csv
+    folder, rows = corpus
+    save, bad = str(tmp_path / "prepared"), folder / "bad.csv"
+    write_csv(bad, rows, fields=("path", "label"))
+    with pytest.raises(ManifestError, match=r"bad.csv: missing column\(s\) \['speaker'\]"):
+        prepare_csv(str(folder), save, str(bad))
+    write_csv(bad, rows + [rows[0]])
+    with pytest.raises(ManifestError, match="line 26: ann/calm_0.wav already listed on line 2"):
+        prepare_csv(str(folder), save, str(bad))
+    (folder / "ann" / "broken.wav").write_bytes(b"RIFF" + bytes(100))
+    extra = [{"path": "ann/missing.wav", "label": "calm", "speaker": "ann"},
+             {"path": "ann/broken.wav", "label": "calm", "speaker": "ann"}]  # fmt: skip
+    write_csv(bad, rows + extra)
+    with pytest.raises(ManifestError, match="2 audio file.*missing.wav: no such file.*broken.wav"):
+        prepare_csv(str(folder), save, str(bad))
+    prepare_csv(str(folder), save, str(bad), num_folds=4, skip_bad_files=True)
+    assert len(load_manifest(os.path.join(save, "data.json"))) == len(rows)
+    # Own folds that put a speaker on both sides are refused when splitting.
+    own = [dict(row, fold=f"f{i % 3}") for i, row in enumerate(rows)]
+    write_csv(bad, own, ("path", "label", "speaker", "fold"))
+    prepare_csv(str(folder), str(tmp_path / "own"), str(bad))
+    from care.processing.manifest import SpeakerOverlapError, fold_splits
+
+    with pytest.raises(SpeakerOverlapError):
+        next(fold_splits(load_manifest(tmp_path / "own" / "data.json")))
+    with pytest.raises(ManifestError, match="cannot make 5 speaker groups from 4 speakers"):
+        prepare_csv(str(folder), str(tmp_path / "five"), str(folder / "metadata.csv"), num_folds=5)
+
+
+def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
+    """CSV corpus -> train (tiny random CARE encoder) -> exported classifier
+    -> labels for a folder of audio, as the template's README describes."""
+    folder, rows = corpus
+    torch.manual_seed(0)
+    encoder = save_encoder(CAREEncoder(**tiny_kwargs), str(tmp_path / "encoder"))
+    experiment = tmp_path / "results"
+    results = load_template_module("train").main([
+        "hparams/probe.yaml", "--data_folder", str(folder), "--encoder_source", encoder,
+        "--experiment_folder", str(experiment), "--num_folds", "4", "--seeds", "[1]",
+        "--number_of_epochs", "3", "--device", "cpu",
+    ])  # fmt: skip
+    output = experiment / encoder_name(encoder)
+    assert results["labels"] == LABELS and len(results["folds"]) == 4
+    assert 0 <= results["metrics"]["mean"]["weighted_f1"] <= 1
+    assert (output / "results.md").is_file() and (output / "confusion.png").is_file()
+    classifier = output / "classifier"
+    exported = json.loads((output / "results.json").read_text())["classifier"]["folder"]
+    assert exported == str(classifier)
+
+    # The exported classifier sees the features training saw: classify_file
+    # on each recording (read by the streaming reader) equals the exported
+    # probe on the cached features (read by load_audio).
+    recognizer = EmotionRecognizer.from_hparams(source=str(classifier), run_opts={"device": "cpu"})
+    assert recognizer.labels == LABELS
+    cache = torch.load(experiment / "features" / f"{encoder_name(encoder)}.pt", weights_only=False)
+    cached = dict(zip(cache["ids"], cache["features"]))
+    data = load_manifest(experiment / "prepared" / "data.json")
+    for utt in list(data)[::5]:
+        path = str(folder / data[utt]["wav"].split("/", 1)[1])
+        out_prob, score, index, text_lab = recognizer.classify_file(path)
+        with torch.no_grad():
+            expected = recognizer.mods.probe(cached[utt][None]).softmax(dim=-1)
+        torch.testing.assert_close(out_prob, expected, atol=1e-4, rtol=1e-3)
+        assert text_lab == [LABELS[int(expected.argmax())]]
+
+    # The command line on the corpus folder: one row per audio file.
+    table = tmp_path / "labels.txt"
+    assert main(["--source", str(classifier), str(folder), "--output", str(table)]) == 0
+    lines = table.read_text().splitlines()
+    assert lines[0].split() == ["file", "duration_s", "label", "score"] + LABELS
+    listed = sorted(line.split()[0] for line in lines[1:])
+    assert listed == sorted(str(folder / row["path"]) for row in rows)
+    assert all(line.split()[2] in LABELS for line in lines[1:])
