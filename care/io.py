@@ -44,6 +44,7 @@ def atomic_path(path):
         dir=folder, prefix="." + os.path.basename(path) + ".", suffix=TEMP_SUFFIX
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; files should read like open()'s
     try:
         yield tmp
         with open(tmp, "rb") as handle:
@@ -53,6 +54,12 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_torch(obj, path):
