@@ -130,3 +130,14 @@ def test_readme_parameter_counts(name, care_small):
     )
     recipe_totals, _ = readme_tables(REPO / "recipes" / "Pretrain" / "README.md")
     assert recipe_totals[name] == totals[name]
+
+
+def test_random_care_control_resolves_config_names():
+    """``encoder_source: random:care_small`` (the probing control) finds the
+    architecture file, not the training config beside it."""
+    from care.probing.encoders import build_extractor
+
+    extractor = build_extractor("random:care_small")
+    assert (extractor.num_layers, extractor.dim) == (12, 384)
+    with pytest.raises(ValueError, match="known: \\['care_base', 'care_small'\\]"):
+        build_extractor("random:care_tiny")

@@ -8,7 +8,7 @@ folder, see ``care.lobes.save_classifier``).
 ``encoder_source`` values (:func:`build_extractor`):
 
 - ``egemaps``: eGeMAPS v02 functionals from openSMILE (88-d, one "layer");
-- ``random:care_small`` (any config name in ``recipes/Pretrain/hparams``) or
+- ``random:care_small`` (any config name in ``recipes/Pretrain/hparams/encoders``) or
   a path to a YAML with an ``encoder:`` key: a randomly initialised CARE, the
   control that shows what pretraining adds (its text layers are initialised
   as the config says, exactly as pretraining starts);
@@ -46,7 +46,7 @@ from care.lobes.probe import CAREFeatures, masked_mean
 
 logger = get_logger(__name__)
 
-PRETRAIN_HPARAMS = Path(__file__).resolve().parents[2] / "recipes" / "Pretrain" / "hparams"
+PRETRAIN_HPARAMS = Path(__file__).resolve().parents[2] / "recipes" / "Pretrain" / "hparams" / "encoders"
 SAMPLE_RATE = 16000
 
 
