@@ -17,8 +17,7 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from care.processing.corpus import check_fold_overlap
-from care.processing.manifest import ManifestError, SpeakerOverlapError, fold_splits
+from care.processing.manifest import ManifestError, SpeakerOverlapError, check_fold_overlap, fold_splits
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000

@@ -1,20 +1,31 @@
-"""The manifest contract of the emotion recipes, and the checks every
-``<dataset>_prepare.py`` shares.
+"""The manifest contract of the emotion recipes, and everything the
+``<dataset>_prepare.py`` scripts share to honour it.
 
 A prepare function writes ``<save_folder>/data.json``::
 
     {utt_id: {"wav": "{data_root}/relative/path", "duration": seconds,
-              "label": str, "speaker": str, "fold": str}}
+              "label": str, "speaker": str, "fold": str, ...}}
 
 ``fold`` names the test fold an utterance belongs to (EmoDB: its speaker;
 URDU: its speaker group; IEMOCAP: its session), or ``train`` / ``valid`` /
 ``test`` for corpora with official splits. Beside it, ``prepare.json``
-records the options, the counts and a fingerprint of the audio files, so that
-a second call with the same options on unchanged audio does nothing.
+records the options, the counts, a fingerprint of the audio (and label)
+files and facts of the preparation (skipped files, ...), so that a second
+call with the same options on unchanged files does nothing.
 
-The probe (``care.probing``) turns a manifest into train / valid / test sets
-per test fold with :func:`fold_splits`, which refuses any speaker shared
-between them (:func:`check_speaker_overlap`).
+A prepare script keeps only its corpus's parsing; the rest is here:
+
+- corpus files: :func:`require_dir`, :func:`require_file`,
+  :func:`require_audio`, :func:`read_text`, :func:`read_table`;
+- durations from headers: :func:`audio_duration`, :func:`read_durations`;
+- checks against the release: :func:`check_counts`, :func:`check_release`,
+  :func:`check_labels`, :func:`validate_manifest`;
+- speaker independence: :func:`check_speaker_overlap`,
+  :func:`speaker_overlap`, :func:`check_fold_overlap`;
+- folds: :func:`group_speakers`, :func:`assign_speaker_folds`,
+  :func:`contiguous_folds`, and for the probe :func:`fold_splits`;
+- writing: :func:`relative_wav`, :func:`skip_preparation`,
+  :func:`write_manifest`, :func:`load_manifest`.
 
 Example
 -------
@@ -26,23 +37,26 @@ Example
 >>> validate_manifest(data, "toy", expected_count=3, expected_labels=["ang", "neu"])
 >>> [(name, sorted(train), sorted(valid), sorted(test)) for name, train, valid, test in fold_splits(data)][0]
 ('s1', ['a3'], ['a2'], ['a1'])
->>> check_speaker_overlap({"a1": data["a1"]}, {"x": dict(data["a2"], speaker="s1")})
+>>> check_fold_overlap(dict(data, a4=dict(data["a1"], fold="s2")))
 Traceback (most recent call last):
     ...
-care.processing.manifest.SpeakerOverlapError: train and test share 1 speaker(s): s1
+care.processing.manifest.SpeakerOverlapError: speakers in more than one fold: s1/s2: s1
 
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import csv
 import hashlib
+import io
 import json
 import os
+from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
 from care.io import write_json
-from care.processing.audio import audio_info
+from care.processing.audio import AudioError, audio_info
 
 logger = get_logger(__name__)
 
@@ -51,11 +65,13 @@ MANIFEST_FILE = "data.json"
 PREPARE_FILE = "prepare.json"
 FIELDS = ("wav", "duration", "label", "speaker", "fold")
 OFFICIAL_SPLITS = ("train", "valid", "test")
+LFS_MAGIC = b"version https://git-lfs"
+STRICT_HINT = "is the corpus complete? strict=False prepares a subset"
 
 
 class ManifestError(ValueError):
     """A corpus or manifest that does not match what its recipe expects; the
-    message names the corpus and the problem."""
+    message names the corpus (or file) and the problem."""
 
 
 class SpeakerOverlapError(ManifestError):
@@ -63,92 +79,345 @@ class SpeakerOverlapError(ManifestError):
 
 
 # ---------------------------------------------------------------------------
-# Writing a manifest
+# Corpus files
 
 
-def relative_wav(path, data_folder):
-    """``{data_root}/<path relative to data_folder>``: the manifest form of a
-    file path, so that the manifest moves with its data."""
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(data_folder))
-    if rel.startswith(".."):
-        raise ManifestError(f"{path} is not inside the data folder {data_folder}")
-    return DATA_ROOT + "/" + rel.replace(os.sep, "/")
+def require_dir(path, what, hint=""):
+    """Returns ``path``; raises :class:`ManifestError` naming it when it is
+    not a folder.
+
+    Arguments
+    ---------
+    path : str
+        The folder.
+    what : str
+        What it should hold, for the message.
+    hint : str
+        How to fix it, for the message.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Example
+    -------
+    >>> require_dir("/no/such/folder", "the audio", "Unpack the corpus here")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /no/such/folder: missing folder (the audio). Unpack the corpus here
+    """
+    if not os.path.isdir(path):
+        raise ManifestError(f"{path}: missing folder ({what}). {hint}".rstrip())
+    return path
 
 
-def resolve_wav(wav, data_folder):
-    """The inverse of :func:`relative_wav`."""
-    return wav.replace(DATA_ROOT, os.path.abspath(data_folder).rstrip("/"))
+def require_file(path, what, hint=""):
+    """Returns ``path``; raises :class:`ManifestError` naming it when it is
+    not a file (arguments as :func:`require_dir`).
+
+    Example
+    -------
+    >>> require_file("/no/such/labels.csv", "the labels")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /no/such/labels.csv: missing file (the labels).
+    """
+    if not os.path.isfile(path):
+        raise ManifestError(f"{path}: missing file ({what}). {hint}".rstrip())
+    return path
 
 
-def audio_duration(path):
-    """Duration in seconds from the file header (no decoding)."""
-    frames, rate, _ = audio_info(path)
-    return frames / rate
+def require_audio(paths, what):
+    """Raises :class:`ManifestError` when labelled items have no audio file.
+
+    Arguments
+    ---------
+    paths : dict
+        ``{utt_id: path}`` of the items a label file lists.
+    what : str
+        What the items are, for the message (``"labelled segments"``).
+
+    Example
+    -------
+    >>> require_audio({"u1": "/no/u1.wav"}, "labelled segments")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: 1 labelled segments have no audio file, e.g. ['/no/u1.wav']
+    """
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    if missing:
+        raise ManifestError(f"{len(missing)} {what} have no audio file, e.g. {missing[:3]}")
 
 
-def files_fingerprint(paths, data_folder):
-    """A hash of the relative paths, sizes and modification times of
-    ``paths``: changes when a file is added, removed, replaced or edited."""
-    digest = hashlib.sha256()
-    for path in sorted(os.path.relpath(p, data_folder) for p in paths):
-        stat = os.stat(os.path.join(data_folder, path))
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+def read_text(path):
+    """Text of a label or transcript file: UTF-8 (with or without BOM), or
+    Windows-1252 for files that are not valid UTF-8 (some corpora ship both).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as handle:
+    ...     _ = handle.write("Colère".encode("cp1252"))
+    >>> read_text(handle.name)
+    'Colère'
+    """
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
 
 
-def skip_preparation(save_folder, options, audio_files, data_folder):
-    """True when ``save_folder`` already holds a manifest written with the same
-    ``options`` from the same ``audio_files`` (unchanged sizes and times)."""
-    manifest = os.path.join(save_folder, MANIFEST_FILE)
-    record = os.path.join(save_folder, PREPARE_FILE)
-    if not (os.path.isfile(manifest) and os.path.isfile(record)):
-        return False
-    with open(record, encoding="utf-8") as handle:
-        previous = json.load(handle)
-    same = previous.get("options") == _plain(options) and previous.get(
-        "fingerprint"
-    ) == files_fingerprint(audio_files, data_folder)
-    if same:
-        logger.info(f"{manifest} is up to date (same options and audio); skipping preparation")
-    return same
+def read_table(path, columns=()):
+    """Rows of a CSV label table (read with :func:`read_text`) as dicts.
 
+    Arguments
+    ---------
+    path : str
+        The CSV file, with a header row (names are stripped of spaces).
+    columns : iterable of str
+        Columns that must be present.
 
-def write_manifest(save_folder, data, options, audio_files, data_folder, protocol=""):
-    """Writes ``data.json`` and ``prepare.json`` (options, counts per label /
-    speaker / fold, file fingerprint, protocol text), both atomically, the
-    record last so that an interrupted run prepares again."""
-    counts = {
-        "utterances": len(data),
-        "hours": round(sum(e["duration"] for e in data.values()) / 3600, 4),
-        "labels": _count(data, "label"),
-        "speakers": len({e["speaker"] for e in data.values()}),
-        "folds": _count(data, "fold"),
-    }
-    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
-    write_json(
-        os.path.join(save_folder, PREPARE_FILE),
-        {
-            "options": _plain(options),
-            "protocol": protocol,
-            "counts": counts,
-            "fingerprint": files_fingerprint(audio_files, data_folder),
-        },
-    )
-    logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
+    Returns
+    -------
+    list of dict
+        One dict per row; raises :class:`ManifestError` naming the file when
+        a column is missing or there are no rows.
 
-
-def load_manifest(path, data_folder=None):
-    """Reads ``data.json``; with ``data_folder``, ``{data_root}`` is replaced."""
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    if data_folder is not None:
-        for entry in data.values():
-            entry["wav"] = resolve_wav(entry["wav"], data_folder)
-    return data
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
+    ...     _ = handle.write("path, label\\na.wav,happy\\n")
+    >>> read_table(handle.name, ("path", "label"))
+    [{'path': 'a.wav', 'label': 'happy'}]
+    >>> read_table(handle.name, ("path", "speaker"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: ....csv: missing column(s) ['speaker']; the header must name path, speaker (found ['path', 'label'])
+    """
+    reader = csv.DictReader(io.StringIO(read_text(path)))
+    header = [name.strip() for name in reader.fieldnames or []]
+    reader.fieldnames = header
+    absent = [c for c in columns if c not in header]
+    if absent:
+        raise ManifestError(
+            f"{path}: missing column(s) {absent}; the header must name "
+            f"{', '.join(columns)} (found {header})"
+        )
+    rows = list(reader)
+    if not rows:
+        raise ManifestError(f"{path}: no rows")
+    return rows
 
 
 # ---------------------------------------------------------------------------
-# Validation
+# Durations
+
+
+def audio_duration(path):
+    """Duration in seconds from the file header (no decoding).
+
+    Raises :class:`care.processing.audio.AudioError` naming the file when it
+    is missing, unreadable or reports no samples, and :class:`ManifestError`
+    for a Git LFS pointer (a corpus cloned without ``git lfs``).
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from speechbrain.dataio import audio_io
+    >>> path = os.path.join(tempfile.mkdtemp(), "half.wav")
+    >>> audio_io.save(path, torch.zeros(1, 8000), 16000)
+    >>> audio_duration(path)
+    0.5
+    """
+    try:
+        frames, rate, _ = audio_info(path)
+    except AudioError:
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                if handle.read(len(LFS_MAGIC)) == LFS_MAGIC:
+                    raise ManifestError(
+                        f"{path}: a Git LFS pointer, not audio; run `git lfs pull` "
+                        "in the corpus repository"
+                    ) from None
+        raise
+    if not frames > 0:
+        raise AudioError(f"{path}: the header reports no samples")
+    return frames / rate
+
+
+def read_durations(paths, max_unreadable=0):
+    """Header durations of many files; unreadable files are skipped and logged.
+
+    Arguments
+    ---------
+    paths : dict
+        ``{utt_id: path}``.
+    max_unreadable : int or None
+        Unreadable files tolerated (a corpus's known bad files); more raise
+        :class:`ManifestError` naming the first few. None tolerates any
+        number (the caller decides). A Git LFS pointer always raises.
+
+    Returns
+    -------
+    durations : dict
+        ``{utt_id: seconds}`` of the readable files.
+    unreadable : dict
+        ``{utt_id: message}``.
+
+    Example
+    -------
+    >>> read_durations({"u1": "/no/u1.wav"})
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: 1 unreadable audio files, at most 0 tolerated: /no/u1.wav: no such file
+    >>> read_durations({"u1": "/no/u1.wav"}, max_unreadable=None)
+    ({}, {'u1': '/no/u1.wav: no such file'})
+    """
+    durations, unreadable = {}, {}
+    for utt, path in paths.items():
+        try:
+            durations[utt] = audio_duration(path)
+        except AudioError as error:
+            unreadable[utt] = str(error)
+    if max_unreadable is None:
+        return durations, unreadable
+    if len(unreadable) > max_unreadable:
+        first = "; ".join(list(unreadable.values())[:5])
+        raise ManifestError(
+            f"{len(unreadable)} unreadable audio files, at most {max_unreadable} "
+            f"tolerated: {first}"
+        )
+    for message in unreadable.values():
+        logger.warning(f"Skipped unreadable audio: {message}")
+    return durations, unreadable
+
+
+# ---------------------------------------------------------------------------
+# Checks against the release
+
+
+def check_counts(found, expected, what, source, tolerance=0, hint=STRICT_HINT):
+    """Compares counts with the official release's.
+
+    Arguments
+    ---------
+    found : dict or int
+        ``{key: count}`` or a total.
+    expected : dict or int or None
+        The same form; None skips the check (logged).
+    what : str
+        What is counted, for the message.
+    source : str
+        The corpus folder or file, for the message.
+    tolerance : int
+        Allowed absolute difference per key.
+    hint : str
+        How to proceed, for the message.
+
+    Example
+    -------
+    >>> check_counts(12, 12, "files", "/corpus")
+    >>> check_counts(6, 7, "utterances", "toy")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: toy: expected 7 utterances, found 6: the utterances differ from the official release; is the corpus complete? strict=False prepares a subset
+    >>> check_counts({"angry": 2, "neutral": 1}, {"angry": 2, "neutral": 2}, "label counts", "/corpus")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /corpus: label counts differ from the official release (neutral: 1 found, 2 expected); is the corpus complete? strict=False prepares a subset
+    """
+    if expected is None:
+        logger.info(f"{source}: {what} not checked")
+        return
+    within = f" (tolerance {tolerance})" if tolerance else ""
+    if not isinstance(expected, dict):
+        if abs(found - expected) > tolerance:
+            raise ManifestError(
+                f"{source}: expected {expected} {what}, found {found}{within}: the {what} "
+                f"differ from the official release; {hint}"
+            )
+        return
+    wrong = [
+        f"{key}: {found.get(key, 0)} found, {count} expected"
+        for key, count in sorted(expected.items())
+        if abs(found.get(key, 0) - count) > tolerance
+    ]
+    wrong += [f"{key}: {found[key]} found, none expected" for key in sorted(set(found) - set(expected))]
+    if wrong:
+        raise ManifestError(
+            f"{source}: {what} differ from the official release{within} ({'; '.join(wrong)}); {hint}"
+        )
+
+
+def check_release(found, release, source):
+    """:func:`check_counts` for each count a corpus's official release fixes.
+
+    Arguments
+    ---------
+    found : dict
+        ``{what: count}``, a count being a total or ``{key: count}``.
+    release : dict or None
+        The official counts, with the same keys; None skips the checks
+        (``strict=False``: a subset).
+    source : str
+        The corpus folder or file, for the message.
+
+    Example
+    -------
+    >>> release = {"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}
+    >>> check_release({"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}, release, "/corpus")
+    >>> check_release({"files": 2, "files per emotion": {"angry": 2}}, release, "/corpus")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /corpus: expected 3 files, found 2: the files differ from the official release; is the corpus complete? strict=False prepares a subset
+    """
+    for what, count in found.items():
+        check_counts(count, None if release is None else release[what], what, source)
+
+
+def check_labels(found, allowed, source, complete=False, what="labels"):
+    """Raises :class:`ManifestError` naming ``source`` when ``found`` holds
+    labels (or label codes) outside ``allowed``, or, with ``complete``, lacks
+    some of them.
+
+    Arguments
+    ---------
+    found : iterable of str
+        The labels found.
+    allowed : iterable of str
+        The labels of the corpus.
+    source : str
+        The file or corpus, for the message.
+    complete : bool
+        Every allowed label must be found.
+    what : str
+        What the names are, for the message (``"folds"``).
+
+    Example
+    -------
+    >>> check_labels(["W"], {"W": "anger", "N": "neutral"}, "03a01Wa.wav")
+    >>> check_labels(["X"], {"W": "anger", "N": "neutral"}, "03a01Xa.wav")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: 03a01Xa.wav: unknown labels ['X']; expected some of ['N', 'W']
+    >>> check_labels(["anger"], ["anger", "sadness"], "toy", complete=True)
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: toy: labels missing ['sadness']; expected all of ['anger', 'sadness']
+    """
+    found, allowed = set(found), set(allowed)
+    problems = []
+    if found - allowed:
+        problems.append(f"unknown {what} {sorted(found - allowed)}")
+    if complete and allowed - found:
+        problems.append(f"{what} missing {sorted(allowed - found)}")
+    if problems:
+        every = "all" if complete else "some"
+        raise ManifestError(f"{source}: {'; '.join(problems)}; expected {every} of {sorted(allowed)}")
 
 
 def validate_manifest(
@@ -169,13 +438,22 @@ def validate_manifest(
     corpus : str
         Name used in messages (and where to look: e.g. the data folder).
     expected_count : int, optional
-        Number of utterances.
+        Number of utterances (:func:`check_counts`).
     expected_labels : iterable of str, optional
-        The exact label set.
+        The exact label set (:func:`check_labels`).
     expected_speakers : int, optional
         Number of distinct speakers.
     expected_folds : int or iterable of str, optional
         Number of folds, or their exact names.
+
+    Example
+    -------
+    >>> entry = {"wav": "{data_root}/a.wav", "duration": 1.0, "label": "anger", "speaker": "s1", "fold": "s1"}
+    >>> validate_manifest({"a": entry}, "toy", expected_labels=["anger"], expected_folds=["s1"])
+    >>> validate_manifest({"a": dict(entry, wav="/abs/a.wav")}, "toy")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: toy: utterance a: wav must start with {data_root}
     """
     if not data:
         raise ManifestError(f"{corpus}: no utterances found")
@@ -187,42 +465,90 @@ def validate_manifest(
             raise ManifestError(f"{corpus}: utterance {utt}: wav must start with {DATA_ROOT}")
         if not entry["duration"] > 0:
             raise ManifestError(f"{corpus}: utterance {utt} ({entry['wav']}) has no audio")
-    if expected_count is not None and len(data) != expected_count:
-        raise ManifestError(
-            f"{corpus}: expected {expected_count} utterances, found {len(data)} "
-            "(incomplete or wrong folder?)"
-        )
-    labels = {e["label"] for e in data.values()}
-    if expected_labels is not None and labels != set(expected_labels):
-        raise ManifestError(
-            f"{corpus}: expected labels {sorted(expected_labels)}, found {sorted(labels)} "
-            f"(missing {sorted(set(expected_labels) - labels)}, "
-            f"unexpected {sorted(labels - set(expected_labels))})"
-        )
-    speakers = {e["speaker"] for e in data.values()}
-    if expected_speakers is not None and len(speakers) != expected_speakers:
-        raise ManifestError(
-            f"{corpus}: expected {expected_speakers} speakers, found {len(speakers)}"
-        )
+    hint = "incomplete or wrong folder?"
+    if expected_count is not None:
+        check_counts(len(data), expected_count, "utterances", corpus, hint=hint)
+    if expected_labels is not None:
+        check_labels({e["label"] for e in data.values()}, expected_labels, corpus, complete=True)
+    if expected_speakers is not None:
+        speakers = len({e["speaker"] for e in data.values()})
+        check_counts(speakers, expected_speakers, "speakers", corpus, hint=hint)
     folds = {e["fold"] for e in data.values()}
-    if isinstance(expected_folds, int) and len(folds) != expected_folds:
-        raise ManifestError(f"{corpus}: expected {expected_folds} folds, found {sorted(folds)}")
-    if expected_folds is not None and not isinstance(expected_folds, int):
-        if folds != set(expected_folds):
-            raise ManifestError(
-                f"{corpus}: expected folds {sorted(expected_folds)}, found {sorted(folds)}"
-            )
+    if isinstance(expected_folds, int):
+        check_counts(len(folds), expected_folds, "folds", corpus, hint=hint)
+    elif expected_folds is not None:
+        check_labels(folds, expected_folds, corpus, complete=True, what="folds")
+
+
+# ---------------------------------------------------------------------------
+# Speaker independence
 
 
 def check_speaker_overlap(train, test, train_name="train", test_name="test"):
     """Raises :class:`SpeakerOverlapError` naming the speakers found in both
-    ``train`` and ``test`` (``{utt_id: entry}`` dicts with a ``speaker``)."""
-    shared = {e["speaker"] for e in train.values()} & {e["speaker"] for e in test.values()}
+    ``train`` and ``test`` (``{utt_id: entry}`` dicts with a ``speaker``).
+
+    Example
+    -------
+    >>> check_speaker_overlap({"a": {"speaker": "s1"}}, {"b": {"speaker": "s1"}})
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.SpeakerOverlapError: train and test share 1 speaker(s): s1
+    """
+    shared = _speakers(train) & _speakers(test)
     if shared:
         raise SpeakerOverlapError(
             f"{train_name} and {test_name} share {len(shared)} speaker(s): "
             + ", ".join(sorted(shared))
         )
+
+
+def speaker_overlap(data, ignore=()):
+    """Speakers shared by pairs of folds (or of official partitions).
+
+    Arguments
+    ---------
+    data : dict
+        A manifest.
+    ignore : iterable of str
+        Speaker ids that do not identify a person (e.g. ``"Unknown"``).
+
+    Returns
+    -------
+    dict
+        ``{"<fold>/<fold>": [speakers]}`` for the pairs that share speakers,
+        in fold order (``train``, ``valid``, ``test`` for official splits).
+
+    Example
+    -------
+    >>> data = {"a": {"speaker": "Ross", "fold": "train"}, "b": {"speaker": "Ross", "fold": "test"},
+    ...         "c": {"speaker": "Unknown", "fold": "train"}, "d": {"speaker": "Unknown", "fold": "valid"}}
+    >>> speaker_overlap(data, ignore=["Unknown"])
+    {'train/test': ['Ross']}
+    """
+    names = _fold_order(data)
+    folds = {name: _speakers(_part(data, name), ignore) for name in names}
+    overlap = {}
+    for index, first in enumerate(names):
+        for second in names[index + 1 :]:
+            shared = folds[first] & folds[second]
+            if shared:
+                overlap[f"{first}/{second}"] = sorted(shared)
+    return overlap
+
+
+def check_fold_overlap(data, ignore=()):
+    """Raises :class:`SpeakerOverlapError` naming the speakers found in more
+    than one fold (they would be in the training and the test part of a
+    fold), or in more than one official partition (see
+    :func:`speaker_overlap`)."""
+    overlap = speaker_overlap(data, ignore)
+    if overlap:
+        detail = "; ".join(
+            f"{pair}: {', '.join(names[:20])}" + (" ..." if len(names) > 20 else "")
+            for pair, names in overlap.items()
+        )
+        raise SpeakerOverlapError(f"speakers in more than one fold: {detail}")
 
 
 # ---------------------------------------------------------------------------
@@ -286,6 +612,70 @@ def group_speakers(speaker_counts, num_groups):
     return groups
 
 
+def assign_speaker_folds(data, num_folds, prefix="fold"):
+    """Sets every entry's ``fold`` to its speaker's group
+    (:func:`group_speakers` on the speakers' label counts), named
+    ``<prefix>1`` ... ``<prefix><num_folds>``.
+
+    Arguments
+    ---------
+    data : dict
+        A manifest (its ``fold`` values are replaced).
+    num_folds : int
+        Number of folds.
+    prefix : str
+        Fold names' prefix.
+
+    Returns
+    -------
+    dict
+        ``{fold: utterances}``, in fold order.
+
+    Example
+    -------
+    >>> data = {f"u{i}": {"speaker": s, "label": "ab"[i % 2], "fold": None}
+    ...         for i, s in enumerate("aabbccdd")}
+    >>> assign_speaker_folds(data, 2, prefix="g")
+    {'g1': 4, 'g2': 4}
+    >>> data["u0"]["fold"], data["u2"]["fold"]
+    ('g1', 'g2')
+    """
+    counts = {}
+    for entry in data.values():
+        counts.setdefault(entry["speaker"], Counter())[entry["label"]] += 1
+    groups = group_speakers({s: dict(c) for s, c in counts.items()}, num_folds)
+    for entry in data.values():
+        entry["fold"] = f"{prefix}{groups[entry['speaker']] + 1}"
+    return {
+        f"{prefix}{g + 1}": sum(sum(c.values()) for s, c in counts.items() if groups[s] == g)
+        for g in range(num_folds)
+    }
+
+
+def contiguous_folds(speakers, num_folds):
+    """``{speaker: "fold<k>"}``: sorted speakers cut into ``num_folds``
+    consecutive groups of (nearly) equal size. For corpora whose speaker
+    numbering alternates gender (RAVDESS, CaFE), even groups keep every fold
+    gender-balanced.
+
+    Example
+    -------
+    >>> contiguous_folds(["01", "02", "03", "04", "05", "06"], 3)
+    {'01': 'fold1', '02': 'fold1', '03': 'fold2', '04': 'fold2', '05': 'fold3', '06': 'fold3'}
+    """
+    unique = sorted(set(speakers))
+    if not 2 <= num_folds <= len(unique):
+        raise ManifestError(f"cannot make {num_folds} speaker folds from {len(unique)} speakers")
+    size, extra = divmod(len(unique), num_folds)
+    folds, start = {}, 0
+    for index in range(num_folds):
+        stop = start + size + (1 if index < extra else 0)
+        for speaker in unique[start:stop]:
+            folds[speaker] = f"fold{index + 1}"
+        start = stop
+    return folds
+
+
 def is_official_split(data):
     """True when ``fold`` holds official ``train``/``valid``/``test`` splits."""
     return {e["fold"] for e in data.values()} <= set(OFFICIAL_SPLITS)
@@ -296,7 +686,7 @@ def fold_names(data):
     official split."""
     if is_official_split(data):
         return ["test"]
-    return sorted({e["fold"] for e in data.values()}, key=_natural)
+    return _fold_order(data)
 
 
 def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
@@ -325,8 +715,7 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
         if name not in names:
             raise ManifestError(f"unknown test fold {name!r}; folds are {names}")
         if is_official_split(data):
-            parts = [{k: e for k, e in data.items() if e["fold"] == s} for s in OFFICIAL_SPLITS]
-            train, valid, test = parts
+            train, valid, test = (_part(data, split) for split in OFFICIAL_SPLITS)
         else:
             if not 1 <= num_valid_folds <= len(names) - 2:
                 raise ManifestError(
@@ -334,7 +723,7 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
                 )
             start = names.index(name)
             held = {names[(start + 1 + i) % len(names)] for i in range(num_valid_folds)}
-            test = {k: e for k, e in data.items() if e["fold"] == name}
+            test = _part(data, name)
             valid = {k: e for k, e in data.items() if e["fold"] in held}
             train = {k: e for k, e in data.items() if e["fold"] != name and e["fold"] not in held}
         for part, what in ((train, "train"), (valid, "valid"), (test, "test")):
@@ -345,6 +734,158 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
             check_speaker_overlap(valid, test, "valid", f"test (fold {name})")
             check_speaker_overlap(train, valid, "train", f"valid (fold {name})")
         yield name, train, valid, test
+
+
+# ---------------------------------------------------------------------------
+# Writing and reading a manifest
+
+
+def relative_wav(path, data_folder):
+    """``{data_root}/<path relative to data_folder>``: the manifest form of a
+    file path, so that the manifest moves with its data.
+
+    Example
+    -------
+    >>> relative_wav("/corpus/wav/a.wav", "/corpus")
+    '{data_root}/wav/a.wav'
+    """
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(data_folder))
+    if rel.startswith(".."):
+        raise ManifestError(f"{path} is not inside the data folder {data_folder}")
+    return DATA_ROOT + "/" + rel.replace(os.sep, "/")
+
+
+def resolve_wav(wav, data_folder):
+    """The inverse of :func:`relative_wav`.
+
+    Example
+    -------
+    >>> resolve_wav("{data_root}/wav/a.wav", "/corpus/")
+    '/corpus/wav/a.wav'
+    """
+    return wav.replace(DATA_ROOT, os.path.abspath(data_folder).rstrip("/"))
+
+
+def files_fingerprint(paths, data_folder):
+    """A hash of the relative paths, sizes and modification times of
+    ``paths``: changes when a file is added, removed, replaced or edited."""
+    digest = hashlib.sha256()
+    for path in sorted(os.path.relpath(p, data_folder) for p in paths):
+        stat = os.stat(os.path.join(data_folder, path))
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def skip_preparation(save_folder, options, audio_files, data_folder):
+    """True when ``save_folder`` already holds a manifest written with the same
+    ``options`` from the same ``audio_files`` (unchanged sizes and times)."""
+    manifest = os.path.join(save_folder, MANIFEST_FILE)
+    record = os.path.join(save_folder, PREPARE_FILE)
+    if not (os.path.isfile(manifest) and os.path.isfile(record)):
+        return False
+    with open(record, encoding="utf-8") as handle:
+        previous = json.load(handle)
+    same = previous.get("options") == _plain(options) and previous.get(
+        "fingerprint"
+    ) == files_fingerprint(audio_files, data_folder)
+    if same:
+        logger.info(f"{manifest} is up to date (same options and audio); skipping preparation")
+    return same
+
+
+def write_manifest(
+    save_folder,
+    data,
+    options,
+    audio_files,
+    data_folder,
+    protocol="",
+    facts=None,
+    check_speakers=True,
+    ignore_speakers=(),
+):
+    """Checks ``data`` and writes ``data.json`` and ``prepare.json``.
+
+    ``data`` must keep the contract (:func:`validate_manifest`) and, unless
+    ``check_speakers`` is off, hold every speaker in one fold
+    (:func:`check_fold_overlap`). Both files are written atomically, the
+    record last so that an interrupted run prepares again.
+
+    Arguments
+    ---------
+    save_folder : str
+        Where the files go.
+    data : dict
+        The manifest.
+    options : dict
+        The prepare function's options (compared by :func:`skip_preparation`).
+    audio_files : iterable of str
+        The files the manifest was made from (audio and label files), for
+        the fingerprint.
+    data_folder : str
+        The corpus root (``{data_root}``).
+    protocol : str
+        How the folds were made, in words.
+    facts : dict, optional
+        More facts for ``prepare.json`` (skipped files, speaker overlap, ...).
+    check_speakers : bool
+        Refuse speakers in more than one fold. Off only for corpora whose
+        official splits share speakers by design (say so in the record) or
+        for folds given by the user (then :func:`fold_splits` refuses them).
+    ignore_speakers : iterable of str
+        Speaker ids that do not identify a person (e.g. ``"Unknown"``).
+    """
+    validate_manifest(data, data_folder)
+    if check_speakers:
+        check_fold_overlap(data, ignore_speakers)
+    counts = {
+        "utterances": len(data),
+        "hours": round(sum(e["duration"] for e in data.values()) / 3600, 4),
+        "labels": _count(data, "label"),
+        "speakers": len({e["speaker"] for e in data.values()}),
+        "folds": _count(data, "fold"),
+    }
+    record = {
+        "options": _plain(options),
+        "protocol": protocol,
+        "counts": counts,
+        "fingerprint": files_fingerprint(audio_files, data_folder),
+    }
+    record.update(facts or {})
+    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
+    write_json(os.path.join(save_folder, PREPARE_FILE), record)
+    logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
+
+
+def load_manifest(path, data_folder=None):
+    """Reads ``data.json``; with ``data_folder``, ``{data_root}`` is replaced."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if data_folder is not None:
+        for entry in data.values():
+            entry["wav"] = resolve_wav(entry["wav"], data_folder)
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def _speakers(part, ignore=()):
+    return {e["speaker"] for e in part.values()} - set(ignore)
+
+
+def _part(data, fold):
+    return {k: e for k, e in data.items() if e["fold"] == fold}
+
+
+def _fold_order(data):
+    """Folds in a stable order: ``train``, ``valid``, ``test`` for official
+    splits, numeric-aware otherwise."""
+    folds = {e["fold"] for e in data.values()}
+    if folds <= set(OFFICIAL_SPLITS):
+        return [split for split in OFFICIAL_SPLITS if split in folds]
+    return sorted(folds, key=_natural)
 
 
 def _natural(name):

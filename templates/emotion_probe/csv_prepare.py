@@ -26,19 +26,18 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import csv
 import hashlib
 import os
-from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.audio import AudioError
 from care.processing.manifest import (
     ManifestError,
-    audio_duration,
-    group_speakers,
+    assign_speaker_folds,
+    read_durations,
+    read_table,
     relative_wav,
+    require_file,
     skip_preparation,
     validate_manifest,
     write_manifest,
@@ -77,20 +76,19 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     if skip_preparation(save_folder, options, present, data_folder):
         return
 
-    data, problems = {}, []
-    for row, path in zip(rows, files):
-        try:
-            duration = audio_duration(path)
-            if duration <= 0:
-                raise AudioError(f"{path}: contains no samples")
-        except AudioError as error:
-            problems.append(str(error))
+    # Durations from the file headers; None: any number of unusable files is
+    # returned, and handled here as skip_bad_files says.
+    durations, unusable = read_durations(dict(enumerate(files)), max_unreadable=None)
+    problems = list(unusable.values())
+    data = {}
+    for index, (row, path) in enumerate(zip(rows, files)):
+        if index not in durations:
             continue
         # The utterance id is the relative path: unique, and readable in results.
         wav = relative_wav(path, data_folder)
         data[wav.split("/", 1)[1]] = {
             "wav": wav,
-            "duration": round(duration, 4),
+            "duration": round(durations[index], 4),
             "label": row["label"],
             "speaker": row["speaker"],
             "fold": row.get("fold"),  # None: made from speakers below
@@ -106,16 +104,12 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     if any(entry["fold"] is None for entry in data.values()):
         # Speaker-independent folds: every speaker's utterances in one fold,
         # folds balanced in size and label distribution.
-        counts = {}
-        for entry in data.values():
-            counts.setdefault(entry["speaker"], Counter())[entry["label"]] += 1
         if num_folds < 3:
             raise ManifestError(f"num_folds must be at least 3, got {num_folds}")
-        groups = group_speakers({s: dict(c) for s, c in counts.items()}, num_folds)
-        for entry in data.values():
-            entry["fold"] = f"fold{groups[entry['speaker']] + 1}"
+        assign_speaker_folds(data, num_folds)
+        speakers = len({entry["speaker"] for entry in data.values()})
         protocol = (
-            f"{num_folds} speaker-independent folds ({len(counts)} speakers grouped, "
+            f"{num_folds} speaker-independent folds ({speakers} speakers grouped, "
             "balancing size and labels); each fold is the test set once, the next fold selects the "
             "epoch, the others train"
         )
@@ -124,38 +118,30 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     validate_manifest(data, csv_file)
     if len({entry["label"] for entry in data.values()}) < 2:
         raise ManifestError(f"{csv_file}: needs at least two labels")
-    write_manifest(save_folder, data, options, present, data_folder, protocol=protocol)
+    # Your own folds may put a speaker in two of them: fold_splits refuses
+    # such a manifest when the probe splits it, naming the speakers.
+    write_manifest(
+        save_folder, data, options, present, data_folder, protocol=protocol, check_speakers=False
+    )
 
 
 def _read_csv(csv_file):
     """The CSV's rows as dicts, checked for the required columns, empty
     values and duplicate paths (errors name the file and the line)."""
-    if not os.path.isfile(csv_file):
-        raise ManifestError(f"{csv_file}: no such file")
-    with open(csv_file, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-        if missing:
+    table = read_table(require_file(csv_file, "the corpus CSV"), REQUIRED_COLUMNS)
+    rows, seen = [], {}
+    for line, row in enumerate(table, start=2):
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        empty = [c for c in REQUIRED_COLUMNS + ("fold",) if c in row and not row[c]]
+        if empty:
+            raise ManifestError(f"{csv_file}, line {line}: empty {empty}")
+        if row["path"] in seen:
             raise ManifestError(
-                f"{csv_file}: missing column(s) {missing}; the header must name "
-                f"{', '.join(REQUIRED_COLUMNS)} (found {columns})"
+                f"{csv_file}, line {line}: {row['path']} already listed on line "
+                f"{seen[row['path']]}"
             )
-        rows, seen = [], {}
-        for line, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            empty = [c for c in REQUIRED_COLUMNS + ("fold",) if c in row and not row[c]]
-            if empty:
-                raise ManifestError(f"{csv_file}, line {line}: empty {empty}")
-            if row["path"] in seen:
-                raise ManifestError(
-                    f"{csv_file}, line {line}: {row['path']} already listed on line "
-                    f"{seen[row['path']]}"
-                )
-            seen[row["path"]] = line
-            rows.append(row)
-    if not rows:
-        raise ManifestError(f"{csv_file}: no rows")
+        seen[row["path"]] = line
+        rows.append(row)
     return rows
 
 

@@ -26,26 +26,22 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import csv
-import io
 import json
 import os
 from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    add_record,
-    check_counts,
-    check_split_overlap,
-    read_durations,
-    read_text,
-    require_dir,
-    require_file,
-)
 from care.processing.manifest import (
     ManifestError,
+    check_release,
+    read_durations,
+    read_table,
+    read_text,
     relative_wav,
+    require_audio,
+    require_dir,
+    require_file,
     skip_preparation,
     write_manifest,
 )
@@ -53,8 +49,7 @@ from care.processing.manifest import (
 logger = get_logger(__name__)
 
 FOLDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standard_folds.json")
-EXPECTED_ROWS = {"train": 1284, "valid": 229, "test": 686}
-EXPECTED_VIDEOS = 93
+RELEASE = {"segments per standard fold": {"train": 1284, "valid": 229, "test": 686}, "videos": 93}
 COLUMNS = ("video_id", "clip_id", "label")
 AUDIO = os.path.join("Raw", "Audio", "WAV_16000", "Segmented")
 TRANSCRIPTS = os.path.join("Raw", "Transcript", "Segmented")
@@ -93,10 +88,7 @@ def prepare_cmu_mosi(
     options = {"label_file": label_file, "audio_folder": audio_folder, "zero": zero, "strict": strict}
     table_path = require_file(os.path.join(data_folder, label_file), "segment sentiment labels")
     audio_dir = require_dir(os.path.join(data_folder, audio_folder), "segmented audio", "Unpack CMU_MOSI.zip here")
-    rows = list(csv.DictReader(io.StringIO(read_text(table_path))))
-    absent = [c for c in COLUMNS if rows and c not in rows[0]]
-    if not rows or absent:
-        raise ManifestError(f"{table_path}: empty or missing columns {absent}")
+    rows = read_table(table_path, COLUMNS)
     folds = standard_folds()
     segments, paths = {}, {}
     for row in rows:
@@ -119,16 +111,12 @@ def prepare_cmu_mosi(
             raise ManifestError(f"{table_path}: {utt} listed twice")
         segments[utt] = (video, score, folds[video], (row.get("text") or "").strip())
         paths[utt] = os.path.join(audio_dir, utt + ".wav")
-    missing = [p for p in paths.values() if not os.path.isfile(p)]
-    if missing:
-        raise ManifestError(f"{len(missing)} labelled segments have no audio in {audio_dir}, e.g. {missing[:3]}")
-    check_counts(
-        dict(Counter(s[2] for s in segments.values())),
-        EXPECTED_ROWS if strict else None,
-        "segments per standard fold",
-        table_path,
-    )
-    check_counts(len({s[0] for s in segments.values()}), EXPECTED_VIDEOS if strict else None, "videos", table_path)
+    require_audio(paths, "labelled segments")
+    found = {
+        "segments per standard fold": dict(Counter(s[2] for s in segments.values())),
+        "videos": len({s[0] for s in segments.values()}),
+    }
+    check_release(found, RELEASE if strict else None, table_path)
     if zero == "drop":
         dropped = [utt for utt, s in segments.items() if s[1] == 0]
         for utt in dropped:
@@ -154,7 +142,6 @@ def prepare_cmu_mosi(
         if text:
             entry["text"] = text
         data[utt] = entry
-    check_split_overlap(data)
     write_manifest(
         save_folder,
         data,
@@ -163,8 +150,8 @@ def prepare_cmu_mosi(
         data_folder,
         protocol="standard folds of the CMU Multimodal SDK; negative < 0 <= positive"
         + ("; segments scored 0 dropped" if zero == "drop" else ""),
+        facts={"dropped_zero_score": len(dropped)},
     )
-    add_record(save_folder, dropped_zero_score=len(dropped))
 
 
 def _transcripts(folder, videos):

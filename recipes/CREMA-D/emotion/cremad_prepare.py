@@ -9,7 +9,7 @@ File names are ``<actor>_<sentence>_<emotion>_<level>.wav``: 91 actors
 MD, HI or XX (unspecified). 7442 files: 1271 per emotion, 1087 neutral.
 
 Protocol: 5 actor-independent folds; actors are grouped by
-:func:`care.processing.manifest.group_speakers` so that folds hold nearly
+:func:`care.processing.manifest.assign_speaker_folds` so that folds hold nearly
 equal numbers of files and of each emotion.
 
 Known problems of the release: a file or two that soundfile cannot read
@@ -27,18 +27,14 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    add_record,
-    check_counts,
-    check_fold_overlap,
-    check_labels,
-    read_durations,
-    require_dir,
-)
 from care.processing.manifest import (
     ManifestError,
-    group_speakers,
+    assign_speaker_folds,
+    check_release,
+    check_labels,
+    read_durations,
     relative_wav,
+    require_dir,
     skip_preparation,
     write_manifest,
 )
@@ -69,9 +65,11 @@ SENTENCES = {
     "WSI": "We'll stop in a couple of minutes.",
 }
 NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{1,2})\.wav$")
-EXPECTED_TOTAL = 7442
-EXPECTED_LABELS = {label: 1087 if label == "neutral" else 1271 for label in EMOTIONS.values()}
-EXPECTED_ACTORS = 91
+RELEASE = {
+    "files": 7442,
+    "files per emotion": {label: 1087 if label == "neutral" else 1271 for label in EMOTIONS.values()},
+    "actors": 91,
+}
 
 
 def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unreadable=2):
@@ -116,18 +114,14 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
     if skip_preparation(save_folder, options, list(paths.values()), data_folder):
         return
 
-    actors = Counter(f[0] for f in fields.values())
-    labels = Counter(EMOTIONS[f[2]] for f in fields.values())
-    check_counts(len(paths), EXPECTED_TOTAL if strict else None, "files", audio_dir)
-    check_counts(dict(labels), EXPECTED_LABELS if strict else None, "files per emotion", audio_dir)
-    check_counts(len(actors), EXPECTED_ACTORS if strict else None, "actors", audio_dir)
+    found = {
+        "files": len(paths),
+        "files per emotion": dict(Counter(EMOTIONS[f[2]] for f in fields.values())),
+        "actors": len({f[0] for f in fields.values()}),
+    }
+    check_release(found, RELEASE if strict else None, audio_dir)
 
     durations, unreadable = read_durations(paths, max_unreadable)
-    per_actor = {}
-    for utt, (actor, _, emotion, _) in fields.items():
-        if utt in durations:
-            per_actor.setdefault(actor, Counter())[EMOTIONS[emotion]] += 1
-    groups = group_speakers({actor: dict(c) for actor, c in per_actor.items()}, num_folds)
     data = {}
     for utt, (actor, sentence, emotion, level) in fields.items():
         if utt not in durations:
@@ -137,17 +131,17 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
             "duration": durations[utt],
             "label": EMOTIONS[emotion],
             "speaker": actor,
-            "fold": f"fold{groups[actor] + 1}",
+            "fold": None,  # set below, by actor groups
             "intensity": LEVELS[level],
             "text": SENTENCES[sentence],
         }
-    check_fold_overlap(data)
+    assign_speaker_folds(data, num_folds)
     write_manifest(
         save_folder,
         data,
         options,
-        list(paths.values()),
+        paths.values(),
         data_folder,
         protocol=f"{num_folds} actor-independent folds balanced by file and emotion counts",
+        facts={"skipped_unreadable": unreadable},
     )
-    add_record(save_folder, skipped_unreadable=unreadable)

@@ -29,17 +29,14 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    check_counts,
-    check_fold_overlap,
+from care.processing.manifest import (
+    ManifestError,
+    check_release,
     check_labels,
     contiguous_folds,
     read_durations,
-    require_dir,
-)
-from care.processing.manifest import (
-    ManifestError,
     relative_wav,
+    require_dir,
     skip_preparation,
     write_manifest,
 )
@@ -64,9 +61,11 @@ SENTENCES = {
     "6": "Six ours aimants domestiqués",
 }
 NAME = re.compile(r"^(\d\d)-([A-Z])-(\d)-(\d)\.wav$")
-EXPECTED_TOTAL = 936
-EXPECTED_LABELS = {label: 72 if label == "neutral" else 144 for label in EMOTIONS.values()}
-EXPECTED_SPEAKERS = 12
+RELEASE = {
+    "files": 936,
+    "files per emotion": {label: 72 if label == "neutral" else 144 for label in EMOTIONS.values()},
+    "speakers": 12,
+}
 
 
 def prepare_cafe(data_folder, save_folder, num_folds=6, strict=True):
@@ -114,10 +113,12 @@ def prepare_cafe(data_folder, save_folder, num_folds=6, strict=True):
         return
 
     speakers = sorted({f[0] for f in fields.values()})
-    labels = Counter(EMOTIONS[f[1]] for f in fields.values())
-    check_counts(len(paths), EXPECTED_TOTAL if strict else None, "files", data_folder)
-    check_counts(dict(labels), EXPECTED_LABELS if strict else None, "files per emotion", data_folder)
-    check_counts(len(speakers), EXPECTED_SPEAKERS if strict else None, "speakers", data_folder)
+    found = {
+        "files": len(paths),
+        "files per emotion": dict(Counter(EMOTIONS[f[1]] for f in fields.values())),
+        "speakers": len(speakers),
+    }
+    check_release(found, RELEASE if strict else None, data_folder)
 
     durations, _ = read_durations(paths)
     folds = contiguous_folds(speakers, num_folds)
@@ -133,12 +134,11 @@ def prepare_cafe(data_folder, save_folder, num_folds=6, strict=True):
             "intensity": "strong" if intensity == "2" else "mild",
             "text": SENTENCES[sentence],
         }
-    check_fold_overlap(data)
     write_manifest(
         save_folder,
         data,
         options,
-        list(paths.values()),
+        paths.values(),
         data_folder,
         protocol=f"{num_folds} speaker-independent folds of consecutive speakers",
     )

@@ -20,7 +20,7 @@ from speechbrain.utils.logger import get_logger
 
 from care.processing.manifest import (
     ManifestError,
-    audio_duration,
+    read_durations,
     relative_wav,
     skip_preparation,
     validate_manifest,
@@ -66,16 +66,19 @@ def prepare_emodb(data_folder, save_folder, expected_utterances=535):
     if skip_preparation(save_folder, options, files, data_folder):
         return
 
-    data, skipped = {}, []
+    paths, skipped = {}, []
     for path in files:
-        match = FILE_NAME.match(os.path.basename(path))
-        if match is None:
+        if FILE_NAME.match(os.path.basename(path)) is None:
             skipped.append(os.path.basename(path))
-            continue
-        speaker, _, letter, _ = match.groups()
-        data[os.path.basename(path)[:-4]] = {
+        else:
+            paths[os.path.basename(path)[:-4]] = path
+    durations, _ = read_durations(paths)
+    data = {}
+    for utt, path in paths.items():
+        speaker, _, letter, _ = FILE_NAME.match(os.path.basename(path)).groups()
+        data[utt] = {
             "wav": relative_wav(path, data_folder),
-            "duration": round(audio_duration(path), 4),
+            "duration": round(durations[utt], 4),
             "label": EMOTIONS[letter],
             "speaker": speaker,
             "fold": speaker,

@@ -30,17 +30,15 @@ import re
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
+from care.processing.manifest import (
+    ManifestError,
     check_counts,
-    check_fold_overlap,
     check_labels,
     read_durations,
     read_text,
-    require_dir,
-)
-from care.processing.manifest import (
-    ManifestError,
     relative_wav,
+    require_audio,
+    require_dir,
     skip_preparation,
     write_manifest,
 )
@@ -110,9 +108,7 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
                 dialog = utt.rsplit("_", 1)[0]
                 turns[utt] = (session, code, vad, dialog)
                 paths[utt] = os.path.join(wav_dir, dialog, utt + ".wav")
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    if missing:
-        raise ManifestError(f"{len(missing)} labelled utterances have no audio file, e.g. {missing[:3]}")
+    require_audio(paths, "labelled utterances")
     if skip_preparation(save_folder, options, list(paths.values()) + label_files, data_folder):
         return
 
@@ -143,7 +139,6 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
     without_text = sum("text" not in entry for entry in data.values())
     if without_text:
         logger.warning(f"{without_text} utterances have no transcription line")
-    check_fold_overlap(data)
     write_manifest(
         save_folder,
         data,

@@ -33,26 +33,21 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import csv
-import io
 import os
 from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    add_record,
+from care.processing.manifest import (
+    ManifestError,
     check_counts,
     check_labels,
     read_durations,
-    read_text,
-    require_dir,
-    split_overlap,
-)
-from care.processing.manifest import (
-    ManifestError,
+    read_table,
     relative_wav,
+    require_dir,
     skip_preparation,
+    speaker_overlap,
     write_manifest,
 )
 
@@ -87,10 +82,7 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
     for split in SPLITS:
         label_file = _label_file(data_folder, split)
         label_files.append(label_file)
-        table = list(csv.DictReader(io.StringIO(read_text(label_file))))
-        absent = [c for c in COLUMNS if table and c not in table[0]]
-        if not table or absent:
-            raise ManifestError(f"{label_file}: empty or missing columns {absent}")
+        table = read_table(label_file, COLUMNS)
         check_labels({r["Emotion"] for r in table}, EMOTIONS, label_file)
         check_counts(len(table), EXPECTED_ROWS[split] if strict else None, "label rows", label_file)
         audio_dir = require_dir(
@@ -138,7 +130,7 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
         }
     for utt in missing:
         logger.warning(f"Skipped {utt}: no audio file")
-    overlap = split_overlap(data)
+    overlap = speaker_overlap(data)
     if overlap:
         logger.warning(
             "MELD's official splits share speakers (kept, as in the literature): "
@@ -152,13 +144,13 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
         data_folder,
         protocol="official splits (train / dev as valid / test), 7 emotions; "
         "speakers shared between splits, not speaker-independent",
-    )
-    add_record(
-        save_folder,
-        speaker_overlap={pair: {"count": len(names), "speakers": names} for pair, names in overlap.items()},
-        skipped_missing_audio=missing,
-        skipped_unreadable=unreadable,
-        label_rows=dict(Counter(split for split, _ in rows.values())),
+        facts={
+            "speaker_overlap": {pair: {"count": len(names), "speakers": names} for pair, names in overlap.items()},
+            "skipped_missing_audio": missing,
+            "skipped_unreadable": unreadable,
+            "label_rows": dict(Counter(split for split, _ in rows.values())),
+        },
+        check_speakers=False,  # the official splits share speakers (recorded above)
     )
 
 

@@ -30,26 +30,22 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import csv
-import io
 import os
 from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    add_record,
-    check_counts,
-    check_labels,
-    check_split_overlap,
-    read_durations,
-    read_text,
-    require_dir,
-    require_file,
-)
 from care.processing.manifest import (
     ManifestError,
+    check_counts,
+    check_labels,
+    read_durations,
+    read_table,
+    read_text,
     relative_wav,
+    require_audio,
+    require_dir,
+    require_file,
     skip_preparation,
     write_manifest,
 )
@@ -109,12 +105,7 @@ def prepare_msp_podcast(
     options = {"num_classes": num_classes, "test_set": test_set, "release": release, "strict": strict}
     audio_dir = require_dir(os.path.join(data_folder, "Audios"), "MSP-Podcast audio")
     label_file = require_file(os.path.join(data_folder, LABELS), "consensus labels")
-    rows = list(csv.DictReader(io.StringIO(read_text(label_file))))
-    if not rows:
-        raise ManifestError(f"{label_file}: no rows")
-    missing_columns = [c for c in COLUMNS if c not in rows[0]]
-    if missing_columns:
-        raise ManifestError(f"{label_file}: missing columns {missing_columns}")
+    rows = read_table(label_file, COLUMNS)
     check_labels({r["Split_Set"] for r in rows}, PARTITIONS, f"{label_file} (Split_Set)")
     labelled = [r for r in rows if r["Split_Set"] in LABELLED]  # Test3 labels are hidden
     check_labels({r["EmoClass"] for r in labelled}, CODES, f"{label_file} (EmoClass)")
@@ -131,9 +122,7 @@ def prepare_msp_podcast(
         if utt in paths:
             raise ManifestError(f"{label_file}: {row['FileName']} listed twice")
         paths[utt] = os.path.join(audio_dir, row["FileName"])
-    missing = [p for p in paths.values() if not os.path.isfile(p)]
-    if missing:
-        raise ManifestError(f"{len(missing)} labelled segments have no audio in {audio_dir}, e.g. {missing[:3]}")
+    require_audio(paths, "labelled segments")
     if skip_preparation(save_folder, options, list(paths.values()) + [label_file], data_folder):
         return
 
@@ -159,7 +148,6 @@ def prepare_msp_podcast(
         if os.path.isfile(text_file):
             entry["text"] = read_text(text_file).strip()
         data[utt] = entry
-    check_split_overlap(data, ignore=(UNKNOWN,))
     unknown = Counter(e["fold"] for e in data.values() if e["speaker"] == UNKNOWN)
     if unknown:
         logger.warning(f"Speaker overlap not checked for segments of unknown speakers: {dict(unknown)}")
@@ -170,5 +158,6 @@ def prepare_msp_podcast(
         list(paths.values()) + [label_file],
         data_folder,
         protocol=f"official partitions (test = {test_set}), {num_classes} classes",
+        facts={"unknown_speaker_segments": dict(unknown)},
+        ignore_speakers=(UNKNOWN,),
     )
-    add_record(save_folder, unknown_speaker_segments=dict(unknown))

@@ -25,16 +25,12 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import (
-    add_record,
-    check_counts,
-    check_fold_overlap,
+from care.processing.manifest import (
+    ManifestError,
+    check_release,
     check_labels,
     contiguous_folds,
     read_durations,
-)
-from care.processing.manifest import (
-    ManifestError,
     relative_wav,
     skip_preparation,
     write_manifest,
@@ -54,9 +50,11 @@ EMOTIONS = {
 }
 STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
-EXPECTED_TOTAL = 1440
-EXPECTED_LABELS = {label: 96 if label == "neutral" else 192 for label in EMOTIONS.values()}
-EXPECTED_ACTORS = 24
+RELEASE = {
+    "speech files": 1440,
+    "files per emotion": {label: 96 if label == "neutral" else 192 for label in EMOTIONS.values()},
+    "actors": 24,
+}
 
 
 def prepare_ravdess(data_folder, save_folder, num_folds=6, strict=True):
@@ -106,11 +104,13 @@ def prepare_ravdess(data_folder, save_folder, num_folds=6, strict=True):
     if skip_preparation(save_folder, options, list(paths.values()), data_folder):
         return
 
-    labels = Counter(EMOTIONS[f[0]] for f in fields.values())
     actors = sorted({f[4] for f in fields.values()})
-    check_counts(len(paths), EXPECTED_TOTAL if strict else None, "speech files", data_folder)
-    check_counts(dict(labels), EXPECTED_LABELS if strict else None, "files per emotion", data_folder)
-    check_counts(len(actors), EXPECTED_ACTORS if strict else None, "actors", data_folder)
+    found = {
+        "speech files": len(paths),
+        "files per emotion": dict(Counter(EMOTIONS[f[0]] for f in fields.values())),
+        "actors": len(actors),
+    }
+    check_release(found, RELEASE if strict else None, data_folder)
 
     durations, _ = read_durations(paths)
     folds = contiguous_folds(actors, num_folds)
@@ -127,13 +127,12 @@ def prepare_ravdess(data_folder, save_folder, num_folds=6, strict=True):
             "text": STATEMENTS.get(statement, ""),
             "repetition": int(repetition),
         }
-    check_fold_overlap(data)
     write_manifest(
         save_folder,
         data,
         options,
-        list(paths.values()),
+        paths.values(),
         data_folder,
         protocol=f"{num_folds} actor-independent folds of consecutive actors",
+        facts={"skipped_song_or_video_files": songs},
     )
-    add_record(save_folder, skipped_song_or_video_files=songs)

@@ -29,8 +29,8 @@ from speechbrain.utils.logger import get_logger
 
 from care.processing.manifest import (
     ManifestError,
-    audio_duration,
-    group_speakers,
+    assign_speaker_folds,
+    read_durations,
     relative_wav,
     skip_preparation,
     validate_manifest,
@@ -71,7 +71,7 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
     if skip_preparation(save_folder, options, files, data_folder):
         return
 
-    data, skipped = {}, []
+    paths, fields, skipped = {}, {}, []
     for path in files:
         folder, name = os.path.basename(os.path.dirname(path)), os.path.basename(path)
         match = FILE_NAME.match(name)
@@ -84,25 +84,24 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
                 f"URDU: {path}: emotion letter {letter} ({LETTERS[letter]}) disagrees with "
                 f"its folder {folder}"
             )
-        data[os.path.splitext(name)[0]] = {
-            "wav": relative_wav(path, data_folder),
-            "duration": round(audio_duration(path), 4),
-            "label": EMOTIONS[folder],
+        utt = os.path.splitext(name)[0]
+        paths[utt], fields[utt] = path, (speaker, EMOTIONS[folder])
+    durations, _ = read_durations(paths)
+    data = {}
+    for utt, (speaker, label) in fields.items():
+        data[utt] = {
+            "wav": relative_wav(paths[utt], data_folder),
+            "duration": round(durations[utt], 4),
+            "label": label,
             "speaker": speaker,
-            "fold": "",
+            "fold": None,  # set below, by speaker groups
         }
     if skipped:
         logger.warning(
             f"URDU at {data_folder}: skipped {len(skipped)} files not named like URDU "
             f"(e.g. {skipped[:3]})"
         )
-    counts = {}
-    for entry in data.values():
-        per_label = counts.setdefault(entry["speaker"], {})
-        per_label[entry["label"]] = per_label.get(entry["label"], 0) + 1
-    groups = group_speakers(counts, num_folds)
-    for entry in data.values():
-        entry["fold"] = f"g{groups[entry['speaker']] + 1}"
+    sizes = assign_speaker_folds(data, num_folds, prefix="g")
     validate_manifest(
         data,
         f"URDU at {data_folder}",
@@ -110,12 +109,9 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
         expected_labels=EMOTIONS.values() if expected_utterances else None,
         expected_folds=num_folds,
     )
-    sizes = {
-        f"g{g + 1}": sum(sum(c.values()) for s, c in counts.items() if groups[s] == g)
-        for g in range(num_folds)
-    }
+    speakers = len({entry["speaker"] for entry in data.values()})
     protocol = (
-        f"speaker-grouped cross-validation: {len(counts)} speakers in {num_folds} groups "
+        f"speaker-grouped cross-validation: {speakers} speakers in {num_folds} groups "
         f"balanced by utterance count and label mix ({sizes} utterances); each group is a test fold once, the next "
         f"group (cyclic) is the validation set for epoch selection, the rest train"
     )
