@@ -328,3 +328,41 @@ def test_reference_csv(tmp_path):
     path.write_text("encoder,dataset\nx,y\n")
     with pytest.raises(ValueError, match="expected columns"):
         read_reference_csv(str(path))
+
+
+def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatch):
+    """recipes/benchmark.py: one encoder under both protocols, the EmoBox row
+    marked, and a reference row from the user's CSV with its source."""
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    make_emodb(tmp_path / "data" / "emodb", speakers=("03", "08", "09"))
+    make_urdu(tmp_path / "data" / "urdu", speakers=5, per_emotion=1)
+    spec = importlib.util.spec_from_file_location("benchmark", REPO / "recipes" / "benchmark.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    common = ["--encoder_source", f"random:{tiny_care_yaml(tmp_path, tiny_kwargs)}",
+              "--datasets", "emodb", "--data_folder", str(tmp_path / "data"),
+              "--output_folder", str(tmp_path / "bench"),
+              "--prepare_options", "{expected_utterances: null}", "--seeds", "[1]",
+              "--number_of_epochs", "2", "--export_classifier", "False"]
+    benchmark.main(common)  # prepares the manifest the folds are built from
+    data = json.loads((tmp_path / "results" / "EmoDB" / "prepared" / "data.json").read_text())
+    write_emobox_style_folds(data, str(tmp_path / "folds"), "emodb", num_folds=3)
+    reference = tmp_path / "reference.csv"
+    reference.write_text("encoder,dataset,protocol,weighted_f1,ua,source\n"
+                         "some-base,emodb,emobox,12.5,13.5,a test fixture\n"
+                         "some-base,cremad,emobox,1.0,2.0,a test fixture\n")
+    rows = benchmark.main(common + ["--protocol", "speaker_independent", "--protocol", "emobox",
+                                    "--emobox_folds", str(tmp_path / "folds"),
+                                    "--reference_csv", str(reference)])
+    assert [r["protocol"] for r in rows] == ["speaker_independent", "emobox"]
+    assert [r["datasets"]["emodb"]["speaker_independent"] for r in rows] == [True, False]
+    assert rows[1]["datasets"]["emodb"]["folds"] == 3
+    text = (tmp_path / "bench" / "benchmark.md").read_text()
+    assert "| reference: some-base | emobox | 12.5 | 13.5 | 12.5 | 13.5 |" in text
+    assert "† not speaker-independent" in text and "a test fixture" in text
+    emobox_line = next(line for line in text.splitlines() if "| emobox |" in line and "random" in line)
+    assert emobox_line.count("†") == 2
+    with pytest.raises(SystemExit):
+        benchmark.main(common + ["--protocol", "emobox"])
