@@ -13,6 +13,14 @@ dataset and their average over datasets (the paper's headline).
   in this process, with its own output folder and feature cache, so a second
   call reuses features and finished folds. Any further ``--key value``
   arguments are passed to every recipe (e.g. ``--seeds [1] --number_of_epochs 20``).
+- ``--protocol speaker_independent --protocol emobox --emobox_folds DIR`` puts
+  both protocols side by side for each encoder (EmoBox's fold files are the
+  user's, see ``care/probing/emobox.py``); a result whose test speakers also
+  train is marked in the table.
+- ``--reference_csv FILE`` adds reference rows (e.g. the published EmoBox
+  figures for base-sized models) from a CSV the user writes, with columns
+  ``encoder,dataset,protocol,weighted_f1,ua,source`` (percent; the source is
+  printed under the table). No reference figure is stored in this code.
 - Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
 
 Authors
@@ -30,6 +38,9 @@ RECIPES = Path(__file__).resolve().parent
 sys.path.insert(0, str(RECIPES.parent))
 
 from care.io import write_json, write_text  # noqa: E402
+from care.probing.emobox import PROTOCOLS, read_reference_csv  # noqa: E402
+
+NOT_INDEPENDENT = "†"
 
 
 def available_datasets():
@@ -53,23 +64,55 @@ def run_dataset(recipe_dir, argv):
         sys.path.remove(str(recipe_dir))
 
 
-def table(rows, datasets):
-    """Markdown table: one row per encoder, weighted F1 and UA (%) per
-    dataset (mean ± std over folds), then the averages over datasets."""
-    head = ["encoder"]
+def table(rows, datasets, references=()):
+    """Markdown table: one row per encoder and protocol, weighted F1 and UA
+    (%) per dataset (mean ± std over folds; † when test speakers also
+    train), then the averages over datasets; reference rows last."""
+    head = ["encoder", "protocol"]
     for name in datasets:
         head += [f"{name} wF1", f"{name} UA"]
     head += ["average wF1", "average UA"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for row in rows:
-        cells = [f"`{row['encoder_source']}`"]
+        cells = [f"`{row['encoder_source']}`", row.get("protocol", "speaker_independent")]
         for name in datasets:
             result = row["datasets"][name]
+            mark = "" if result.get("speaker_independent", True) else " " + NOT_INDEPENDENT
             for metric in ("weighted_f1", "ua"):
-                cells.append(f"{100 * result['mean'][metric]:.1f} ± {100 * result['std'][metric]:.1f}")
+                cells.append(f"{100 * result['mean'][metric]:.1f} ± {100 * result['std'][metric]:.1f}{mark}")
         cells += [f"{100 * row['average']['weighted_f1']:.1f}", f"{100 * row['average']['ua']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    for ref in reference_rows(references, datasets):
+        cells = [f"reference: {ref['encoder']}", ref["protocol"]]
+        for name in datasets:
+            for metric in ("weighted_f1", "ua"):
+                value = ref["datasets"].get(name, {}).get(metric)
+                cells.append("–" if value is None else f"{value:.1f}")
+        cells += ["–" if ref["average"][m] is None else f"{ref['average'][m]:.1f}"
+                  for m in ("weighted_f1", "ua")]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def reference_rows(references, datasets):
+    """Groups reference CSV rows (``read_reference_csv``) by encoder and
+    protocol, keeping the requested datasets; an average only when every
+    dataset has the figure."""
+    grouped = {}
+    for ref in references:
+        if ref["dataset"] not in datasets:
+            continue
+        row = grouped.setdefault((ref["encoder"], ref["protocol"]), {
+            "encoder": ref["encoder"], "protocol": ref["protocol"], "datasets": {}, "sources": set()})
+        row["datasets"][ref["dataset"]] = {"weighted_f1": ref["weighted_f1"], "ua": ref["ua"]}
+        row["sources"].add(ref["source"])
+    for row in grouped.values():
+        row["average"] = {}
+        for metric in ("weighted_f1", "ua"):
+            values = [row["datasets"].get(n, {}).get(metric) for n in datasets]
+            row["average"][metric] = None if None in values else sum(values) / len(values)
+        row["sources"] = sorted(row["sources"])
+    return list(grouped.values())
 
 
 def main(argv=None):
@@ -83,7 +126,17 @@ def main(argv=None):
     parser.add_argument("--dataset_folder", action="append", default=[],
                         help="NAME=PATH: the data of one dataset elsewhere")
     parser.add_argument("--output_folder", default="results/benchmark")
+    parser.add_argument("--protocol", action="append", choices=PROTOCOLS,
+                        help="repeat to put protocols side by side (default: speaker_independent)")
+    parser.add_argument("--emobox_folds", default=None,
+                        help="EmoBox's data/ folder (the user's copy), for --protocol emobox")
+    parser.add_argument("--reference_csv", default=None,
+                        help="reference figures: encoder,dataset,protocol,weighted_f1,ua,source")
     args, passthrough = parser.parse_known_args(argv)
+    protocols = args.protocol or ["speaker_independent"]
+    if "emobox" in protocols and not args.emobox_folds:
+        parser.error("--protocol emobox needs --emobox_folds DIR (EmoBox's data/ folder)")
+    references = read_reference_csv(args.reference_csv) if args.reference_csv else []
 
     known = available_datasets()
     datasets = [name.strip().lower() for name in args.datasets.split(",") if name.strip()]
@@ -100,39 +153,56 @@ def main(argv=None):
 
     rows = []
     for source in args.encoder_source:
-        row = {"encoder_source": source, "datasets": {}}
-        for name in datasets:
-            results = run_dataset(
-                known[name],
-                ["hparams/probe.yaml", "--data_folder", folders[name],
-                 "--encoder_source", source, *passthrough],
-            )
-            row["datasets"][name] = {
-                "mean": results["metrics"]["mean"],
-                "std": results["metrics"]["std_folds"],
-                "folds": len(results["folds"]),
-                "seeds": results["seeds"],
-                "results": os.path.join(results["output_folder"], "results.md"),
+        for protocol in protocols:
+            extra = ["--protocol", protocol]
+            if protocol == "emobox":
+                extra += ["--emobox_folds", args.emobox_folds]
+            row = {"encoder_source": source, "protocol": protocol, "datasets": {}}
+            for name in datasets:
+                results = run_dataset(
+                    known[name],
+                    ["hparams/probe.yaml", "--data_folder", folders[name],
+                     "--encoder_source", source, *extra, *passthrough],
+                )
+                row["datasets"][name] = {
+                    "mean": results["metrics"]["mean"],
+                    "std": results["metrics"]["std_folds"],
+                    "folds": len(results["folds"]),
+                    "seeds": results["seeds"],
+                    "speaker_independent": results.get("speaker_independent", True),
+                    "protocol": results["protocol"],
+                    "results": os.path.join(results["output_folder"], "results.md"),
+                }
+            row["average"] = {
+                metric: sum(row["datasets"][n]["mean"][metric] for n in datasets) / len(datasets)
+                for metric in ("weighted_f1", "ua")
             }
-        row["average"] = {
-            metric: sum(row["datasets"][n]["mean"][metric] for n in datasets) / len(datasets)
-            for metric in ("weighted_f1", "ua")
-        }
-        rows.append(row)
+            rows.append(row)
+    refs = reference_rows(references, datasets)
+    notes = ""
+    if any(not r["datasets"][n]["speaker_independent"] for r in rows for n in datasets):
+        notes += (f"\n{NOT_INDEPENDENT} not speaker-independent: test speakers also appear in "
+                  "training (the counts per fold are in that run's results.md).\n")
+    for ref in refs:
+        notes += f"\nReference `{ref['encoder']}` ({ref['protocol']}): {'; '.join(ref['sources'])}\n"
 
     text = (
         "# Emotion probing across datasets\n\n"
         "Weighted F1 and UA (%), mean ± std over test folds (each fold averaged over seeds); "
         "the averages are over datasets.\n\n"
-        + table(rows, datasets)
+        + table(rows, datasets, references)
+        + notes
         + "\nCommand: `python recipes/benchmark.py "
         + " ".join(f"--encoder_source {s}" for s in args.encoder_source)
+        + "".join(f" --protocol {p}" for p in args.protocol or [])
+        + (f" --emobox_folds {args.emobox_folds}" if args.emobox_folds else "")
+        + (f" --reference_csv {args.reference_csv}" if args.reference_csv else "")
         + f" --datasets {','.join(datasets)} --data_folder {args.data_folder}"
         + (" " + " ".join(passthrough) if passthrough else "")
         + "`\n"
     )
     write_text(os.path.join(args.output_folder, "benchmark.md"), text)
-    write_json(os.path.join(args.output_folder, "benchmark.json"), rows)
+    write_json(os.path.join(args.output_folder, "benchmark.json"), {"rows": rows, "references": refs})
     print(text)
     return rows
 

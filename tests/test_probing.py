@@ -447,7 +447,8 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
                 + row["datasets"]["urdu"]["mean"]["weighted_f1"]) / 2
     assert row["average"]["weighted_f1"] == pytest.approx(expected)
     text = (tmp_path / "bench" / "benchmark.md").read_text()
-    assert "| encoder | emodb wF1 | emodb UA | urdu wF1 | urdu UA | average wF1 | average UA |" in text
+    assert ("| encoder | protocol | emodb wF1 | emodb UA | urdu wF1 | urdu UA | average wF1 | "
+            "average UA |") in text
     assert (tmp_path / "results" / "URDU" / "random-tiny_care" / "results.json").is_file()
     with pytest.raises(SystemExit):
         benchmark.main(["--encoder_source", "egemaps", "--datasets", "nosuch"])

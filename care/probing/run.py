@@ -42,6 +42,7 @@ from care.io import write_json, write_text
 from care.lobes.export import save_classifier
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
+from care.probing.emobox import DEFAULT_EXCLUDE, check_protocol, emobox_splits
 from care.probing.encoders import build_extractor, resolve_layers
 from care.probing.metrics import (
     METRIC_NAMES,
@@ -125,6 +126,8 @@ def run_probing(hparams, run_opts=None):
     data = load_manifest(os.path.join(hparams["prepare_folder"], MANIFEST_FILE))
     with open(os.path.join(hparams["prepare_folder"], PREPARE_FILE), encoding="utf-8") as handle:
         protocol = json.load(handle).get("protocol", "")
+    # Fold files are read (and any unmatched id reported) before extraction.
+    splits, protocol_info = protocol_splits(hparams, data, protocol)
 
     extractor = build_extractor(hparams["encoder_source"], hparams.get("hf_cache"))
     cache_path = os.path.join(hparams["feature_folder"], hparams["encoder_name"] + ".pt")
@@ -148,18 +151,13 @@ def run_probing(hparams, run_opts=None):
         "input_dim": extractor.dim,
         "num_classes": len(labels),
     }
-    signature = _run_signature(hparams, cache_path, layers)
     runs = []
     threads = torch.get_num_threads()
     # A probe is a tiny MLP: on CPU, more threads only add synchronisation.
     torch.set_num_threads(hparams.get("probe_num_threads") or threads)
+    signature = _run_signature(hparams, cache_path, layers, protocol_info)
     for seed in hparams["seeds"]:
-        for fold, train, valid, test in fold_splits(
-            data,
-            num_valid_folds=hparams["num_valid_folds"],
-            folds=hparams.get("test_folds"),
-            check_speakers=hparams.get("check_speakers", True),
-        ):
+        for fold, train, valid, test in splits:
             folder = os.path.join(hparams["save_folder"], signature, f"fold_{fold}", f"seed_{seed}")
             runs.append(
                 _train_fold(
@@ -173,7 +171,7 @@ def run_probing(hparams, run_opts=None):
             )
     torch.set_num_threads(threads)
 
-    results = _results(hparams, protocol, data, labels, runs)
+    results = _results(hparams, protocol_info, data, labels, runs)
     results["timing_seconds"] = {  # when first computed (caches and finished runs are reused)
         "feature_extraction": cache_info(cache_path).get("extraction_seconds"),
         "probe_training_all_runs": round(sum(r.get("seconds", float("nan")) for r in runs), 1),
@@ -199,6 +197,51 @@ def run_probing(hparams, run_opts=None):
         f" -> {os.path.join(output_folder, 'results.md')}"
     )
     return results
+
+
+def protocol_splits(hparams, data, description=""):
+    """The ``(fold, train, valid, test)`` splits of ``hparams["protocol"]``
+    and a description of the protocol for the results.
+
+    - ``speaker_independent`` (default): the manifest's folds
+      (:func:`care.processing.manifest.fold_splits`), speaker overlap refused;
+    - ``emobox``: EmoBox's fold files from ``hparams["emobox_folds"]``
+      (:func:`care.probing.emobox.emobox_splits`), speaker overlap counted.
+
+    In both, ``valid`` is a part of the training data only: the test fold
+    never takes part in training or model selection.
+    """
+    protocol = hparams.get("protocol", "speaker_independent")
+    check_protocol(protocol)
+    if protocol == "speaker_independent":
+        splits = list(fold_splits(
+            data,
+            num_valid_folds=hparams["num_valid_folds"],
+            folds=hparams.get("test_folds"),
+            check_speakers=hparams.get("check_speakers", True),
+        ))
+        return splits, {"name": protocol, "description": description,
+                        "speaker_independent": bool(hparams.get("check_speakers", True))}
+    splits, info = emobox_splits(
+        data,
+        hparams.get("emobox_folds"),
+        hparams.get("emobox_dataset"),
+        exclude=hparams.get("emobox_exclude", DEFAULT_EXCLUDE),
+        valid_fraction=hparams.get("emobox_valid_fraction", 0.2),
+        seed=hparams.get("seed", 0),
+        folds=hparams.get("test_folds"),
+    )
+    shared = {f: v["test_speakers_in_training"] for f, v in info["folds"].items()}
+    speakers = {f: v["test_speakers"] for f, v in info["folds"].items()}
+    text = (
+        f"EmoBox folds of {info['dataset']} ({len(splits)} folds) from {info['folder']}; "
+        f"classes {', '.join(info['label_set'])}"
+        + (f"; excluded {info['excluded']}" if info["excluded"] else "")
+    )
+    if not info["speaker_independent"]:
+        text += "; NOT speaker-independent: test speakers also in training " + ", ".join(
+            f"{f}: {shared[f]} of {speakers[f]}" for f in shared)
+    return splits, {"name": protocol, "description": text, **info}
 
 
 def _train_fold(
@@ -293,7 +336,7 @@ def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, l
     return {"folder": folder, "epochs": epochs, "seed": seed}
 
 
-def _results(hparams, protocol, data, labels, runs):
+def _results(hparams, protocol_info, data, labels, runs):
     summary = summarize(runs)
     total = np.zeros((len(labels), len(labels)), dtype=np.int64)
     pooled = []
@@ -312,7 +355,9 @@ def _results(hparams, protocol, data, labels, runs):
         "encoder_name": hparams["encoder_name"],
         "output_folder": os.path.abspath(hparams["output_folder"]),
         "layers": hparams["layers"],
-        "protocol": protocol,
+        "protocol": protocol_info["description"],
+        "protocol_info": protocol_info,
+        "speaker_independent": protocol_info["speaker_independent"],
         "utterances": len(data),
         "labels": labels,
         "seeds": list(hparams["seeds"]),
@@ -332,6 +377,8 @@ def results_markdown(results):
         f"# {results['dataset']}: emotion probe on `{results['encoder_source']}`",
         "",
         f"- Protocol: {results['protocol']}",
+        f"- Speaker-independent: "
+        + ("yes" if results.get("speaker_independent", True) else "**no** (test speakers also in training)"),
         f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
         f"layers: {results['layers']}; seeds {results['seeds']}; {len(results['folds'])} test folds",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
@@ -358,9 +405,10 @@ def results_markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def _run_signature(hparams, cache_path, layers):
+def _run_signature(hparams, cache_path, layers, protocol_info=None):
     """Checkpoints live under a hash of everything that shapes a probe run,
-    so a changed option never resumes from another configuration."""
+    so a changed option never resumes from another configuration (the
+    default protocol's hash is the one it had before protocols existed)."""
     parts = {
         "features": cache_path,
         "encoder_source": str(hparams["encoder_source"]),
@@ -371,6 +419,9 @@ def _run_signature(hparams, cache_path, layers):
         "batch_size": hparams["batch_size"],
         "num_valid_folds": hparams["num_valid_folds"],
     }
+    if protocol_info and protocol_info["name"] != "speaker_independent":
+        parts["protocol"] = [protocol_info["name"], protocol_info.get("files"),
+                             hparams.get("emobox_valid_fraction"), hparams.get("seed")]
     return "run-" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
