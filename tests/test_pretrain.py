@@ -178,3 +178,18 @@ def test_torchrun_two_processes_agree(corpus, tmp_path):
     for name, value in rank0.items():
         torch.testing.assert_close(value, rank1[name], msg=name)
     assert train_log_steps(output) == [1, 2, 3]
+
+
+def test_loss_baselines_of_a_run(trained, corpus):
+    """The constant-predictor losses a log is read against: zero frames have
+    the targets' mean square; the mean embedding's MSE is positive."""
+    result = subprocess.run(
+        [sys.executable, "recipes/Pretrain/loss_baselines.py", "hparams/care_small.yaml",
+         "--data_folder", str(corpus), "--output_folder", str(trained), *FAST],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    values = json.loads(result.stdout[result.stdout.index("{"):])
+    assert values["valid_utterances"] >= 1
+    assert 0 < values["acoustic_predict_zero"] < 1  # (x - mean) / (std + 1) has mean square < 1
+    assert values["semantic_predict_train_mean"] > 0
