@@ -141,3 +141,26 @@ def test_random_care_control_resolves_config_names():
     assert (extractor.num_layers, extractor.dim) == (12, 384)
     with pytest.raises(ValueError, match="known: \\['care_base', 'care_small'\\]"):
         build_extractor("random:care_tiny")
+
+
+@pytest.mark.parametrize("name", ["care_small", "care_base"])
+def test_training_configs_load(name, tmp_path):
+    """Both pretraining configs build offline with the hub sources set to
+    random weights (the text teacher loads its model only when it first
+    embeds): the frame-target size reaches the encoder's head, the schedule
+    ends at the step budget, checkpoints are atomic."""
+    overrides = {
+        "data_folder": str(tmp_path),
+        "output_folder": str(tmp_path / "out"),
+        "speech_source": None,
+        "text_source": None,
+        "optimizer_step_limit": 123,
+    }
+    path = REPO / "recipes" / "Pretrain" / "hparams" / f"{name}.yaml"
+    with open(path) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    frame_targets = hparams["frame_targets"]
+    assert hparams["target_dim"] == frame_targets.dim
+    assert hparams["encoder"].acoustic_head.out_features == frame_targets.dim
+    assert hparams["lr_scheduler"].num_training_steps == 123
+    assert type(hparams["checkpointer"]).__name__ == "AtomicCheckpointer"
