@@ -1,0 +1,24 @@
+"""The README's first command after the install: the whole workflow on
+tests/samples (pretrain, export, probe, classify), as a user runs it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    out = tmp_path / "quickstart"
+    result = subprocess.run(
+        [sys.executable, "recipes/quickstart.py", "--output_folder", str(out), "--steps", "4"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "quickstart: done." in result.stdout
+    assert (out / "pretrain" / "encoder" / "encoder.ckpt").is_file()
+    assert sorted(p.name for p in out.glob("probe/*/results.md")) == ["results.md"]
+    labels = (out / "labels.txt").read_text().splitlines()
+    assert labels[0].split()[:3] == ["file", "duration_s", "label"]
+    assert len(labels) == 1 + 38  # every FSDD clip of tests/samples, one line each
+    assert all(line.split()[2] in {"zero", "one", "two"} for line in labels[1:])
