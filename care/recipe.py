@@ -40,14 +40,15 @@ def resolve_hparams_path(path, recipe_folder):
     )
 
 
-def load_recipe(recipe_file, argv=None):
+def load_recipe(recipe_folder, argv=None):
     """Parses ``argv`` (default ``sys.argv[1:]``) like SpeechBrain recipes do
     and loads the hparams.
 
     Arguments
     ---------
-    recipe_file : str
-        The calling script's ``__file__`` (its folder is the recipe folder).
+    recipe_folder : str
+        The recipe's folder (where a relative hparams path is also looked
+        for), e.g. ``os.path.dirname(os.path.abspath(__file__))``.
     argv : list of str, optional
         Command-line arguments.
 
@@ -72,9 +73,7 @@ def load_recipe(recipe_file, argv=None):
     # Joins the DDP process group under torchrun (a no-op otherwise), before
     # anything calls run_on_main.
     sb.utils.distributed.ddp_init_group(run_opts)
-    hparams_file = resolve_hparams_path(
-        hparams_file, os.path.dirname(os.path.abspath(recipe_file))
-    )
+    hparams_file = resolve_hparams_path(hparams_file, recipe_folder)
     overrides = _share_run_options(hparams_file, run_opts, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)

@@ -32,7 +32,6 @@ import time
 import numpy as np
 import speechbrain as sb
 import torch
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import run_on_main
@@ -53,16 +52,9 @@ from care.probing.metrics import (
     summarize,
 )
 from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, fold_splits, load_manifest
+from care.recipe import load_recipe
 
 logger = get_logger(__name__)
-
-
-def resolve_hparams_path(path, recipe_dir):
-    """``path`` as given when it exists, else relative to ``recipe_dir``."""
-    if os.path.isfile(path) or recipe_dir is None:
-        return path
-    candidate = os.path.join(recipe_dir, path)
-    return candidate if os.path.isfile(candidate) else path
 
 
 def run_recipe(prepare_fn, argv, recipe_dir=None):
@@ -84,12 +76,7 @@ def run_recipe(prepare_fn, argv, recipe_dir=None):
     dict
         The content of ``results.json``.
     """
-    argv = list(argv)
-    if argv:
-        argv[0] = resolve_hparams_path(argv[0], recipe_dir)
-    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    with open(hparams_file, encoding="utf-8") as handle:
-        hparams = load_hyperpyyaml(handle, overrides)
+    hparams_file, run_opts, overrides, hparams = load_recipe(recipe_dir or os.getcwd(), list(argv))
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,

@@ -32,7 +32,7 @@ from care.recipe import load_recipe
 
 
 def main(argv=None):
-    _, _, _, hparams = load_recipe(os.path.join(os.path.dirname(__file__), "train.py"), argv)
+    _, _, _, hparams = load_recipe(os.path.dirname(os.path.abspath(__file__)), argv)
     text_targets = TextTargets.load(hparams["text_cache_folder"])
     with open(hparams["train_manifest"], encoding="utf-8") as fin:
         train_ids = [i for i in json.load(fin) if text_targets.get(i) is not None]

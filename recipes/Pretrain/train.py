@@ -72,7 +72,7 @@ def text_targets_for(hparams):
 
 
 if __name__ == "__main__":
-    hparams_file, run_opts, overrides, hparams = load_recipe(__file__)
+    hparams_file, run_opts, overrides, hparams = load_recipe(os.path.dirname(os.path.abspath(__file__)))
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
