@@ -93,6 +93,17 @@ TINY_SPEECH = dict(
     pos_conv_kernel=16,
     pos_conv_groups=4,
 )
+# A small CARE encoder whose speech layers match ``tiny_wavlm``.
+TINY_ENCODER = dict(
+    TINY_SPEECH,
+    num_shared_layers=2,
+    num_semantic_layers=2,
+    num_acoustic_layers=2,
+    text_dim=48,
+    target_dim=8,
+    semantic_num_heads=4,
+    semantic_ffn_dim=128,
+)
 
 
 @pytest.fixture(scope="session")
@@ -124,13 +135,4 @@ def tiny_wavlm(tmp_path_factory):
 @pytest.fixture
 def tiny_kwargs():
     """Sizes of a small encoder matching ``tiny_wavlm``."""
-    return dict(
-        TINY_SPEECH,
-        num_shared_layers=2,
-        num_semantic_layers=2,
-        num_acoustic_layers=2,
-        text_dim=48,
-        target_dim=8,
-        semantic_num_heads=4,
-        semantic_ffn_dim=128,
-    )
+    return dict(TINY_ENCODER)

@@ -20,20 +20,11 @@ from care.inference import EmotionRecognizer, find_audio, main, window_spans
 from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
 from care.processing.audio import AudioError, load_audio
 from care.processing.stream import AudioStream
-from conftest import REPO, TINY_SPEECH
+from conftest import REPO, TINY_ENCODER
 
 LABELS = ["angry", "happy", "neutral"]
 TARGETS = [0, 1, 2, 0, 1]  # one per clip of the `clips` fixture
-TINY = dict(
-    TINY_SPEECH,
-    num_shared_layers=2,
-    num_semantic_layers=2,
-    num_acoustic_layers=2,
-    text_dim=48,
-    target_dim=8,
-    semantic_num_heads=4,
-    semantic_ffn_dim=128,
-)
+TINY = TINY_ENCODER
 
 
 def batch_of(clips):
