@@ -145,7 +145,8 @@ def run_probing(hparams, run_opts=None):
     signature = _run_signature(hparams, cache_path, layers, protocol_info)
     for seed in hparams["seeds"]:
         for fold, train, valid, test in splits:
-            folder = os.path.join(hparams["save_folder"], signature, f"fold_{fold}", f"seed_{seed}")
+            fold_dir = fold if str(fold).startswith("fold") else f"fold_{fold}"  # no "fold_fold_1"
+            folder = os.path.join(hparams["save_folder"], signature, fold_dir, f"seed_{seed}")
             runs.append(
                 _train_fold(
                     hparams, run_opts, features, data, label_encoder, dims, layers,
@@ -369,7 +370,10 @@ def results_markdown(results):
         f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
         f"layers: {results['layers']}; seeds {results['seeds']}; {len(results['folds'])} test folds",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
-        f"{results.get('timing_seconds', {})}",
+        + (", ".join(
+            f"{name.replace('_', ' ')} {seconds:.1f} s"
+            for name, seconds in results.get("timing_seconds", {}).items()
+        ) or "?"),
         "",
         "| metric | mean over folds | std over folds | std over seeds | pooled predictions |",
         "|---|---|---|---|---|",
