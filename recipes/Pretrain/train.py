@@ -62,13 +62,15 @@ def text_targets_for(hparams):
             )
             with open(asr_file, encoding="utf-8") as fin:
                 transcripts.update({k: v for k, v in json.load(fin).items() if k in missing})
-    build = {
-        "transcripts": transcripts,
-        "teacher": hparams["text_teacher"],
-        "cache_folder": hparams["text_cache_folder"],
-    }
-    run_on_main(TextTargets.build, kwargs=build)  # embeds on the main process only
-    return TextTargets.build(**build)  # every process: reads the cache
+    run_on_main(  # embeds (what changed) on the main process only
+        TextTargets.build,
+        kwargs={
+            "transcripts": transcripts,
+            "teacher": hparams["text_teacher"],
+            "cache_folder": hparams["text_cache_folder"],
+        },
+    )
+    return TextTargets.load(hparams["text_cache_folder"])  # every process
 
 
 if __name__ == "__main__":
