@@ -35,8 +35,9 @@ mkdir -p /tmp/care_data && ln -sfn "$PWD"/.gpu/pretrain/* "$PWD"/.gpu/probe/* /t
   python3 -c "import torch, transformers, speechbrain; print('torch', torch.__version__, 'transformers', transformers.__version__, 'speechbrain', speechbrain.__version__)"
   nproc; } 2>&1 | tee "$OUT/machine.txt"
 
-part() {  # part NAME SECONDS COMMAND...
+part() {  # part NAME SECONDS COMMAND...   (SKIP="name ..." skips parts)
     local name=$1 limit=$2; shift 2
+    case " ${SKIP:-} " in *" $name "*) echo "=== $name: skipped"; return;; esac
     local start=$SECONDS
     echo "=== $name (limit ${limit} s)"
     timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
@@ -78,7 +79,9 @@ pkill -f "recipes/.*/train.py" 2>/dev/null
 python3 recipes/Pretrain/ablations.py hparams/ablations.yaml --data_folder .gpu/pretrain --steps "$STEPS" \
     --output_folder .gpu/ablations --probe EmoDB=.gpu/probe/emodb --probe URDU=.gpu/probe/urdu --table_only \
     > "$OUT/ablations_table.log" 2>&1
-# what comes back: logs, tables, and the train logs of every variant
-cp .gpu/ablations/ablations.md .gpu/ablations/ablations.json "$OUT/" 2>/dev/null
-tar czf "$OUT/ablation_logs.tgz" $(find .gpu/ablations -name train_log.txt -o -name stdout.log -o -name results.json -o -name results.md -o -name prepare.json 2>/dev/null) 2>/dev/null
+# what comes back (at most 8 files): the summary, the table, everything else in one archive
+cp .gpu/ablations/ablations.md "$OUT/" 2>/dev/null
+tar czf "$OUT/logs.tgz" "$OUT"/*.log "$OUT"/*.json "$OUT"/machine.txt \
+    $(find .gpu/ablations -name train_log.txt -o -name stdout.log -o -name results.json -o -name results.md -o -name prepare.json -o -name ablations.json 2>/dev/null) 2>/dev/null
+rm -f "$OUT"/*.log "$OUT"/*.json
 cat "$OUT/summary.txt"

@@ -103,7 +103,9 @@ class CAREPretrainer(sb.Brain):
                 f"head {tuple(acoustic.shape)}: set target_dim to the extractor's dim "
                 f"and keep crops on 320-sample frame boundaries"
             )
-        mask = length_mask(predictions.lengths, acoustic.shape[1]).unsqueeze(-1)
+        # predictions.lengths are relative (SpeechBrain's convention); the mask needs frames
+        frames = acoustic.shape[1]
+        mask = length_mask(torch.round(predictions.lengths * frames).long(), frames).unsqueeze(-1)
         valid_values = mask.sum() * acoustic.shape[-1]
         acoustic_loss = ((acoustic - targets) ** 2 * mask).sum() / valid_values.clamp(min=1)
 

@@ -115,3 +115,47 @@ def test_pretrainer_fits_a_fixed_batch(tmp_path):
     ratios = [float(x) for x in re.findall(r"^step: \d+ .*?train acoustic_vs_zero: ([\d.e+-]+)", log, re.M)]
     assert len(ratios) == steps // 10, log
     assert ratios[-1] < 0.5 * ratios[0] and ratios[-1] < 0.5, log
+    # ... and the loss is over every frame: predict-zero is the mean square of
+    # the normalised targets of the whole clips (computed here independently)
+    zero = [float(x) for x in re.findall(r"^step: \d+ .*?train acoustic_zero: ([\d.e+-]+)", log, re.M)]
+    clips = [load_16k(SAMPLES / "wavs" / f"{clip}.flac") for clip in ("LJ001-0002", "LJ001-0008")]
+    expected = torch.cat([frame_targets(clip[None], torch.ones(1))[0].reshape(-1) ** 2 for clip in clips]).mean()
+    assert abs(zero[-1] - expected.item()) < 0.05 * expected.item(), (zero[-1], expected.item())
+
+
+def test_acoustic_loss_covers_every_valid_frame(tmp_path):
+    """The recipe's acoustic loss on a padded batch equals the MSE over every
+    valid frame computed here independently (a mask built from relative
+    lengths as if they were frame counts kept only the first frame)."""
+    from speechbrain.dataio.batch import PaddedBatch
+
+    from care.pretraining import CAREPretrainer
+    from care.processing import TextTargets
+
+    torch.manual_seed(0)
+    frame_targets = VocalFeatureTargets()
+    encoder = CAREEncoder(**dict(TINY_ENCODER, target_dim=frame_targets.dim)).eval()
+    wavs = [load_16k(SAMPLES / "wavs" / f"{clip}.flac") for clip in ("LJ001-0004", "LJ001-0002")]
+    batch = PaddedBatch([
+        {"id": str(i), "sig": wav, "text_target": torch.zeros(48), "has_text": torch.zeros(1)}
+        for i, wav in enumerate(wavs)
+    ])
+    hparams = {"frame_targets": frame_targets, "semantic_weight": 0.0, "acoustic_weight": 1.0}
+    brain = CAREPretrainer(modules={"encoder": encoder}, hparams=hparams, run_opts={"device": "cpu"})
+    brain.on_stage_start(sb_stage())
+    with torch.no_grad():
+        predictions = brain.compute_forward(batch, sb_stage())
+        loss = brain.compute_objectives(predictions, batch, sb_stage())
+        padded, lens = batch.sig
+        targets, _ = frame_targets(padded, lens)
+        frames = [int(encoder.frame_lengths(len(wav))) for wav in wavs]
+        errors = [((predictions.acoustic[i, :n] - targets[i, :n]) ** 2) for i, n in enumerate(frames)]
+        expected = torch.cat([e.reshape(-1) for e in errors]).mean()
+    assert frames[1] < frames[0] // 2  # a padded batch
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-6)
+
+
+def sb_stage():
+    import speechbrain as sb
+
+    return sb.Stage.TRAIN
