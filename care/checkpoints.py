@@ -16,9 +16,9 @@ Use it in YAML exactly like SpeechBrain's::
         recoverables: {..., random_state: !ref <random_state>}
 
 :class:`RandomState` saves the generators' states (Python, NumPy, torch CPU
-and CUDA, and the data loader's own generator); restored with the rest, a run
-killed and started again draws the same random numbers (crops, dropout) as
-the run that was never interrupted.
+and CUDA, and the training loader's own generator); restored with the rest, a
+run killed and started again draws the same random numbers (crops, dropout)
+as the run that was never interrupted.
 
 Example
 -------
@@ -92,51 +92,48 @@ class AtomicCheckpointer(Checkpointer):
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def seeded_generator(seed):
-    """A ``torch.Generator`` seeded with ``seed``: give it to a data loader
-    (``generator:`` in its options) so that starting an epoch draws the
-    workers' seeds from it, not from the global generator (a resumed run
-    starts its epoch's loader at another moment than the uninterrupted one)."""
-    return torch.Generator().manual_seed(seed)
-
-
 @register_checkpoint_hooks
 class RandomState:
     """A checkpoint recoverable: the states of Python's ``random``, NumPy's
-    global generator, torch's CPU and CUDA generators and of ``generators``.
+    global generator, torch's CPU and CUDA generators, and of a generator
+    for the training data loader.
 
     SpeechBrain restores the model, optimizer, counters and the position in
     the epoch, but not these: after a resume, random crops and dropout masks
-    differ from those of the uninterrupted run. With this recoverable (and the
-    data loader drawing its workers' seeds from its own generator,
-    :func:`seeded_generator`), a resumed run on one thread without loader
-    workers is bit-identical to the uninterrupted one. Loader workers are
-    seeded afresh when the loader restarts, so their draws after a resume are
-    new ones.
+    differ from those of the uninterrupted run. With this recoverable, and
+    ``loader_generator`` given to the training loader (``generator=``: then
+    starting an epoch's loader, which a resumed run does at another moment,
+    draws from it rather than from the global generator), a resumed run on
+    one thread without loader workers is bit-identical to the uninterrupted
+    one. Loader workers are seeded afresh when a loader restarts, so their
+    draws after a resume are new ones.
 
-    The states of the main process are saved; under DDP every process
-    restores them (all start from the same seed anyway).
+    The main process's states are saved; under DDP every process restores
+    them (all start from the same seed anyway).
 
     Arguments
     ---------
-    generators : dict, optional
-        Name -> ``torch.Generator`` to save too (e.g. a data loader's).
+    seed : int, optional
+        Seed of ``loader_generator`` (None: no loader generator).
 
     Example
     -------
     >>> import tempfile
-    >>> state = RandomState()
+    >>> state = RandomState(seed=3)
     >>> checkpointer = Checkpointer(tempfile.mkdtemp(), {"random_state": state})
     >>> _ = torch.manual_seed(1)
     >>> _ = checkpointer.save_checkpoint()
-    >>> first = (random.random(), np.random.rand(), torch.rand(1).item())
+    >>> def draws():
+    ...     return (random.random(), np.random.rand(), torch.rand(1).item(),
+    ...             torch.rand(1, generator=state.loader_generator).item())
+    >>> first = draws()
     >>> _ = checkpointer.recover_if_possible()
-    >>> first == (random.random(), np.random.rand(), torch.rand(1).item())
+    >>> draws() == first
     True
     """
 
-    def __init__(self, generators=None):
-        self.generators = dict(generators or {})
+    def __init__(self, seed=None):
+        self.loader_generator = None if seed is None else torch.Generator().manual_seed(seed)
 
     @mark_as_saver
     def save(self, path):
@@ -148,7 +145,7 @@ class RandomState:
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "generators": {name: g.get_state() for name, g in self.generators.items()},
+            "loader": None if self.loader_generator is None else self.loader_generator.get_state(),
         }
         torch.save(state, path)
 
@@ -169,6 +166,5 @@ class RandomState:
                     "%s: saved with %d CUDA devices, %d now: CUDA generators not restored",
                     path, len(state["cuda"]), torch.cuda.device_count(),
                 )
-        for name, generator in self.generators.items():
-            if name in state["generators"]:
-                generator.set_state(state["generators"][name])
+        if self.loader_generator is not None and state["loader"] is not None:
+            self.loader_generator.set_state(state["loader"])

@@ -118,6 +118,8 @@ if __name__ == "__main__":
         }
     else:
         train_loader_kwargs = {"batch_size": hparams["batch_size"], "shuffle": True, "drop_last": True}
+    # Epochs' loaders draw from their own checkpointed generator (exact resume).
+    train_loader_kwargs["generator"] = hparams["random_state"].loader_generator
     brain = CAREPretrainer(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
