@@ -556,7 +556,7 @@ def test_short_window_refused(trained, egemaps_classifier, inputs, capsys):
         recognizer.recognize_file(good[0], window=0.01, hop=0.01)
 
 
-def test_cli_odd_inputs_named_and_output_checked_first(trained, inputs, tmp_path, capsys, monkeypatch):
+def test_untrusted_cli_inputs_named_and_output_checked_first(trained, inputs, tmp_path, capsys, monkeypatch):
     """FIFOs, devices and link loops were reported as 'no such file'; an
     unreadable folder was skipped with exit 0; a newline in a file name split a
     table row; an unwritable --output failed after every file was classified."""
