@@ -480,6 +480,8 @@ def test_untrusted_console_script_does_not_run_injected_command(trained, inputs,
         ("__x: !ref <sample_rate> + 1", "!ref"),
         ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
          "    paths: {probe: /tmp/other.ckpt}", "argument paths"),
+        ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer /tmp/x", "positional argument"),
+        ("%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\nx: 1", "directive"),
     ],
 )  # fmt: skip
 def test_untrusted_yaml_constructs_refused(trained, tmp_path, line, what):

@@ -156,6 +156,8 @@ def _check_node(path, node, allowed, seen):
             _refuse(path, line, f"positional arguments of {tag}")
         for value in node.value:
             _check_node(path, value, allowed, seen)
+    elif tag.startswith("!new:") and node.value != "":
+        _refuse(path, line, f"positional argument {node.value!r} of {tag}")
 
 
 def _refuse(path, line, what):
