@@ -69,7 +69,7 @@ CLASSIFIER_CLASSES = {
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")}
 _REF = re.compile(r"^<[A-Za-z_][\w.]*>$")
 TRUST_HINT = (
-    "a hyperparams.yaml can run any code when loaded; pass trust=True "
+    "A hyperparams.yaml can run any code when loaded; pass trust=True "
     "(care-classify --trust) only for a folder from a source you trust"
 )
 
