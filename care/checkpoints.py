@@ -1,4 +1,5 @@
-"""A SpeechBrain ``Checkpointer`` whose checkpoints appear atomically.
+"""A SpeechBrain ``Checkpointer`` whose checkpoints appear atomically, and
+the random-number state as a recoverable, so that resuming is exact.
 
 SpeechBrain 1.1.2 writes a checkpoint's ``CKPT.yaml`` (the file that makes a
 folder count as a checkpoint) *before* the parameter files, so a process
@@ -12,7 +13,12 @@ Use it in YAML exactly like SpeechBrain's::
 
     checkpointer: !new:care.checkpoints.AtomicCheckpointer
         checkpoints_dir: !ref <save_folder>
-        recoverables: {...}
+        recoverables: {..., random_state: !ref <random_state>}
+
+:class:`RandomState` saves the generators' states (Python, NumPy, torch CPU
+and CUDA, and the training loader's own generator); restored with the rest, a
+run killed and started again draws the same random numbers (crops, dropout)
+as the run that was never interrupted.
 
 Example
 -------
@@ -31,9 +37,19 @@ Authors
 
 import logging
 import os
+import random
 import shutil
 
-from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpointer
+import numpy as np
+import torch
+from speechbrain.utils.checkpoints import (
+    CKPT_PREFIX,
+    METAFNAME,
+    Checkpointer,
+    mark_as_loader,
+    mark_as_saver,
+    register_checkpoint_hooks,
+)
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
@@ -74,3 +90,81 @@ class AtomicCheckpointer(Checkpointer):
             if path.is_dir() and path.name.startswith(CKPT_PREFIX) and not (path / METAFNAME).exists():
                 logger.warning("Removing incomplete checkpoint %s (interrupted save)", path)
                 shutil.rmtree(path, ignore_errors=True)
+
+
+@register_checkpoint_hooks
+class RandomState:
+    """A checkpoint recoverable: the states of Python's ``random``, NumPy's
+    global generator, torch's CPU and CUDA generators, and of a generator
+    for the training data loader.
+
+    SpeechBrain restores the model, optimizer, counters and the position in
+    the epoch, but not these: after a resume, random crops and dropout masks
+    differ from those of the uninterrupted run. With this recoverable, and
+    ``loader_generator`` given to the training loader (``generator=``: then
+    starting an epoch's loader, which a resumed run does at another moment,
+    draws from it rather than from the global generator), a resumed run on
+    one thread without loader workers is bit-identical to the uninterrupted
+    one. Loader workers are seeded afresh when a loader restarts, so their
+    draws after a resume are new ones.
+
+    The main process's states are saved; under DDP every process restores
+    them (all start from the same seed anyway).
+
+    Arguments
+    ---------
+    seed : int, optional
+        Seed of ``loader_generator`` (None: no loader generator).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> state = RandomState(seed=3)
+    >>> checkpointer = Checkpointer(tempfile.mkdtemp(), {"random_state": state})
+    >>> _ = torch.manual_seed(1)
+    >>> _ = checkpointer.save_checkpoint()
+    >>> def draws():
+    ...     return (random.random(), np.random.rand(), torch.rand(1).item(),
+    ...             torch.rand(1, generator=state.loader_generator).item())
+    >>> first = draws()
+    >>> _ = checkpointer.recover_if_possible()
+    >>> draws() == first
+    True
+    """
+
+    def __init__(self, seed=None):
+        self.loader_generator = None if seed is None else torch.Generator().manual_seed(seed)
+
+    @mark_as_saver
+    def save(self, path):
+        """Writes the states (tensors and lists: loadable with ``weights_only``)."""
+        version, python_state, gauss = random.getstate()
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        state = {
+            "python": [version, list(python_state), gauss],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "loader": None if self.loader_generator is None else self.loader_generator.get_state(),
+        }
+        torch.save(state, path)
+
+    @mark_as_loader
+    def load(self, path, end_of_epoch=True):
+        """Restores the states saved by :meth:`save`."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        version, python_state, gauss = state["python"]
+        random.setstate((version, tuple(python_state), gauss))
+        kind, keys, position, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            if len(state["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(state["cuda"])
+            else:
+                logger.warning(
+                    "%s: saved with %d CUDA devices, %d now: CUDA generators not restored",
+                    path, len(state["cuda"]), torch.cuda.device_count(),
+                )
+        if self.loader_generator is not None and state["loader"] is not None:
+            self.loader_generator.set_state(state["loader"])

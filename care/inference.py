@@ -15,9 +15,16 @@ Files of any sample rate and channel count are read with
 seconds are classified in overlapping windows, read and resampled one window
 at a time, so memory does not grow with the recording's length.
 
+Only load classifiers you trust. A classifier folder's ``hyperparams.yaml`` is
+HyperPyYAML, which can run any Python code when loaded (``!apply:os.system``).
+``EmotionRecognizer.from_hparams`` and ``care-classify`` therefore read it
+first without running it and refuse a folder (or hub id) holding anything
+other than what ``care.lobes.save_classifier`` writes, unless given
+``trust=True`` / ``--trust`` (see SECURITY.md).
+
 Command line (exit status: 0 every file classified; 1 some input failed, the
 others' results still written; 2 bad arguments; 3 the classifier could not be
-loaded)::
+loaded or was refused)::
 
     python -m care.inference --source results/probe/classifier recordings/ extra.wav
     care-classify --source FOLDER recordings/ --jsonl --output labels.jsonl
@@ -29,16 +36,21 @@ Authors
 import argparse
 import dataclasses
 import json
+import math
 import os
+import stat
 import sys
+import tempfile
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import fetch
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
 from care.io import write_text
 from care.lobes.encoder import CAREEncoder
+from care.lobes.export import CLASSIFIER_CLASSES, check_hparams
 from care.lobes.probe import masked_mean
 from care.processing.audio import AudioError
 from care.processing.stream import AudioStream
@@ -180,6 +192,13 @@ class EmotionRecognizer(Pretrained):
     ``EmotionRecognizer.from_hparams(source=FOLDER_OR_HUB_ID, savedir=...,
     run_opts={"device": "cuda"})``.
 
+    .. warning::
+        Loading a classifier runs its ``hyperparams.yaml``, which can hold any
+        Python call. :meth:`from_hparams` refuses a file holding more than
+        ``care.lobes.save_classifier`` writes (raising
+        ``care.lobes.export.UntrustedFolderError``) unless ``trust=True``;
+        pass it only for folders and hub ids from a source you trust.
+
     Example
     -------
     >>> import tempfile
@@ -201,6 +220,23 @@ class EmotionRecognizer(Pretrained):
     HPARAMS_NEEDED = ["label_encoder", "sample_rate"]
     MODULES_NEEDED = ["extractor", "probe"]
 
+    @classmethod
+    def from_hparams(cls, source, hparams_file="hyperparams.yaml", trust=False, **kwargs):
+        """``Pretrained.from_hparams``, after checking that ``hparams_file``
+        holds only what ``care.lobes.save_classifier`` writes
+        (``care.lobes.export.check_hparams``; only that file is fetched for
+        the check). ``trust=True`` skips the check: the file can then run any
+        code, as with SpeechBrain's own interfaces."""
+        if not trust:
+            local = fetch(
+                filename=hparams_file,
+                source=source,
+                savedir=kwargs.get("savedir"),
+                **{k: kwargs[k] for k in ("local_strategy", "fetch_config") if k in kwargs},
+            )
+            check_hparams(str(local), CLASSIFIER_CLASSES)
+        return super().from_hparams(source, hparams_file=hparams_file, **kwargs)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         label_encoder = self.hparams.label_encoder
@@ -220,7 +256,9 @@ class EmotionRecognizer(Pretrained):
 
     @property
     def min_samples(self):
-        """Shortest input (samples) the extractor accepts."""
+        """Shortest input (samples) the extractor gives features for."""
+        if getattr(self.mods.extractor, "min_samples", None):
+            return self.mods.extractor.min_samples
         encoder = getattr(self.mods.extractor, "encoder", None)
         frontend = getattr(encoder, "feature_extractor", None)
         return getattr(frontend, "receptive_field", _MIN_SAMPLES)
@@ -364,9 +402,8 @@ class EmotionRecognizer(Pretrained):
         rate = self.hparams.sample_rate
         window = getattr(self.hparams, "window", 8.0) if window is None else window
         hop = getattr(self.hparams, "hop", 4.0) if hop is None else hop
+        self.check_window(window, hop)
         window_samples, hop_samples = round(window * rate), round(hop * rate)
-        if not 0 < hop_samples <= window_samples:
-            raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         jobs, batch = [], []
@@ -377,8 +414,8 @@ class EmotionRecognizer(Pretrained):
                 with AudioStream(path, rate) as stream:
                     if stream.num_samples < self.min_samples:
                         raise AudioError(
-                            f"{path}: too short ({stream.duration * 1000:.1f} ms; the "
-                            f"encoder needs at least {1000 * self.min_samples / rate:.0f} ms)"
+                            f"{path}: too short ({stream.duration * 1000:.1f} ms; this "
+                            f"classifier needs at least {1000 * self.min_samples / rate:.0f} ms)"
                         )
                     job.duration = stream.duration
                     spans = window_spans(
@@ -397,6 +434,22 @@ class EmotionRecognizer(Pretrained):
             yield from self._pop_finished(jobs)
         self._run_windows(batch)
         yield from self._pop_finished(jobs)
+
+    def check_window(self, window, hop):
+        """Raises ``ValueError`` unless ``window`` and ``hop`` (seconds) are
+        finite, ``0 < hop <= window``, and a window is long enough for the
+        extractor (shorter windows would be dropped, leaving most of a
+        recording unclassified)."""
+        rate = self.hparams.sample_rate
+        if not (math.isfinite(window) and math.isfinite(hop) and 0 < hop <= window):
+            raise ValueError(f"need finite 0 < hop <= window, got window={window}, hop={hop}")
+        if round(window * rate) < self.min_samples:
+            raise ValueError(
+                f"window {window} s is shorter than the shortest input this classifier "
+                f"takes ({self.min_samples / rate} s)"
+            )
+        if round(hop * rate) < 1:
+            raise ValueError(f"hop {hop} s is shorter than one sample")
 
     def _run_windows(self, batch):
         """Classifies queued windows ``(job, index, wav)`` in one forward pass."""
@@ -474,27 +527,57 @@ def find_audio(inputs):
     """Expands ``inputs`` (files and directories) into a list of
     ``(path, error)``: directories are walked (sorted, hidden entries
     skipped) for files with an :data:`AUDIO_EXTENSIONS` extension; files named
-    explicitly are kept whatever their extension; a missing path or a
-    directory without audio gets an error message instead."""
+    explicitly are kept whatever their extension. A missing path, a broken or
+    looping link, something that is not a regular file (FIFO, device,
+    socket), a folder that cannot be read and a directory without audio get
+    an error message instead."""
     found = []
     for item in inputs:
         if os.path.isdir(item):
-            files = []
-            for root, dirs, names in os.walk(item):
+            files, unreadable = [], []
+            for root, dirs, names in os.walk(item, onerror=unreadable.append):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 files += [
                     os.path.join(root, name)
                     for name in sorted(names)
                     if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
                 ]
-            if not files:
+            found += [
+                (error.filename, f"{error.filename}: cannot read the folder ({error.strerror})")
+                for error in unreadable
+            ]
+            if not files and not unreadable:
                 found.append((item, f"{item}: no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
-            found += [(path, None) for path in files]
-        elif os.path.exists(item):
-            found.append((item, None))
+            found += [(path, _file_problem(path)) for path in files]
         else:
-            found.append((item, f"{item}: no such file or directory"))
+            found.append((item, _file_problem(item)))
     return found
+
+
+def _file_problem(path):
+    """Why ``path`` cannot be read as an audio file, or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if os.path.islink(path):
+            return f"{path}: broken symbolic link or link loop ({error.strerror})"
+        return f"{path}: {error.strerror.lower() if error.strerror else error}"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+    ]  # fmt: skip
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"{path}: {kind}, not an audio file"
+
+
+def _printable(text):
+    """``text`` with control characters (a newline in a file name) escaped, so
+    that one result stays one table row or log line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def format_table(results, labels, timeline=False):
@@ -504,7 +587,7 @@ def format_table(results, labels, timeline=False):
     rows = []
     for result in results:
         rows.append(
-            [result.path, f"{result.duration:.2f}", result.label, f"{result.score:.3f}"]
+            [_printable(result.path), f"{result.duration:.2f}", result.label, f"{result.score:.3f}"]
             + [f"{float(p):.3f}" for p in result.probabilities]
         )
         if timeline and len(result.windows) > 1:
@@ -524,23 +607,39 @@ def format_table(results, labels, timeline=False):
     return "\n".join(line(row) for row in [header] + rows) + "\n"
 
 
+def _seconds(text):
+    """A finite, positive number of seconds (for ``--window`` and ``--hop``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+    return value
+
+
 def parse_args(argv=None):
     """The command line's options (see ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="care-classify",
-        description="Emotion label per audio file with an exported CARE classifier.",
+        description="Emotion label per audio file with an exported CARE classifier. "
+        "Loading a classifier runs its hyperparams.yaml, which can hold any code: a folder "
+        "or hub id holding more than care's exporter writes is refused unless --trust.",
         epilog="Exit status: 0 every file classified; 1 some inputs could not be read or "
         "classified (each is reported on stderr, the others' results are written); "
-        "2 bad arguments; 3 the classifier could not be loaded.",
+        "2 bad arguments; 3 the classifier could not be loaded or was refused as untrusted.",
     )
     add = parser.add_argument
     add("inputs", nargs="+", metavar="FILE_OR_DIR",
         help="audio files, or folders searched recursively for " + " ".join(AUDIO_EXTENSIONS))
     add("--source", required=True, help="exported classifier folder (or a hub id)")
+    add("--trust", action="store_true",
+        help="load --source even if its hyperparams.yaml holds more than care exports "
+        "(it can then run any code: only for a source you trust)")
     add("--savedir", default=None, help="where to collect the model files (default: in place)")
-    add("--window", type=float, default=None,
+    add("--window", type=_seconds, default=None,
         help="window length (s) for long files (default: the model's, 8)")
-    add("--hop", type=float, default=None,
+    add("--hop", type=_seconds, default=None,
         help="hop between windows (s) (default: the model's, 4)")
     add("--batch_size", type=int, default=8, help="windows per forward pass")
     add("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
@@ -548,17 +647,33 @@ def parse_args(argv=None):
         help="one JSON object per input (with its windows) instead of a table")
     add("--timeline", action="store_true",
         help="table: add a row per window for files longer than one window")
-    add("--output", default=None, help="write the results here instead of stdout")
+    add("--output", default=None,
+        help="write the results here instead of stdout (checked before classifying)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
-    for name in ("window", "hop"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            parser.error(f"--{name} must be positive, got {value}")
     if args.window is not None and args.hop is not None and args.hop > args.window:
         parser.error(f"--hop ({args.hop}) must not exceed --window ({args.window})")
+    if args.output is not None:
+        problem = _output_problem(args.output)
+        if problem:
+            parser.error(f"--output {args.output}: {problem}")
     return args
+
+
+def _output_problem(path):
+    """Why results could not be written to ``path`` (None when they can):
+    tried before any file is classified, so that no work is lost."""
+    if os.path.isdir(path):
+        return "is a directory"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".care-classify-"):
+            pass
+    except OSError as error:
+        return f"cannot write there ({error.strerror or error})"
+    return None
 
 
 def main(argv=None):
@@ -567,15 +682,17 @@ def main(argv=None):
     try:
         run_opts = {"device": args.device} if args.device else {}
         recognizer = EmotionRecognizer.from_hparams(
-            source=args.source, savedir=args.savedir, run_opts=run_opts
+            source=args.source, savedir=args.savedir, run_opts=run_opts, trust=args.trust
         )
     except Exception as error:
         sys.stderr.write(f"care-classify: cannot load the classifier {args.source}: {error}\n")
         return EXIT_MODEL
     window = getattr(recognizer.hparams, "window", 8.0) if args.window is None else args.window
     hop = getattr(recognizer.hparams, "hop", 4.0) if args.hop is None else args.hop
-    if hop > window:
-        sys.stderr.write(f"care-classify: hop {hop} s exceeds window {window} s\n")
+    try:
+        recognizer.check_window(window, hop)
+    except ValueError as error:
+        sys.stderr.write(f"care-classify: --window/--hop: {error}\n")
         return EXIT_USAGE
 
     found = find_audio(args.inputs)
@@ -600,17 +717,23 @@ def main(argv=None):
         text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     else:
         text = format_table(results, recognizer.labels, args.timeline) if results else ""
+    written = False
     if args.output:
-        write_text(args.output, text)
-    else:
+        try:
+            write_text(args.output, text)
+            written = True
+        except OSError as error:  # checked at start, but e.g. the disk filled up
+            sys.stderr.write(
+                f"care-classify: cannot write {args.output} ({error}); results on stdout\n"
+            )
+    if not written:
         sys.stdout.write(text)
         sys.stdout.flush()
     if failures:
         sys.stderr.write(f"care-classify: {len(failures)} of {len(found)} inputs failed:\n")
         for _, message in failures:
-            sys.stderr.write(f"  {message}\n")
-        return EXIT_FAILED_INPUTS
-    return EXIT_OK
+            sys.stderr.write(f"  {_printable(message)}\n")
+    return EXIT_FAILED_INPUTS if failures or not written and args.output else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -423,3 +423,181 @@ def test_module_entry_point_and_console_script(trained, inputs):
     with open(REPO / "pyproject.toml", "rb") as handle:
         scripts = tomllib.load(handle)["project"]["scripts"]
     assert scripts["care-classify"] == "care.inference:main"
+
+
+# --- untrusted folders and silent wrong answers (issue 15) ----------------------
+
+
+def injected(folder, tmp_path, line):
+    """A copy of an exported ``folder`` with ``line`` appended to its YAML."""
+    import shutil
+
+    copy = tmp_path / ("evil_" + os.path.basename(folder))
+    shutil.copytree(folder, copy)
+    with open(copy / "hyperparams.yaml", "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return str(copy)
+
+
+def test_untrusted_classifier_refused_without_trust(trained, inputs, tmp_path, capsys):
+    """Reproduction: an `!apply:os.system` appended to an exported classifier's
+    YAML ran when care-classify loaded it. Now it is refused (exit 3) unless
+    --trust, which shows the injection would indeed have run."""
+    folder, good = inputs
+    marker = tmp_path / "PWNED"
+    evil = injected(trained["folder"], tmp_path, f'__x: !apply:os.system ["touch {marker}"]')
+    assert main(["--source", evil, good[0]]) == 3
+    err = capsys.readouterr().err
+    assert "!apply:os.system" in err and "--trust" in err and "line" in err
+    assert not marker.exists()
+    with pytest.raises(Exception, match="not what care exports"):
+        EmotionRecognizer.from_hparams(source=evil, savedir=str(tmp_path / "s"))
+    assert not marker.exists()
+    assert main(["--source", evil, good[0], "--trust"]) == 0  # the user's explicit choice
+    assert marker.exists()
+
+
+def test_untrusted_console_script_does_not_run_injected_command(trained, inputs, tmp_path):
+    """The bar of issue 15, as a user types it: `care-classify --source EVIL x.wav`."""
+    folder, good = inputs
+    marker = tmp_path / "PWNED"
+    evil = injected(trained["folder"], tmp_path, f'__x: !apply:os.system ["touch {marker}"]')
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = subprocess.run(
+        [sys.executable, "-m", "care.inference", "--source", evil, good[0]],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 3 and "--trust" in run.stderr, run.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "line, what",
+    [
+        ('__x: !!python/object/apply:os.system ["id"]', "python/object/apply"),
+        ("__x: !name:os.system", "!name:os.system"),
+        ("__x: !include:/etc/hostname", "!include"),
+        ("__x: !ref <sample_rate> + 1", "!ref"),
+        ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
+         "    paths: {probe: /tmp/other.ckpt}", "argument paths"),
+        ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer /tmp/x", "positional argument"),
+        ("%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\nx: 1", "directive"),
+    ],
+)  # fmt: skip
+def test_untrusted_yaml_constructs_refused(trained, tmp_path, line, what):
+    from care.lobes.export import UntrustedFolderError, check_hparams
+
+    check_hparams(os.path.join(trained["folder"], "hyperparams.yaml"))  # our export passes
+    evil = injected(trained["folder"], tmp_path, line)
+    with pytest.raises(UntrustedFolderError, match=what):
+        check_hparams(os.path.join(evil, "hyperparams.yaml"))
+
+
+def test_untrusted_encoder_folder_refused(tmp_path):
+    """An exported encoder given as encoder_source: the same injection."""
+    from care.lobes import load_encoder, save_encoder
+    from care.lobes.export import UntrustedFolderError
+
+    folder = save_encoder(CAREEncoder(**TINY), str(tmp_path / "encoder"))
+    load_encoder(folder)  # our export loads
+    marker = tmp_path / "PWNED"
+    evil = injected(folder, tmp_path, f'__x: !apply:os.system ["touch {marker}"]')
+    with pytest.raises(UntrustedFolderError, match="trust=True"):
+        load_encoder(evil)
+    assert not marker.exists()
+    with open(os.path.join(folder, "hyperparams.yaml"), encoding="utf-8") as handle:
+        text = handle.read()
+    with open(os.path.join(evil, "hyperparams.yaml"), "w", encoding="utf-8") as handle:
+        handle.write(text.replace("num_heads:", "speech_source: /tmp/any\n    num_heads:", 1))
+    with pytest.raises(UntrustedFolderError, match="speech_source"):
+        load_encoder(evil)
+
+
+@pytest.fixture(scope="module")
+def egemaps_classifier(tmp_path_factory):
+    from care.probing.encoders import EGeMAPSFeatures
+
+    extractor = EGeMAPSFeatures()
+    probe = EmotionProbe(1, extractor.dim, len(LABELS), hidden_dim=8)
+    folder = str(tmp_path_factory.mktemp("egemaps") / "classifier")
+    return save_classifier(folder, extractor, probe, LABELS)
+
+
+def test_short_clips_refused_not_labelled(egemaps_classifier, clips, tmp_path):
+    """Reproduction: 25-60 ms clips passed the 25 ms minimum, openSMILE gave
+    NaN features, nan_to_num made them zeros and every such clip got the same
+    confident label. The eGeMAPS classifier now asks for 60 ms."""
+    recognizer = EmotionRecognizer.from_hparams(source=egemaps_classifier)
+    assert recognizer.min_samples == 960
+    for ms in (30, 59):
+        path = str(tmp_path / f"clip{ms}.wav")
+        audio_io.save(path, clips[0][None, : 16 * ms], 16000)
+        with pytest.raises(AudioError, match=f"clip{ms}.wav: too short.*at least 60 ms"):
+            recognizer.classify_file(path)
+    path = str(tmp_path / "clip60.wav")
+    audio_io.save(path, clips[0][None, :960], 16000)
+    features = recognizer.encode_batch(clips[0][:960], kind="layers")
+    assert features.abs().sum() > 0 and torch.isfinite(features).all()
+    assert recognizer.recognize_file(path).label in LABELS
+
+
+def test_short_window_refused(trained, egemaps_classifier, inputs, capsys):
+    """Reproduction: --window 0.01 --hop 0.01 classified only the first 10 ms
+    of a 2 s file while reporting 2.0 s. Windows shorter than the classifier's
+    shortest input, and non-finite values, are usage errors (exit 2)."""
+    folder, good = inputs
+    for source, window in ((trained["folder"], "0.01"), (egemaps_classifier, "0.05")):
+        assert main(["--source", source, good[0], "--window", window, "--hop", "0.01"]) == 2
+        assert "shorter than the shortest input" in capsys.readouterr().err
+    for value in ("nan", "inf", "-1", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--source", trained["folder"], good[0], "--window", value])
+        assert exit_info.value.code == 2
+    recognizer = EmotionRecognizer.from_hparams(source=trained["folder"])
+    with pytest.raises(ValueError, match="shorter than the shortest input"):
+        recognizer.recognize_file(good[0], window=0.01, hop=0.01)
+
+
+def test_untrusted_cli_inputs_named_and_output_checked_first(trained, inputs, tmp_path, capsys, monkeypatch):
+    """FIFOs, devices and link loops were reported as 'no such file'; an
+    unreadable folder was skipped with exit 0; a newline in a file name split a
+    table row; an unwritable --output failed after every file was classified."""
+    folder, good = inputs
+    os.mkfifo(tmp_path / "pipe.wav")
+    os.symlink(tmp_path / "loop_b.wav", tmp_path / "loop_a.wav")
+    os.symlink(tmp_path / "loop_a.wav", tmp_path / "loop_b.wav")
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")
+    odd = tmp_path / "two\nlines.wav"
+    odd.write_bytes(open(good[0], "rb").read())
+    found = dict(find_audio([str(tmp_path / n) for n in ("pipe.wav", "loop_a.wav", "dangling.wav")]
+                            + ["/dev/null"]))  # fmt: skip
+    assert "FIFO" in found[str(tmp_path / "pipe.wav")]
+    assert "link loop" in found[str(tmp_path / "loop_a.wav")]
+    assert "broken symbolic link" in found[str(tmp_path / "dangling.wav")]
+    assert "character device" in found["/dev/null"]
+
+    locked = str(folder / "sub")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root reads any folder: fake the permission error
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert main(["--source", trained["folder"], str(folder), str(odd)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{locked}: cannot read the folder (Permission denied)" in err
+    assert "two\\nlines.wav" in out and len(out.splitlines()) == 3  # header, one.wav, odd
+    monkeypatch.undo()
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    classified = []
+    monkeypatch.setattr(EmotionRecognizer, "recognize_files",
+                        lambda *a, **k: classified.append(1) or iter(()))  # fmt: skip
+    for output in (str(blocker / "labels.txt"), str(tmp_path)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--source", trained["folder"], good[0], "--output", output])
+        assert exit_info.value.code == 2 and "--output" in capsys.readouterr().err
+    assert not classified  # refused before loading the model or reading a file

@@ -160,3 +160,80 @@ def test_clear_errors(tmp_path):
     (bad / "transcripts.csv").write_text("name,words\nx.wav,hi\n")
     with pytest.raises(ValueError, match="transcripts.csv: needs columns 'file' and 'text'"):
         prepare_pretraining(str(bad), str(tmp_path / "out"))
+
+
+# --- interrupted writes and awkward trees (issue 15) ------------------------------
+
+
+def manifests(out):
+    return [json.loads((out / f"{s}.json").read_text()) for s in ("train", "valid")]
+
+
+def test_prepare_interrupted_between_manifests_atomic(corpora, tmp_path, monkeypatch):
+    """Reproduction: a kill between writing train.json and valid.json left a
+    new train.json beside the old valid.json (and a temp file); a later run
+    with the previous options took the pair as up to date, with utterances in
+    both. Now prepare.json (removed first, written last) holds both manifests'
+    hashes, and stale temp files are removed."""
+    import pretrain_prepare
+
+    out = tmp_path / "out"
+    prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=1)
+    write_json = pretrain_prepare.write_json
+
+    def killed_at_valid(path, obj):
+        if path.endswith("valid.json"):
+            (out / ".valid.json.abc123.tmp").write_text("{\"half\": ")  # what SIGKILL leaves
+            raise KeyboardInterrupt("killed between train.json and valid.json")
+        write_json(path, obj)
+
+    monkeypatch.setattr(pretrain_prepare, "write_json", killed_at_valid)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=2)
+    monkeypatch.undo()
+    train, valid = manifests(out)
+    assert set(train) & set(valid)  # the torn state on disk...
+    info = prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=1)
+    train, valid = manifests(out)
+    assert not set(train) & set(valid)  # ...is never taken as up to date
+    assert info["counts"]["train"] == len(train) and info["counts"]["valid"] == len(valid)
+    assert not list(out.glob("*.tmp"))
+    # A manifest edited since it was written is prepared again, too.
+    (out / "valid.json").write_text("{}\n")
+    prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=1)
+    assert manifests(out)[1] == valid
+
+
+def test_duplicate_stems_refused_naming_both(corpora, tmp_path):
+    """Reproduction: a.wav next to a.flac silently dropped one of them."""
+    tone(corpora / "my_corpus" / "a.flac")
+    with pytest.raises(ValueError, match=r"my_corpus/a.flac and .*my_corpus/a.wav: two files"):
+        prepare_pretraining(str(corpora), str(tmp_path / "out"))
+
+
+def test_untrusted_corpus_tree_links_encodings_and_folders(corpora, tmp_path, monkeypatch):
+    """Reproductions: a dangling symlink gave a traceback from the
+    fingerprint; a Latin-1 transcript a UnicodeDecodeError without the file
+    name; a folder that could not be read was skipped with 'skipped: 0'."""
+    os.symlink(corpora / "gone.wav", corpora / "my_corpus" / "dangling.wav")
+    os.symlink(corpora / "loop_b.wav", corpora / "loop_a.wav")
+    os.symlink(corpora / "loop_a.wav", corpora / "loop_b.wav")
+    locked = str(corpora / "LJSpeech-1.1" / "wavs")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root reads any folder: fake the permission error
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    info = prepare_pretraining(str(corpora), str(tmp_path / "out"), valid_ratio=0.0)
+    assert info["skipped"]["unreadable folder"] == [f"{locked} (Permission denied)"]
+    assert "ljspeech" not in info["corpora"]
+    unreadable = " ".join(info["skipped"]["unreadable"])
+    assert "my_corpus/dangling.wav" in unreadable and "loop_a.wav" in unreadable
+    monkeypatch.undo()
+
+    (corpora / "my_corpus" / "a.txt").write_bytes("Colère, déjà vu\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"my_corpus/a.txt, line 1: not UTF-8.*iconv"):
+        prepare_pretraining(str(corpora), str(tmp_path / "out"))

@@ -116,6 +116,75 @@ def test_prepare_errors_name_the_problem(corpus, tmp_path):
         prepare_csv(str(folder), str(tmp_path / "five"), str(folder / "metadata.csv"), num_folds=5)
 
 
+def test_duplicate_spellings_and_extra_fields_named(corpus, tmp_path):
+    """Reproduction: one file listed as ./ann/x.wav and ann//x.wav kept the
+    second row's label silently (an anger clip became sadness); a row with an
+    extra field raised AttributeError naming neither file nor line."""
+    prepare_csv = load_template_module("csv_prepare").prepare_csv
+    folder, rows = corpus
+    save, bad = str(tmp_path / "prepared"), folder / "bad.csv"
+    other = "excited" if rows[0]["label"] == "calm" else "calm"
+    twice = [dict(rows[0], path="./" + rows[0]["path"])] + rows[1:]
+    twice.append(dict(rows[0], path=rows[0]["path"].replace("/", "//"), label=other))
+    write_csv(bad, twice)
+    with pytest.raises(ManifestError, match=r"bad.csv, line 26: ann//calm_0.wav already listed on line 2"):
+        prepare_csv(str(folder), save, str(bad), num_folds=3)
+    write_csv(bad, rows)
+    with open(bad, "a") as handle:
+        handle.write("dan/late.wav,calm,dan,surplus\n")
+    with pytest.raises(ManifestError, match=r"bad.csv, line 26: 1 more field\(s\) than the header"):
+        prepare_csv(str(folder), save, str(bad), num_folds=3)
+
+
+def test_prepare_interrupted_manifest_atomic(corpus, tmp_path, monkeypatch):
+    """The template's data.json / prepare.json pair: a kill after data.json
+    (new options) but before prepare.json left the old record, which a run
+    with the old options took as up to date; an edited data.json was kept."""
+    import care.processing.manifest as manifest
+
+    prepare_csv = load_template_module("csv_prepare").prepare_csv
+    folder, rows = corpus
+    save, csv_file = tmp_path / "prepared", str(folder / "metadata.csv")
+    prepare_csv(str(folder), str(save), csv_file, num_folds=3)
+    write_json = manifest.write_json
+
+    def killed_at_record(path, obj):
+        if path.endswith("prepare.json"):
+            (save / ".prepare.json.x1y2.tmp").write_text("{")  # what SIGKILL leaves
+            raise KeyboardInterrupt("killed between data.json and prepare.json")
+        write_json(path, obj)
+
+    monkeypatch.setattr(manifest, "write_json", killed_at_record)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_csv(str(folder), str(save), csv_file, num_folds=4)
+    monkeypatch.undo()
+    prepare_csv(str(folder), str(save), csv_file, num_folds=3)
+    assert len({e["fold"] for e in load_manifest(save / "data.json").values()}) == 3
+    assert not list(save.glob("*.tmp"))
+    data = load_manifest(save / "data.json")
+    first = next(iter(data))
+    data[first]["wav"] = "{data_root}/../../etc/passwd"  # edited (or planted) since
+    (save / "data.json").write_text(json.dumps(data))
+    prepare_csv(str(folder), str(save), csv_file, num_folds=3)
+    assert load_manifest(save / "data.json")[first]["wav"] != "{data_root}/../../etc/passwd"
+
+
+def test_untrusted_manifest_paths_confined(tmp_path):
+    """Reproduction: a manifest entry {data_root}/../../etc/passwd was read."""
+    from care.processing.manifest import check_manifest_paths, resolve_wav
+
+    manifest = tmp_path / "data.json"
+    entry = {"duration": 1.0, "label": "calm", "speaker": "s", "fold": "s"}
+    for wav in ("{data_root}/../../etc/passwd", "{data_root}/a/../../x.wav", "/etc/passwd",
+                "{data_root}"):  # fmt: skip
+        manifest.write_text(json.dumps({"u1": dict(entry, wav=wav)}))
+        with pytest.raises(ManifestError, match=r"data.json: utterance u1: .*(leaves|must start)"):
+            load_manifest(manifest, str(tmp_path / "corpus"))
+        with pytest.raises(ManifestError, match="utterance u1"):
+            check_manifest_paths(manifest, str(tmp_path / "corpus"))
+    assert resolve_wav("{data_root}/a/./b/../c.wav", "/corpus") == "/corpus/a/c.wav"
+
+
 def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
     """CSV corpus -> train (tiny random CARE encoder) -> exported classifier
     -> labels for a folder of audio, as the template's README describes."""

@@ -10,6 +10,14 @@ Python with :func:`load_encoder`, from any SpeechBrain YAML with::
 or through ``speechbrain.inference.interfaces.Pretrained.from_hparams(source=FOLDER)``
 (its ``pretrainer`` collects ``encoder.ckpt`` from the folder).
 
+**Loading a folder runs its** ``hyperparams.yaml``: HyperPyYAML can call any
+Python function (``!apply:os.system [...]``). :func:`load_encoder` and
+``care.inference.EmotionRecognizer`` therefore first read the file without
+running it (:func:`check_hparams`) and refuse any tag, class or argument our
+exporter does not write, unless told ``trust=True``. SpeechBrain's own
+``Pretrained.from_hparams`` does no such check: use it only on folders you
+trust (see SECURITY.md).
+
 Example
 -------
 >>> import tempfile, torch
@@ -29,10 +37,12 @@ Authors
 """
 
 import os
+import re
 
 import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml.core import resolve_references
 
 from care.io import atomic_path, save_torch, write_text
 
@@ -40,6 +50,120 @@ HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "encoder.ckpt"
 # Constructor arguments that fetch checkpoints; an export carries its own weights.
 _SOURCE_ARGS = ("speech_source", "speech_layers", "text_source", "text_layers")
+
+# What the exporters write, and so what check_hparams lets through untrusted:
+# the classes (!new: only) and, where restricted, their allowed arguments.
+_PRETRAINER = "speechbrain.utils.parameter_transfer.Pretrainer"
+ENCODER_CLASSES = {
+    "care.lobes.CAREEncoder": None,  # any argument but the checkpoint sources below
+    _PRETRAINER: {"loadables"},
+}
+CLASSIFIER_CLASSES = {
+    **ENCODER_CLASSES,
+    "care.lobes.CAREFeatures": {"encoder"},
+    "care.lobes.EmotionProbe": None,
+    "care.probing.encoders.EGeMAPSFeatures": {"feature_set", "sample_rate"},
+    "care.probing.encoders.HFSpeechFeatures": {"source"},
+    "speechbrain.dataio.encoder.CategoricalEncoder": set(),
+}
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")}
+_REF = re.compile(r"^<[A-Za-z_][\w.]*>$")
+TRUST_HINT = (
+    "A hyperparams.yaml can run any code when loaded; pass trust=True "
+    "(care-classify --trust) only for a folder from a source you trust"
+)
+
+
+class UntrustedFolderError(ValueError):
+    """A model folder whose ``hyperparams.yaml`` holds more than our exporter
+    writes; loading it would run code we cannot vouch for."""
+
+
+def check_hparams(path, allowed=CLASSIFIER_CLASSES):
+    """Reads a ``hyperparams.yaml`` without running it and raises
+    :class:`UntrustedFolderError` unless it holds only what the exporters
+    write: plain values, ``!ref <name>`` and ``!new:`` of the ``allowed``
+    classes with their allowed arguments (no ``!apply``, ``!name``,
+    ``!include``, ``!!python/...``, YAML directives or checkpoint sources).
+
+    Arguments
+    ---------
+    path : str
+        The file.
+    allowed : dict
+        Class path -> set of allowed argument names (None: any).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+    ...     _ = handle.write('x: !new:care.lobes.EmotionProbe\\n__y: !apply:os.system ["id"]\\n')
+    >>> check_hparams(handle.name)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    care.lobes.export.UntrustedFolderError: ...yaml, line 2: !apply:os.system is not what care exports; ...
+    """
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    for line_number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("%"):
+            _refuse(path, line_number, f"YAML directive {line.split()[0]}")
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        raise UntrustedFolderError(f"{path}: not valid YAML ({error})") from error
+    if len(documents) != 1:
+        _refuse(path, 1, f"{len(documents)} YAML documents")
+    _check_node(path, documents[0], allowed, set())
+    # What HyperPyYAML builds objects from, after its own reference pass.
+    resolved = resolve_references(text).getvalue()
+    _check_node(path, yaml.compose(resolved, Loader=yaml.SafeLoader), allowed, set())
+
+
+def _check_node(path, node, allowed, seen):
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    line = node.start_mark.line + 1
+    tag = node.tag
+    arguments = None
+    if tag == "!ref":
+        if not (isinstance(node, yaml.ScalarNode) and _REF.match(node.value)):
+            _refuse(path, line, f"!ref {node.value!r} (only !ref <name>)")
+        return
+    if tag.startswith("!new:"):
+        name = tag[len("!new:"):]
+        if name not in allowed:
+            _refuse(path, line, f"{tag}")
+        arguments = allowed[name]
+        if name == "care.lobes.CAREEncoder":
+            arguments = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if key.value in _SOURCE_ARGS and value.tag != "tag:yaml.org,2002:null":
+                        _refuse(path, line, f"CAREEncoder argument {key.value} (fetches a checkpoint)")
+    elif tag not in _PLAIN_TAGS:
+        _refuse(path, line, tag)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+                _refuse(path, key.start_mark.line + 1, f"mapping key {key.tag}")
+            if arguments is not None and key.value not in arguments:
+                _refuse(path, key.start_mark.line + 1, f"argument {key.value} of {tag}")
+            _check_node(path, value, allowed, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        if tag.startswith("!new:") and arguments is not None and node.value:
+            _refuse(path, line, f"positional arguments of {tag}")
+        for value in node.value:
+            _check_node(path, value, allowed, seen)
+    elif tag.startswith("!new:") and node.value != "":
+        _refuse(path, line, f"positional argument {node.value!r} of {tag}")
+
+
+def _refuse(path, line, what):
+    raise UntrustedFolderError(
+        f"{path}, line {line}: {what} is not what care exports; refusing to load it. {TRUST_HINT}"
+    )
 
 
 def encoder_yaml(encoder):
@@ -174,8 +298,13 @@ def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop
     return folder
 
 
-def load_encoder(folder, map_location="cpu", freeze=True):
+def load_encoder(folder, map_location="cpu", freeze=True, trust=False):
     """Rebuilds an exported encoder and loads its weights.
+
+    The folder's ``hyperparams.yaml`` is checked first (:func:`check_hparams`):
+    anything but the ``CAREEncoder`` and ``Pretrainer`` that :func:`save_encoder`
+    writes is refused unless ``trust`` is True, because loading the file can
+    run arbitrary code.
 
     Arguments
     ---------
@@ -186,10 +315,18 @@ def load_encoder(folder, map_location="cpu", freeze=True):
     freeze : bool
         Set ``requires_grad=False`` on every parameter and ``eval()`` mode
         (what feature extraction wants).
+    trust : bool
+        Load a folder whose YAML holds more than :func:`save_encoder` writes
+        (it may run code: only for folders from a source you trust).
 
     Returns
     -------
     CAREEncoder
+
+    Raises
+    ------
+    UntrustedFolderError
+        The YAML holds more than an export, and ``trust`` is False.
     """
     hparams_path = os.path.join(folder, HPARAMS_FILE)
     weights_path = os.path.join(folder, WEIGHTS_FILE)
@@ -199,6 +336,8 @@ def load_encoder(folder, map_location="cpu", freeze=True):
                 f"{path} not found: {folder} is not an exported CARE encoder "
                 f"(expected {HPARAMS_FILE} and {WEIGHTS_FILE})"
             )
+    if not trust:
+        check_hparams(hparams_path, ENCODER_CLASSES)
     with open(hparams_path, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle)
     encoder = hparams["encoder"]

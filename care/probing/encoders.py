@@ -73,6 +73,8 @@ class EGeMAPSFeatures(nn.Module):
         )
         self.num_layers = 1
         self.dim = len(self.smile.feature_names)
+        # Shorter inputs get NaN functionals (openSMILE's 60 ms pitch frames).
+        self.min_samples = round(0.06 * sample_rate)
         self.fingerprint_extra = f"opensmile {opensmile.__version__}"
 
     @torch.no_grad()

@@ -33,10 +33,10 @@ import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
-from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
+from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
 from care.lobes.export import save_classifier
 from care.probing.brain import ProbeBrain, feature_dataset
@@ -247,7 +247,11 @@ def _train_fold(
     probe = hparams["probe"](**dims, layers=layers)
     probe.set_normalization(torch.stack([features[u] for u in train]))
     counter = hparams["epoch_counter"]()
-    checkpointer = Checkpointer(folder, recoverables={"probe": probe, "counter": counter})
+    # Atomic (a kill mid-save leaves nothing that is loaded) and with the RNG
+    # state, so that a resumed fold trains exactly as an uninterrupted one.
+    checkpointer = AtomicCheckpointer(
+        folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
+    )
     brain = ProbeBrain(
         modules={"probe": probe},
         opt_class=hparams["opt_class"],

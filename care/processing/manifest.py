@@ -10,8 +10,12 @@ A prepare function writes ``<save_folder>/data.json``::
 URDU: its speaker group; IEMOCAP: its session), or ``train`` / ``valid`` /
 ``test`` for corpora with official splits. Beside it, ``prepare.json``
 records the options, the counts, a fingerprint of the audio (and label)
-files and facts of the preparation (skipped files, ...), so that a second
-call with the same options on unchanged files does nothing.
+files, the SHA-256 of ``data.json`` and facts of the preparation (skipped
+files, ...), so that a second call with the same options on unchanged files
+does nothing. ``prepare.json`` is removed before and written after
+``data.json``: an interrupted preparation, or a manifest edited since, is
+prepared again. Paths are read back confined to the data folder: a ``wav``
+that leaves it (``{data_root}/../..``) is refused.
 
 A prepare script keeps only its corpus's parsing; the rest is here:
 
@@ -24,8 +28,9 @@ A prepare script keeps only its corpus's parsing; the rest is here:
   :func:`speaker_overlap`, :func:`check_fold_overlap`;
 - folds: :func:`group_speakers`, :func:`assign_speaker_folds`,
   :func:`contiguous_folds`, and for the probe :func:`fold_splits`;
-- writing: :func:`relative_wav`, :func:`skip_preparation`,
-  :func:`write_manifest`, :func:`load_manifest`.
+- writing and reading: :func:`relative_wav`, :func:`resolve_wav`,
+  :func:`skip_preparation`, :func:`write_manifest`, :func:`load_manifest`,
+  :func:`check_manifest_paths`.
 
 Example
 -------
@@ -55,7 +60,7 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import write_json
+from care.io import TEMP_SUFFIX, write_json
 from care.processing.audio import AudioError, audio_info
 
 logger = get_logger(__name__)
@@ -756,14 +761,29 @@ def relative_wav(path, data_folder):
 
 
 def resolve_wav(wav, data_folder):
-    """The inverse of :func:`relative_wav`.
+    """The inverse of :func:`relative_wav`: a path inside ``data_folder``.
+
+    A manifest is data, and may come from elsewhere: a ``wav`` that does not
+    start with ``{data_root}/`` or whose ``..`` components leave the data
+    folder raises :class:`ManifestError`. (Symbolic links inside the data
+    folder are followed: they are the folder owner's choice.)
 
     Example
     -------
     >>> resolve_wav("{data_root}/wav/a.wav", "/corpus/")
     '/corpus/wav/a.wav'
+    >>> resolve_wav("{data_root}/../../etc/passwd", "/corpus/")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: {data_root}/../../etc/passwd: leaves the data folder /corpus
     """
-    return wav.replace(DATA_ROOT, os.path.abspath(data_folder).rstrip("/"))
+    root = os.path.abspath(data_folder)
+    if not wav.startswith(DATA_ROOT + "/"):
+        raise ManifestError(f"{wav}: a manifest path must start with {DATA_ROOT}/")
+    path = os.path.normpath(os.path.join(root, wav[len(DATA_ROOT) + 1 :]))
+    if os.path.commonpath([root, path]) != root or path == root:
+        raise ManifestError(f"{wav}: leaves the data folder {root}")
+    return path
 
 
 def files_fingerprint(paths, data_folder):
@@ -778,16 +798,21 @@ def files_fingerprint(paths, data_folder):
 
 def skip_preparation(save_folder, options, audio_files, data_folder):
     """True when ``save_folder`` already holds a manifest written with the same
-    ``options`` from the same ``audio_files`` (unchanged sizes and times)."""
+    ``options`` from the same ``audio_files`` (unchanged sizes and times) and
+    not changed since (its SHA-256 is the recorded one). Removes temp files
+    of interrupted writes."""
     manifest = os.path.join(save_folder, MANIFEST_FILE)
     record = os.path.join(save_folder, PREPARE_FILE)
+    _remove_stale_temp_files(save_folder, (MANIFEST_FILE, PREPARE_FILE))
     if not (os.path.isfile(manifest) and os.path.isfile(record)):
         return False
     with open(record, encoding="utf-8") as handle:
         previous = json.load(handle)
-    same = previous.get("options") == _plain(options) and previous.get(
-        "fingerprint"
-    ) == files_fingerprint(audio_files, data_folder)
+    same = (
+        previous.get("options") == _plain(options)
+        and previous.get("fingerprint") == files_fingerprint(audio_files, data_folder)
+        and previous.get("manifest_sha256") == _sha256(manifest)
+    )
     if same:
         logger.info(f"{manifest} is up to date (same options and audio); skipping preparation")
     return same
@@ -808,8 +833,9 @@ def write_manifest(
 
     ``data`` must keep the contract (:func:`validate_manifest`) and, unless
     ``check_speakers`` is off, hold every speaker in one fold
-    (:func:`check_fold_overlap`). Both files are written atomically, the
-    record last so that an interrupted run prepares again.
+    (:func:`check_fold_overlap`). Both files are written atomically; the
+    old record is removed first and the new one, with the manifest's SHA-256,
+    written last, so that an interrupted run prepares again.
 
     Arguments
     ---------
@@ -852,19 +878,41 @@ def write_manifest(
         "fingerprint": files_fingerprint(audio_files, data_folder),
     }
     record.update(facts or {})
-    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
-    write_json(os.path.join(save_folder, PREPARE_FILE), record)
+    manifest, record_path = (os.path.join(save_folder, f) for f in (MANIFEST_FILE, PREPARE_FILE))
+    if os.path.exists(record_path):
+        os.remove(record_path)
+    write_json(manifest, data)
+    record["manifest_sha256"] = _sha256(manifest)
+    write_json(record_path, record)
     logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
 
 
 def load_manifest(path, data_folder=None):
-    """Reads ``data.json``; with ``data_folder``, ``{data_root}`` is replaced."""
+    """Reads ``data.json``; with ``data_folder``, ``{data_root}`` is replaced
+    (paths confined to it: :func:`resolve_wav`)."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
     if data_folder is not None:
-        for entry in data.values():
-            entry["wav"] = resolve_wav(entry["wav"], data_folder)
+        for utt, entry in data.items():
+            entry["wav"] = _resolve_entry(path, utt, entry, data_folder)
     return data
+
+
+def check_manifest_paths(path, data_folder):
+    """Raises :class:`ManifestError` (naming ``path`` and the utterance) when
+    an entry's ``wav`` of the JSON manifest ``path`` is not confined to
+    ``data_folder`` (see :func:`resolve_wav`)."""
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    for utt, entry in data.items():
+        _resolve_entry(path, utt, entry, data_folder)
+
+
+def _resolve_entry(path, utt, entry, data_folder):
+    try:
+        return resolve_wav(entry["wav"], data_folder)
+    except ManifestError as error:
+        raise ManifestError(f"{path}: utterance {utt}: {error}") from None
 
 
 # ---------------------------------------------------------------------------
@@ -911,3 +959,18 @@ def _count(data, field):
 
 def _plain(options):
     return json.loads(json.dumps(options, default=str))
+
+
+def _sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _remove_stale_temp_files(folder, names):
+    """Temp files that a killed atomic write of ``names`` left in ``folder``."""
+    if not os.path.isdir(folder):
+        return
+    prefixes = tuple("." + name + "." for name in names)
+    for name in os.listdir(folder):
+        if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
+            os.remove(os.path.join(folder, name))

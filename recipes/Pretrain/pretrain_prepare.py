@@ -19,9 +19,14 @@ Outputs in ``save_folder``: ``train.json`` and ``valid.json`` (SpeechBrain
 JSON: ``{id: {wav: "{data_root}/...", duration, speaker, corpus, text}}``;
 ``text`` is null when the corpus has no transcript, ``speaker`` null when
 unknown) and ``prepare.json`` (options, per-corpus counts, skipped files,
-exclusions). Durations come from audio headers. Files that are unreadable,
-empty or shorter than ``min_duration`` are skipped and counted in one log
-line. The validation split holds out whole speakers in every corpus with at
+exclusions, and the SHA-256 of both manifests). ``prepare.json`` is removed
+before and written after the manifests, so an interrupted preparation is
+never taken as up to date, nor is a manifest edited since. Durations come
+from audio headers. Files that are unreadable, empty or shorter than
+``min_duration``, and folders that cannot be listed, are skipped and counted
+in one log line. Transcripts must be UTF-8 (an error names any other file);
+two audio files of one name but different extensions in one folder
+(``a.wav``, ``a.flac``) are refused, naming both. The validation split holds out whole speakers in every corpus with at
 least three known speakers, random utterances elsewhere.
 
 ``exclude`` keeps evaluation speech out of pretraining: shell-style patterns
@@ -38,7 +43,7 @@ Example
 >>> out = tempfile.mkdtemp()
 >>> info = prepare_pretraining(root, out, exclude=["fsdd/george"], valid_ratio=0.0)
 >>> info["counts"]["train"], info["counts"]["excluded"]
-(4, 1)
+(34, 7)
 >>> entry = json.load(open(os.path.join(out, "train.json")))["ljspeech/wavs/LJ001-0002"]
 >>> entry["wav"], entry["speaker"], entry["text"]
 ('{data_root}/ljspeech/wavs/LJ001-0002.flac', 'ljspeech/ljspeech', 'in being comparatively modern.')
@@ -50,6 +55,7 @@ Authors
 import csv
 import fnmatch
 import hashlib
+import io
 import json
 import os
 import random
@@ -58,7 +64,7 @@ from collections import Counter, defaultdict
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import write_json
+from care.io import TEMP_SUFFIX, write_json
 from care.processing.audio import AudioError, audio_info
 
 logger = get_logger(__name__)
@@ -130,20 +136,30 @@ def prepare_pretraining(
         "valid_ratio": valid_ratio,
         "seed": seed,
     }
-    fingerprint = _fingerprint(data_folder)
+    unreadable = []  # folders os.walk could not list
+    fingerprint = _fingerprint(data_folder, unreadable)
     info_path = os.path.join(save_folder, "prepare.json")
     outputs = [os.path.join(save_folder, f"{s}.json") for s in ("train", "valid")]
+    _remove_stale_temp_files(save_folder, outputs + [info_path])
     if all(os.path.isfile(p) for p in outputs + [info_path]):
         with open(info_path, encoding="utf-8") as fin:
             previous = json.load(fin)
-        if previous.get("options") == options and previous.get("fingerprint") == fingerprint:
+        if (
+            previous.get("options") == options
+            and previous.get("fingerprint") == fingerprint
+            and previous.get("manifests") == _hashes(outputs)
+        ):
             logger.info("Pretraining manifests in %s are up to date; skipping", save_folder)
             return previous
+    if os.path.exists(info_path):  # from here on the manifests are not up to date
+        os.remove(info_path)
 
-    candidates = _find_utterances(data_folder)
+    candidates = _find_utterances(data_folder, unreadable)
     if not candidates:
         raise ValueError(f"no audio files found under {data_folder}")
     entries, skipped, excluded = {}, defaultdict(list), []
+    for error in unreadable:
+        skipped["unreadable folder"].append(f"{error.filename} ({error.strerror})")
     for utt_id, entry in sorted(candidates.items()):
         rel_path = entry.pop("path")
         if _excluded(patterns, utt_id, rel_path, entry["speaker"]):
@@ -175,6 +191,7 @@ def prepare_pretraining(
     info = {
         "options": options,
         "fingerprint": fingerprint,
+        "manifests": _hashes(outputs),
         "counts": {
             "train": len(train),
             "valid": len(valid),
@@ -191,7 +208,9 @@ def prepare_pretraining(
         "excluded": excluded,
         "skipped": {reason: files for reason, files in sorted(skipped.items())},
     }
-    write_json(info_path, info)
+    write_json(info_path, info)  # last: it marks the manifests complete
+    if skipped.get("unreadable folder"):
+        logger.warning("Folders that could not be read: %s", "; ".join(skipped["unreadable folder"]))
     logger.info(
         "Pretraining manifests: %d train / %d valid utterances (%.2f h / %.2f h), "
         "%d with transcripts, corpora %s; excluded %d; skipped %d (%s)",
@@ -202,10 +221,11 @@ def prepare_pretraining(
     return info
 
 
-def _find_utterances(data_folder):
-    """``{id: {path, speaker, corpus, text}}`` for every audio file."""
+def _find_utterances(data_folder, unreadable):
+    """``{id: {path, speaker, corpus, text}}`` for every audio file; folders
+    that cannot be listed are appended to ``unreadable`` (``OSError``)."""
     found = {}
-    for root, dirs, files in os.walk(data_folder):
+    for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable)):
         dirs.sort()
         audio = sorted(f for f in files if f.lower().endswith(AUDIO_EXTENSIONS))
         if not audio:
@@ -214,10 +234,25 @@ def _find_utterances(data_folder):
         rel_root = "" if rel_root == "." else rel_root + "/"
         for name, (speaker, corpus, text) in _describe(root, audio).items():
             rel_path = rel_root + name
-            found[os.path.splitext(rel_path)[0]] = {
-                "path": rel_path, "speaker": speaker, "corpus": corpus, "text": text
-            }
+            utt_id = os.path.splitext(rel_path)[0]
+            if utt_id in found:
+                raise ValueError(
+                    f"{os.path.join(data_folder, found[utt_id]['path'])} and "
+                    f"{os.path.join(data_folder, rel_path)}: two files of one utterance id "
+                    f"{utt_id}; remove or rename one of them"
+                )
+            found[utt_id] = {"path": rel_path, "speaker": speaker, "corpus": corpus, "text": text}
     return found
+
+
+def _record(errors):
+    """An ``os.walk`` ``onerror`` that keeps the errors, without duplicates."""
+
+    def onerror(error):
+        if error.filename not in {e.filename for e in errors}:
+            errors.append(error)
+
+    return onerror
 
 
 def _describe(root, audio):
@@ -259,11 +294,10 @@ def _describe_msp_podcast(msp_root, audio):
     speakers = {}
     labels = os.path.join(msp_root, "Labels", "labels_consensus.csv")
     if os.path.isfile(labels):
-        with open(labels, newline="", encoding="utf-8") as fin:
-            for row in csv.DictReader(fin):
-                speaker = (row.get("SpkrID") or "").strip()
-                if speaker and speaker.lower() != "unknown":
-                    speakers[_stem(row["FileName"])] = f"msp-podcast/{speaker}"
+        for row in csv.DictReader(io.StringIO(_read_utf8(labels), newline="")):
+            speaker = (row.get("SpkrID") or "").strip()
+            if speaker and speaker.lower() != "unknown":
+                speakers[_stem(row["FileName"])] = f"msp-podcast/{speaker}"
     described = {}
     for f in audio:
         text = _read_text(os.path.join(msp_root, "Transcripts", _stem(f) + ".txt"))
@@ -275,12 +309,11 @@ def _describe_generic(root, audio):
     table = {}
     csv_path = os.path.join(root, "transcripts.csv")
     if os.path.isfile(csv_path):
-        with open(csv_path, newline="", encoding="utf-8") as fin:
-            reader = csv.DictReader(fin)
-            if not {"file", "text"} <= set(reader.fieldnames or ()):
-                raise ValueError(f"{csv_path}: needs columns 'file' and 'text' (optionally 'speaker')")
-            for row in reader:
-                table[row["file"]] = row
+        reader = csv.DictReader(io.StringIO(_read_utf8(csv_path), newline=""))
+        if not {"file", "text"} <= set(reader.fieldnames or ()):
+            raise ValueError(f"{csv_path}: needs columns 'file' and 'text' (optionally 'speaker')")
+        for row in reader:
+            table[row["file"]] = row
     described = {}
     for f in audio:
         row = table.get(f) or table.get(_stem(f)) or {}
@@ -290,33 +323,43 @@ def _describe_generic(root, audio):
     return described
 
 
+def _read_utf8(path):
+    """The text of a transcript file; an error names a file that is not UTF-8."""
+    with open(path, "rb") as fin:
+        raw = fin.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 ({error.reason} at byte {error.start}); "
+            f"convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
 def _read_ljspeech(path):
     texts = {}
-    with open(path, encoding="utf-8") as fin:
-        for line_number, line in enumerate(fin, 1):
-            fields = line.rstrip("\n").split("|")
-            if len(fields) < 2:
-                raise ValueError(f"{path}:{line_number}: expected 'id|text|normalised text'")
-            texts[fields[0]] = (fields[2] if len(fields) > 2 and fields[2] else fields[1]).strip()
+    for line_number, line in enumerate(_read_utf8(path).splitlines(), 1):
+        fields = line.split("|")
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{line_number}: expected 'id|text|normalised text'")
+        texts[fields[0]] = (fields[2] if len(fields) > 2 and fields[2] else fields[1]).strip()
     return texts
 
 
 def _read_pairs(path, sep):
     pairs = {}
-    with open(path, encoding="utf-8") as fin:
-        for line in fin:
-            if line.strip():
-                key, _, value = line.strip().partition(sep)
-                pairs[key] = value.strip().lower() or None
+    for line in _read_utf8(path).splitlines():
+        if line.strip():
+            key, _, value = line.strip().partition(sep)
+            pairs[key] = value.strip().lower() or None
     return pairs
 
 
 def _read_text(path):
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as fin:
-        text = " ".join(fin.read().split())
-    return text or None
+    return " ".join(_read_utf8(path).split()) or None
 
 
 def _stem(name):
@@ -372,16 +415,45 @@ def _split(entries, valid_ratio, seed):
     return train, valid, how
 
 
-def _fingerprint(data_folder):
-    """Hash of every file's relative path, size and modification time."""
+def _fingerprint(data_folder, unreadable):
+    """Hash of every file's relative path, size and modification time (of a
+    broken link: the link's own), and of the folders that could not be read
+    (appended to ``unreadable``)."""
     digest = hashlib.sha1()
-    for root, dirs, files in os.walk(data_folder):
+    for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable)):
         dirs.sort()
         for name in sorted(files):
             path = os.path.join(root, name)
-            stat = os.stat(path)
+            try:
+                stat = os.stat(path)
+            except OSError:  # a broken link or a link loop: skipped later, with its reason
+                stat = os.lstat(path)
             digest.update(f"{os.path.relpath(path, data_folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for error in unreadable:
+        digest.update(f"unreadable\0{error.filename}\n".encode())
     return digest.hexdigest()
+
+
+def _hashes(paths):
+    """``{file name: SHA-256}`` of the manifests (None for a missing one)."""
+    hashes = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            hashes[os.path.basename(path)] = None
+            continue
+        with open(path, "rb") as fin:
+            hashes[os.path.basename(path)] = hashlib.sha256(fin.read()).hexdigest()
+    return hashes
+
+
+def _remove_stale_temp_files(folder, paths):
+    """Temp files that a killed atomic write of ``paths`` left behind."""
+    if not os.path.isdir(folder):
+        return
+    prefixes = tuple("." + os.path.basename(p) + "." for p in paths)
+    for name in os.listdir(folder):
+        if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
+            os.remove(os.path.join(folder, name))
 
 
 def _counts(skipped):

@@ -34,6 +34,7 @@ from pretrain_prepare import prepare_pretraining  # noqa: E402
 from care.lobes import save_encoder  # noqa: E402
 from care.pretraining import CAREPretrainer, crop_length, pretraining_datasets  # noqa: E402
 from care.processing import TextTargets  # noqa: E402
+from care.processing.manifest import check_manifest_paths  # noqa: E402
 from care.processing.transcribe import transcribe  # noqa: E402
 from care.recipe import load_recipe  # noqa: E402
 
@@ -112,6 +113,8 @@ if __name__ == "__main__":
             "seed": hparams["seed"],
         },
     )
+    for split in ("train", "valid"):  # manifests are data: paths stay in data_folder
+        check_manifest_paths(hparams[f"{split}_manifest"], hparams["data_folder"])
     manifests = read_manifests(hparams)
     text_targets = text_targets_for(hparams, manifests)
     frame_targets = hparams["frame_targets"]
@@ -139,6 +142,8 @@ if __name__ == "__main__":
         }
     else:
         train_loader_kwargs = {"batch_size": hparams["batch_size"], "shuffle": True, "drop_last": True}
+    # Epochs' loaders draw from their own checkpointed generator (exact resume).
+    train_loader_kwargs["generator"] = hparams["random_state"].loader_generator
     brain = CAREPretrainer(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],

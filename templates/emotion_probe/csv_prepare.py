@@ -67,7 +67,7 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
         an error listing them. True: such rows are skipped with a warning
         giving their count.
     """
-    rows = _read_csv(csv_file)
+    rows = _read_csv(csv_file, data_folder)
     files = [_audio_path(row["path"], data_folder) for row in rows]
     with open(csv_file, "rb") as handle:
         csv_hash = hashlib.sha256(handle.read()).hexdigest()
@@ -125,25 +125,33 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     )
 
 
-def _read_csv(csv_file):
-    """The CSV's rows as dicts, checked for the required columns, empty
-    values and duplicate paths (errors name the file and the line)."""
+def _read_csv(csv_file, data_folder):
+    """The CSV's rows as dicts, checked for the required columns, extra or
+    empty values and duplicate files, however spelled (``./wav/x.wav`` and
+    ``wav//x.wav``); errors name the file and the line."""
     table = read_table(require_file(csv_file, "the corpus CSV"), REQUIRED_COLUMNS)
     rows, seen = [], {}
     for line, row in enumerate(table, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if None in row:  # csv.DictReader keeps fields beyond the header under None
+            raise ManifestError(
+                f"{csv_file}, line {line}: {len(row[None])} more field(s) than the header "
+                f"names ({row[None]}); quote values that contain commas"
+            )
+        row = {k.strip(): (v or "").strip() for k, v in row.items()}
         empty = [c for c in REQUIRED_COLUMNS + ("fold",) if c in row and not row[c]]
         if empty:
             raise ManifestError(f"{csv_file}, line {line}: empty {empty}")
-        if row["path"] in seen:
+        path = _audio_path(row["path"], data_folder)
+        if path in seen:
             raise ManifestError(
                 f"{csv_file}, line {line}: {row['path']} already listed on line "
-                f"{seen[row['path']]}"
+                f"{seen[path]} (both name {path})"
             )
-        seen[row["path"]] = line
+        seen[path] = line
         rows.append(row)
     return rows
 
 
 def _audio_path(path, data_folder):
-    return path if os.path.isabs(path) else os.path.join(data_folder, path)
+    """The file a CSV path names, normalised (one spelling per file)."""
+    return os.path.normpath(path if os.path.isabs(path) else os.path.join(data_folder, path))
