@@ -130,7 +130,20 @@ class CAREEncoder(nn.Module):
     attention_dropout : float
         Dropout on attention weights (0.1).
     activation_dropout : float
-        Dropout inside the feed-forward blocks (WavLM: 0.0).
+        Dropout inside the feed-forward blocks of the speech layers (the
+        ``microsoft/wavlm-base`` config: 0.0; the authors' code builds its
+        WavLM from ``WavLMConfig()`` defaults: 0.1).
+    feature_projection_dropout : float, optional
+        Dropout after the feature projection (None: ``dropout``; the
+        ``microsoft/wavlm-base`` config: 0.1; ``WavLMConfig()`` defaults, as in
+        the authors' code: 0.0).
+    adapter_init : str
+        Initialisation of the layers no checkpoint provides (the semantic
+        branch's convolutions and the acoustic head): ``"wavlm"``, as every
+        other random layer here (Kaiming-normal convolutions with zero bias,
+        N(0, 0.02) linear weights), or ``"pytorch"``, PyTorch's own defaults
+        (Kaiming-uniform with ``a=sqrt(5)``, uniform bias), which the authors'
+        code leaves in place (a 2.45x smaller convolution std).
     speech_source : str, optional
         WavLM checkpoint to initialise the speech layers from (hub id such as
         ``microsoft/wavlm-base``, or a local folder). None: random.
@@ -202,6 +215,8 @@ class CAREEncoder(nn.Module):
         dropout=0.1,
         attention_dropout=0.1,
         activation_dropout=0.0,
+        feature_projection_dropout=None,
+        adapter_init="wavlm",
         speech_source=None,
         speech_layers=None,
         text_source=None,
@@ -222,8 +237,10 @@ class CAREEncoder(nn.Module):
         self.feature_extractor = ConvFeatureExtractor(
             conv_channels, conv_kernel_sizes, conv_strides, bias=conv_bias
         )
+        if feature_projection_dropout is None:
+            feature_projection_dropout = dropout
         self.feature_projection = FeatureProjection(
-            conv_channels, d_model, layer_norm_eps, dropout
+            conv_channels, d_model, layer_norm_eps, feature_projection_dropout
         )
         self.pos_conv = ConvPositionalEmbedding(d_model, pos_conv_kernel, pos_conv_groups)
         self.encoder_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -268,6 +285,11 @@ class CAREEncoder(nn.Module):
         )
         self.acoustic_head = nn.Linear(d_model, target_dim)
         self.apply(_init_weights)
+        if adapter_init == "pytorch":
+            for module in self.adapter_modules():
+                module.reset_parameters()
+        elif adapter_init != "wavlm":
+            raise ValueError(f"adapter_init must be 'wavlm' or 'pytorch', got {adapter_init!r}")
 
         # Imported here: loading pulls in transformers, which plain use does not need.
         from care.lobes import loading
@@ -300,6 +322,13 @@ class CAREEncoder(nn.Module):
             module.requires_grad_(not frontend)
         for semantic in self.semantic_layers:
             semantic.layer.requires_grad_(not semantic_layers)
+
+    def adapter_modules(self):
+        """The layers no checkpoint initialises: the semantic branch's
+        convolutions and projection, the acoustic head."""
+        modules = [m for s in self.semantic_layers if s.use_conv for m in (s.down, s.up)]
+        modules += [m for m in (self.semantic_proj, self.acoustic_head) if isinstance(m, nn.Linear)]
+        return modules
 
     def frontend_modules(self):
         """The modules before the first transformer layer."""
