@@ -267,14 +267,19 @@ def pretraining_datasets(hparams, text_targets):
             dataset = _with_text(dataset, text_targets, hparams[f"{split}_manifest"])
         datasets[split] = dataset if len(dataset) else None
     if datasets["train"] is None:
-        raise ValueError(f"{hparams['train_manifest']}: no utterance has a transcript (require_text)")
+        raise ValueError(
+            f"{hparams['train_manifest']}: no utterance has a transcript (require_text)"
+        )
     return datasets
 
 
 def _with_text(dataset, text_targets, manifest):
     """The utterances of ``dataset`` that have a transcript (count logged)."""
     total = len(dataset)
-    dataset = dataset.filtered_sorted(key_test={"id": lambda utt_id: text_targets.get(utt_id) is not None})
+    def has_text(utt_id):
+        return text_targets.get(utt_id) is not None
+
+    dataset = dataset.filtered_sorted(key_test={"id": has_text})
     logger.info(
         "%s: %d of %d utterances have no transcript and are left out (require_text)",
         manifest, total - len(dataset), total,

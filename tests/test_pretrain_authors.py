@@ -75,7 +75,8 @@ def test_authors_setup_end_to_end(corpus, tmp_path, minilm_path):
         state = torch.load(checkpoint / "encoder.ckpt", map_location="cpu")
         for name, value in encoder.state_dict().items():
             torch.testing.assert_close(value, state[name], msg=name)
-        assert re.search(r"weights: best\s+validation loss", (output / "encoder" / "hyperparams.yaml").read_text())
+        exported = (output / "encoder" / "hyperparams.yaml").read_text()
+        assert re.search(r"weights: best\s+validation loss", exported)
 
     run()
     log = (output / "train_log.txt").read_text()
@@ -95,7 +96,8 @@ def test_authors_setup_end_to_end(corpus, tmp_path, minilm_path):
     # no step and exports that one (not the final weights).
     earlier = min(valid, key=lambda c: valid[c]["step"])
     final = torch.load(max(valid, key=lambda c: valid[c]["step"]) / "encoder.ckpt")
-    assert any(not torch.equal(a, final[k]) for k, a in torch.load(earlier / "encoder.ckpt").items())
+    state = torch.load(earlier / "encoder.ckpt")
+    assert any(not torch.equal(value, final[name]) for name, value in state.items())
     meta = dict(valid[earlier], valid_loss=0.001)
     (earlier / "CKPT.yaml").write_text(yaml.safe_dump(meta))
     run()

@@ -11,7 +11,9 @@
                                    -> linear head -> ``acoustic``
                                       (regressed on frame-level acoustic descriptors)
 
-Gradient routing of the paper in one backward pass: the acoustic branch reads a
+The gradient routing of the authors' code (``pretraining/train_pase.py`` in
+iiscleap/CARE zeroes the acoustic loss's gradient on the shared parameters with
+hooks), in one backward pass: the acoustic branch reads a
 detached copy of the shared output, so the acoustic loss updates only the
 acoustic layers and head; the semantic loss reaches the shared stack through
 the (frozen) text layers. ``loss = w_sem * L_sem + w_ac * L_ac;
@@ -82,17 +84,18 @@ class CAREEncoder(nn.Module):
     ffn_dim : int
         Feed-forward width of the speech layers (base: 3072).
     num_shared_layers : int
-        Speech layers shared by both branches (paper: 6).
+        Speech layers shared by both branches (the authors' code: 6).
     num_semantic_layers : int
-        Layers of the semantic branch (paper: 6).
+        Layers of the semantic branch (the authors' code: 6).
     num_acoustic_layers : int
-        Speech layers of the acoustic branch (paper: 6).
+        Speech layers of the acoustic branch (the authors' code: 6).
     text_dim : int
         Size of the utterance-level text embedding that the pooled semantic
         output is regressed on; a linear projection is added when it differs
         from ``d_model``.
     target_dim : int
-        Size of the frame-level acoustic targets (PASE+: 256).
+        Size of the frame-level acoustic targets (PASE+, in the authors'
+        code: 256).
     semantic_num_heads : int
         Attention heads of the semantic layers (RoBERTa-base: 12).
     semantic_ffn_dim : int
@@ -102,11 +105,11 @@ class CAREEncoder(nn.Module):
     semantic_conv : bool
         Wrap each semantic layer in strided down-/up-sampling convolutions.
     semantic_conv_kernel : int
-        Their kernel size in frames (authors: 5).
+        Their kernel size in frames (the authors' code: 5).
     semantic_conv_stride : int
-        Their stride (authors: 3).
+        Their stride (the authors' code: 3).
     semantic_conv_output_padding : int
-        Extra output frames of the transposed convolution (authors: 1).
+        Extra output frames of the transposed convolution (the authors' code: 1).
     conv_channels : int
         Channels of the convolutional front end (WavLM: 512).
     conv_kernel_sizes : sequence of int
@@ -155,16 +158,17 @@ class CAREEncoder(nn.Module):
         ``roberta-base``, or a local folder). None: random.
     text_layers : sequence of int, optional
         Which text layers become the semantic layers (default: the upper
-        ``num_semantic_layers``; authors: RoBERTa-base 6-11).
+        ``num_semantic_layers``; the authors' code: RoBERTa-base 6-11).
     freeze_semantic_layers : bool
-        Keep the semantic transformer layers frozen (authors: yes); the
+        Keep the semantic transformer layers frozen (the authors' code: yes); the
         convolutions and projection around them still train.
     freeze_frontend : bool
         Freeze the convolutional front end, feature projection, positional
-        convolution and input layer norm (authors: yes, with WavLM weights).
+        convolution and input layer norm (the authors' code: yes, with WavLM weights).
     detach_acoustic : bool
         Feed the acoustic branch a detached copy of the shared output, so that
-        the acoustic loss never updates the shared stack (paper: yes).
+        the acoustic loss never updates the shared stack (the authors' code:
+        yes).
     local_files_only : bool
         Never reach the model hub when loading weights.
 

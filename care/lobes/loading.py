@@ -100,10 +100,10 @@ class CheckpointState(dict):
     >>> state = CheckpointState({"a": torch.ones(1), "b": torch.ones(1)}, "ckpt", missing=["b"])
     >>> "b" in state
     False
-    >>> state["b"]
+    >>> state["b"]  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    care.lobes.loading.MissingWeightsError: ckpt: b is not in the checkpoint (transformers reported it missing and would have left it randomly initialised); check the checkpoint and the transformers version
+    care.lobes.loading.MissingWeightsError: ckpt: b is not in the checkpoint (transformers reported it missing ...
     """
 
     def __init__(self, tensors, source, missing=()):
@@ -318,8 +318,8 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
         Hub id (``microsoft/wavlm-base``) or local folder.
     layers : sequence of int, optional
         Checkpoint layers for the shared then the acoustic layers (default:
-        the first ``len(shared) + len(acoustic)``, WavLM-base's 0-11 for the
-        paper's 6 + 6).
+        the first ``len(shared) + len(acoustic)``, WavLM-base's 0-11 for
+        6 + 6 as in the authors' code).
     local_files_only : bool
         Never reach the hub.
 
@@ -396,7 +396,7 @@ def load_text_layers(encoder, source, layers=None, local_files_only=False):
         folder is accepted).
     layers : sequence of int, optional
         Text layers to copy, in order (default: the upper
-        ``len(encoder.semantic_layers)`` layers; authors: RoBERTa-base 6-11).
+        ``len(encoder.semantic_layers)`` layers; the authors' code: RoBERTa-base 6-11).
     local_files_only : bool
         Never reach the hub.
 

@@ -304,7 +304,9 @@ class VocalFeatureTargets(torch.nn.Module):
         self.normalise = _check_normalise(normalise, allow_raw=True)
         self.needs_utterance_stats = self.normalise == "utterance"
         if self.needs_utterance_stats and stats_folder is None:
-            raise ValueError('normalise="utterance" needs a stats_folder for the utterance statistics')
+            raise ValueError(
+                'normalise="utterance" needs a stats_folder for the utterance statistics'
+            )
         self.stats_folder = stats_folder
         self._stats = None  # utterance statistics, loaded on first use
         self.sample_rate = sample_rate
