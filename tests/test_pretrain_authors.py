@@ -102,3 +102,68 @@ def test_authors_setup_end_to_end(corpus, tmp_path, minilm_path):
     (earlier / "CKPT.yaml").write_text(yaml.safe_dump(meta))
     run()
     assert_exported(earlier)
+
+
+def test_on_the_fly_targets_normalised_per_utterance(tmp_path, tiny_kwargs):
+    """With ``VocalFeatureTargets(normalise="utterance")`` the data pipeline
+    hands each crop its utterance's cached statistics and the training step
+    normalises the crop's targets with them, as if the whole utterance had
+    been normalised then cropped."""
+    import json
+
+    import speechbrain as sb
+    from speechbrain.dataio.batch import PaddedBatch
+
+    from care.lobes import CAREEncoder
+    from care.pretraining import CAREPretrainer, pretraining_datasets
+    from care.processing import TextTargets, VocalFeatureTargets
+    from care.processing.frame_targets import normalise_targets
+
+    entries = {}
+    for index, clip in enumerate(generated_clips()[:4]):
+        path = tmp_path / f"utt{index}.wav"
+        audio_io.save(str(path), clip.unsqueeze(0), 16000)
+        entries[f"utt{index}"] = {"wav": "{data_root}/" + path.name, "duration": len(clip) / 16000}
+    for split in ("train", "valid"):
+        (tmp_path / f"{split}.json").write_text(json.dumps(entries))
+    targets = VocalFeatureTargets(normalise="utterance", stats_folder=str(tmp_path / "stats"))
+    resolved = {k: {"wav": str(tmp_path / f"{k}.wav")} for k in entries}
+    assert targets.prepare(resolved) == set(entries)
+    encoder = CAREEncoder(**dict(tiny_kwargs, target_dim=targets.dim))
+    hparams = {
+        "train_manifest": str(tmp_path / "train.json"), "valid_manifest": str(tmp_path / "valid.json"),
+        "data_folder": str(tmp_path), "crop_seconds": 1.0, "frame_targets": targets,
+        "encoder": encoder, "require_text": True,
+    }
+    text = TextTargets(torch.randn(3, tiny_kwargs["text_dim"]), {"utt0": 0, "utt1": 1, "utt3": 2})
+    datasets = pretraining_datasets(hparams, text)
+    assert len(datasets["train"]) == 3  # utt2 has no transcript
+    batch = PaddedBatch([datasets["valid"][i] for i in range(3)])
+    for index, utt_id in enumerate(batch.id):
+        expected = targets.utterance_stats(utt_id, str(tmp_path / f"{utt_id}.wav"))
+        assert torch.equal(batch.frame_target_stats.data[index], expected)
+
+    seen = {}
+
+    def recording(wavs, wav_lens=None, stats=None):
+        seen["stats"] = stats
+        return VocalFeatureTargets.forward(targets, wavs, wav_lens, stats)
+
+    brain = CAREPretrainer(
+        modules={"encoder": encoder},
+        hparams={"frame_targets": targets, "semantic_weight": 1.0, "acoustic_weight": 1.0},
+        run_opts={"device": "cpu"},
+    )
+    targets.forward = recording
+    brain.on_stage_start(sb.Stage.VALID)
+    predictions = brain.compute_forward(batch, sb.Stage.VALID)
+    loss = brain.compute_objectives(predictions, batch, sb.Stage.VALID)
+    assert torch.isfinite(loss)
+    assert torch.equal(seen["stats"], batch.frame_target_stats.data)
+    raw = VocalFeatureTargets(normalise=False)
+    wavs, lens = batch.sig
+    crop, frame_lens = raw(wavs, lens)
+    frames = torch.round(frame_lens * crop.shape[1]).long()
+    expected = normalise_targets(crop, frames, batch.frame_target_stats.data)
+    produced, _ = targets(wavs, lens, stats=batch.frame_target_stats.data)
+    torch.testing.assert_close(produced, expected)
