@@ -16,11 +16,22 @@ checkpoints and the step budget are SpeechBrain's (``--precision bf16``,
 ``grad_accumulation_factor``, ``max_grad_norm``, ``torchrun``,
 ``ckpt_interval_minutes``, ``optimizer_step_limit``).
 
+What the logs say about learning: each loss is reported next to the loss of a
+constant predictor on the same frames and utterances, so that "it learns" is
+a ratio below 1 rather than a guess. ``acoustic_zero`` is the loss of
+predicting 0 (the mean of targets normalised per utterance or crop),
+``semantic_mean`` the loss of predicting the training set's mean text
+embedding (``CAREPretrainer.text_mean``); ``acoustic_vs_zero`` and
+``semantic_vs_mean`` are the ratios. Validation reports them per corpus too
+(``<name>@<corpus>``), weighted by frames and utterances, so that a corpus of
+many short clips cannot hide progress on the others.
+
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
 import json
+import os
 import random
 import time
 
@@ -30,6 +41,7 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.logger import get_logger
 
+from care.lobes.export import save_encoder
 from care.lobes.frontend import length_mask
 from care.processing.audio import SAMPLE_RATE, load_audio
 
@@ -50,8 +62,29 @@ class CAREPretrainer(sb.Brain):
     ``tensorboard_logger`` (or None), ``checkpointer``, ``epoch_counter``;
     optional ``keep_best_valid`` (also checkpoint after every validation,
     with its loss as ``valid_loss``, the lowest kept: what the authors' code
-    keeps).
+    keeps); optional ``export_steps`` (optimizer steps at which the encoder
+    is also exported to ``<export_folder>_step<N>``, for learning curves; 0
+    is the initialisation) with ``export_folder``.
+
+    Attributes set by the caller: ``text_mean`` (``[text_dim]``, the mean text
+    embedding of the training utterances, for the ``semantic_mean``
+    baseline; None: not reported) and ``corpora`` (the corpus names of the
+    validation manifest, for per-corpus validation losses).
+
+    ``max_grad_norm`` of 0 or less turns gradient clipping off (SpeechBrain
+    would clip every gradient to zero and train nothing).
     """
+
+    text_mean = None
+    corpora = ()
+
+    def on_fit_start(self):
+        if self.max_grad_norm is None or not self.max_grad_norm > 0:
+            logger.info("max_grad_norm %s: gradient clipping off", self.max_grad_norm)
+            self.max_grad_norm = float("inf")
+        super().on_fit_start()
+        if self.optimizer_step == 0:
+            self._export_if_due()
 
     def compute_forward(self, batch, stage):
         batch = batch.to(self.device)
@@ -89,18 +122,40 @@ class CAREPretrainer(sb.Brain):
             self.hparams.semantic_weight * semantic_loss
             + self.hparams.acoustic_weight * acoustic_loss
         )
-        self._accumulate(
-            stage,
-            semantic=semantic_loss.detach() * has_text.sum(),
-            semantic_count=has_text.sum(),
-            acoustic=acoustic_loss.detach(),
-            acoustic_count=torch.ones((), device=acoustic.device),
-            audio_seconds=(wav_lens * wavs.shape[1]).sum() / SAMPLE_RATE,
-        )
+        with torch.no_grad():  # sums for the logs: ours and the constant predictors'
+            values = mask.sum(dim=(1, 2)) * acoustic.shape[-1]  # [batch]
+            sums = torch.stack(
+                [
+                    ((acoustic - targets) ** 2 * mask).sum(dim=(1, 2)),
+                    (targets**2 * mask).sum(dim=(1, 2)),
+                    values,
+                    per_utterance * has_text,
+                    self._mean_embedding_loss(text) * has_text,
+                    has_text,
+                    wav_lens * wavs.shape[1] / SAMPLE_RATE,
+                ],
+                dim=1,
+            )  # [batch, len(SUMS)]
+            corpus_index = self._corpus_index(batch, stage, len(sums))
+            self._accumulate(stage, sums, corpus_index)
         return loss
 
+    def _mean_embedding_loss(self, text):
+        """Per utterance: MSE of the mean training embedding (0 when unknown)."""
+        if self.text_mean is None:
+            return torch.zeros(len(text), device=text.device)
+        return ((self.text_mean.to(text.device) - text) ** 2).mean(dim=-1)
+
+    def _corpus_index(self, batch, stage, size):
+        """``[batch]`` row of each utterance's corpus in the validation sums
+        (0 in training, where only totals are kept)."""
+        if stage == sb.Stage.TRAIN or not self.corpora:
+            return torch.zeros(size, dtype=torch.long, device=self.device)
+        rows = {name: index for index, name in enumerate(self.corpora)}
+        return torch.tensor([rows[name] for name in batch.corpus], device=self.device)
+
     def on_stage_start(self, stage, epoch=None):
-        self._sums = {stage: {}, "interval": {}}
+        self._sums = {}
         self._last_log = time.perf_counter()
 
     def on_fit_batch_start(self, batch, should_step):
@@ -109,7 +164,10 @@ class CAREPretrainer(sb.Brain):
             scheduler(self.optimizer)
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
-        if not should_step or self.optimizer_step % self.hparams.log_interval:
+        if not should_step:
+            return
+        self._export_if_due()
+        if self.optimizer_step % self.hparams.log_interval:
             return
         stats = self._stats("interval")
         now = time.perf_counter()
@@ -120,7 +178,7 @@ class CAREPretrainer(sb.Brain):
         self._log(stats_meta={"step": self.optimizer_step}, train_stats=stats)
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        stats = self._stats(stage)
+        stats = self._stats(stage, per_corpus=stage != sb.Stage.TRAIN)
         stats.pop("audio_seconds", None)
         stats["loss"] = stage_loss
         if stage == sb.Stage.TRAIN:
@@ -140,6 +198,16 @@ class CAREPretrainer(sb.Brain):
                     min_keys=["valid_loss"],
                 )
 
+    def _export_if_due(self):
+        """Exports the encoder at the optimizer steps listed in ``export_steps``."""
+        steps = getattr(self.hparams, "export_steps", None) or ()
+        if self.optimizer_step not in steps or not if_main_process():
+            return
+        folder = f"{self.hparams.export_folder}_step{self.optimizer_step}"
+        if not os.path.exists(os.path.join(folder, "encoder.ckpt")):  # done before a resume
+            save_encoder(self.modules.encoder, folder, info={"optimizer_steps": self.optimizer_step})
+            logger.info("Exported the encoder at step %d to %s", self.optimizer_step, folder)
+
     def _log(self, stats_meta, train_stats=None, valid_stats=None):
         """To train_log.txt and TensorBoard. Called on every process: SpeechBrain's
         loggers are ``main_process_only`` functions, which broadcast their result
@@ -157,29 +225,53 @@ class CAREPretrainer(sb.Brain):
                 board.writer.add_scalar(f"{prefix}/{key}", value, self.optimizer_step)
             board.writer.flush()
 
-    def _accumulate(self, stage, **values):
-        """Adds to the stage's sums and, in training, to the log interval's."""
+    def _accumulate(self, stage, sums, corpus_index):
+        """Adds a batch's per-utterance sums (``[batch, len(SUMS)]``) to the
+        stage's totals (per corpus in evaluation) and, in training, to the log
+        interval's."""
+        rows = max(len(self.corpora), 1) if stage != sb.Stage.TRAIN else 1
         groups = [stage, "interval"] if stage == sb.Stage.TRAIN else [stage]
         for group in groups:
-            sums = self._sums.setdefault(group, {})
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value.detach().float()
+            totals = self._sums.setdefault(group, torch.zeros(rows, len(SUMS), device=sums.device))
+            totals.index_add_(0, corpus_index, sums.float())
 
-    def _stats(self, group):
-        """Means since the group's last reset (summed over DDP ranks); resets it.
-        One host sync."""
-        sums = self._sums.pop(group, {})
-        if not sums:
+    def _stats(self, group, per_corpus=False):
+        """Losses since the group's last reset (summed over DDP ranks), with
+        the constant predictors' and the ratios; resets it. One host sync."""
+        totals = self._sums.pop(group, None)
+        if totals is None:
             return {}
-        keys = ("semantic", "semantic_count", "acoustic", "acoustic_count", "audio_seconds")
-        values = torch.stack([torch.as_tensor(sums[k], device=self.device) for k in keys])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(values)
-        semantic, semantic_count, acoustic, acoustic_count, seconds = values.tolist()
-        stats = {"acoustic": acoustic / max(acoustic_count, 1), "audio_seconds": seconds}
-        if semantic_count:
-            stats["semantic"] = semantic / semantic_count
+            torch.distributed.all_reduce(totals)
+        rows = totals.tolist()
+        stats = _loss_stats([sum(column) for column in zip(*rows)])
+        if per_corpus and len(self.corpora) > 1:
+            for name, row in zip(self.corpora, rows):
+                for key, value in _loss_stats(row).items():
+                    if key != "audio_seconds":
+                        stats[f"{key}@{name}"] = value
         return stats
+
+
+# Per-utterance sums kept for the logs (columns of CAREPretrainer._accumulate).
+SUMS = ("acoustic", "acoustic_zero", "acoustic_values", "semantic", "semantic_mean", "with_text", "audio_seconds")
+
+
+def _loss_stats(row):
+    """Mean losses, constant-predictor losses and their ratios from one row of sums."""
+    sums = dict(zip(SUMS, row))
+    stats = {"audio_seconds": sums["audio_seconds"]}
+    if sums["acoustic_values"]:
+        stats["acoustic"] = sums["acoustic"] / sums["acoustic_values"]
+        stats["acoustic_zero"] = sums["acoustic_zero"] / sums["acoustic_values"]
+        if sums["acoustic_zero"]:
+            stats["acoustic_vs_zero"] = sums["acoustic"] / sums["acoustic_zero"]
+    if sums["with_text"]:
+        stats["semantic"] = sums["semantic"] / sums["with_text"]
+        if sums["semantic_mean"]:
+            stats["semantic_mean"] = sums["semantic_mean"] / sums["with_text"]
+            stats["semantic_vs_mean"] = sums["semantic"] / sums["semantic_mean"]
+    return stats
 
 
 def pretraining_datasets(hparams, text_targets):
@@ -188,8 +280,9 @@ def pretraining_datasets(hparams, text_targets):
     Each item provides ``sig`` (a crop of at most ``crop_seconds``, starting
     on a frame boundary: random in training, the start in validation),
     ``text_target`` and ``has_text`` (zeros and 0 when the utterance has no
-    transcript), for cached frame-target backends ``frame_targets``, and
-    ``frame_target_stats`` when the backend ``needs_utterance_stats``.
+    transcript), for cached frame-target backends ``frame_targets``,
+    ``frame_target_stats`` when the backend ``needs_utterance_stats`` and, in
+    validation, ``corpus`` (when the manifest names it).
 
     Arguments
     ---------
@@ -255,6 +348,8 @@ def pretraining_datasets(hparams, text_targets):
         dataset.add_dynamic_item(audio_pipeline)
         dataset.add_dynamic_item(text_pipeline)
         keys = ["id", "sig", "text_target", "has_text"]
+        if split == "valid" and all("corpus" in entry for entry in dataset.data.values()):
+            keys.append("corpus")  # per-corpus validation losses
         if not frame_targets.on_the_fly:
             keys.append("frame_targets")
         if getattr(frame_targets, "needs_utterance_stats", False):
@@ -276,6 +371,7 @@ def pretraining_datasets(hparams, text_targets):
 def _with_text(dataset, text_targets, manifest):
     """The utterances of ``dataset`` that have a transcript (count logged)."""
     total = len(dataset)
+
     def has_text(utt_id):
         return text_targets.get(utt_id) is not None
 

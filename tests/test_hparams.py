@@ -190,7 +190,7 @@ def test_care_base_configs_follow_the_authors_code(name, tmp_path):
         1e-5, (0.9, 0.99), 1e-6, 0.0
     )
     assert hparams["lr_scheduler"] is None  # constant lr
-    assert hparams["max_grad_norm"] == float("inf")  # no clipping
+    assert hparams["max_grad_norm"] == 0  # no clipping
     assert hparams["keep_best_valid"] and hparams["min_duration"] == 2.0
     assert hparams["crop_seconds"] == 5.0
     assert hparams["frame_targets"].normalise == "utterance"

@@ -267,6 +267,14 @@ class TextTargets:
         embeddings = self.matrix[picked] if len(self.matrix) else torch.zeros(len(rows), self.dim)
         return embeddings * mask.unsqueeze(1).to(embeddings.dtype), mask
 
+    def mean(self, utt_ids):
+        """The mean embedding ``[dim]`` of those utterances that have one (the
+        constant predictor a semantic loss is read against); None if none has."""
+        rows = [self.index[utt_id] for utt_id in utt_ids if utt_id in self.index]
+        if not rows:
+            return None
+        return self.matrix[torch.tensor(rows)].float().mean(dim=0)
+
     @classmethod
     def load(cls, cache_folder):
         """The cache as stored (no check against transcripts or teacher)."""

@@ -13,8 +13,8 @@ Steps: prepare manifests of every corpus under ``data_folder``
 extract cached frame targets (or utterance statistics) when the backend needs
 them, train (``care.pretraining.CAREPretrainer``), export the encoder to
 ``<output_folder>/encoder/``: the final weights, or with ``keep_best_valid``
-those of the checkpoint with the lowest validation loss. An interrupted run resumes from its last
-checkpoint when started again with the same command.
+those of the checkpoint with the lowest validation loss. An interrupted run
+resumes from its last checkpoint when started again with the same command.
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -41,12 +41,33 @@ from care.recipe import load_recipe  # noqa: E402
 logger = get_logger(__name__)
 
 
-def text_targets_for(hparams):
-    """Transcripts from the manifests (plus ASR where missing), embedded once."""
-    entries = {}
+def read_manifests(hparams):
+    """``{split: {id: entry}}`` of the prepared train and valid manifests."""
+    manifests = {}
     for split in ("train", "valid"):
         with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
-            entries.update(json.load(fin))
+            manifests[split] = json.load(fin)
+    return manifests
+
+
+def text_targets_for(hparams, manifests):
+    """Transcripts from the manifests (plus ASR where missing), embedded once.
+
+    ``text_teacher: null`` uses the cache in ``text_cache_folder`` as it is
+    (embedded elsewhere, e.g. on a machine that has the teacher): no teacher
+    is loaded and nothing is re-embedded; utterances the cache lacks train the
+    acoustic branch only (counted in the log).
+    """
+    entries = {**manifests["train"], **manifests["valid"]}
+    if hparams["text_teacher"] is None:
+        targets = TextTargets.load(hparams["text_cache_folder"])
+        with_text = [k for k, v in entries.items() if v.get("text")]
+        missing = sum(utt_id not in targets for utt_id in with_text)
+        logger.info(
+            "text_teacher: null: embeddings from %s as stored (%d of %d transcribed utterances missing)",
+            hparams["text_cache_folder"], missing, len(with_text),
+        )
+        return targets
     transcripts = {utt_id: entry.get("text") for utt_id, entry in entries.items()}
     if hparams["asr_source"] is not None:
         missing = {
@@ -92,7 +113,8 @@ if __name__ == "__main__":
             "seed": hparams["seed"],
         },
     )
-    text_targets = text_targets_for(hparams)
+    manifests = read_manifests(hparams)
+    text_targets = text_targets_for(hparams, manifests)
     frame_targets = hparams["frame_targets"]
     if frame_targets.dim != hparams["target_dim"]:
         raise ValueError(
@@ -102,11 +124,10 @@ if __name__ == "__main__":
     datasets = pretraining_datasets(hparams, text_targets)
     if not frame_targets.on_the_fly or getattr(frame_targets, "needs_utterance_stats", False):
         for split in ("train", "valid"):
-            with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
-                entries = {
-                    k: dict(v, wav=v["wav"].replace("{data_root}", hparams["data_folder"]))
-                    for k, v in json.load(fin).items()
-                }
+            entries = {
+                k: dict(v, wav=v["wav"].replace("{data_root}", hparams["data_folder"]))
+                for k, v in manifests[split].items()
+            }
             run_on_main(frame_targets.prepare, args=[entries])  # cached on disk
 
     if hparams["batch_size"] is None:  # batches of about the same total audio
@@ -126,6 +147,9 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    # the constant predictors the logs compare with (care.pretraining)
+    brain.text_mean = text_targets.mean(manifests["train"])
+    brain.corpora = sorted({entry.get("corpus", "") for entry in manifests["valid"].values()})
     valid_set = datasets["valid"]
     if valid_set is None:
         logger.warning("No validation utterances (valid_ratio %s): no validation", hparams["valid_ratio"])
