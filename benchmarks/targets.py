@@ -40,11 +40,11 @@ from care.processing import VocalFeatureTargets
 from care.processing.audio import SAMPLE_RATE, audio_info, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = {
-    "emodb": "emodb/wav/*.wav",
-    "urdu": "urdu/*/*.flac",
-    "ljspeech": "ljspeech-subset/wavs/*.flac",
-    "fsdd": "fsdd/recordings/*.wav",
+CORPORA = {  # any audio file (the GPU check's copy is re-encoded as Ogg)
+    "emodb": "emodb/wav/*.*",
+    "urdu": "urdu/*/*.*",
+    "ljspeech": "ljspeech-subset/wavs/*.*",
+    "fsdd": "fsdd/recordings/*.*",
 }
 
 

@@ -1,6 +1,6 @@
 """Data preparation for EmoDB (Berlin Database of Emotional Speech).
 
-Reads ``<data_folder>/wav/*.wav`` (or ``<data_folder>/*.wav``): file
+Reads ``<data_folder>/wav/*.wav`` (or ``<data_folder>/*.wav``; FLAC and Ogg re-encodings too): file
 ``03a01Fa.wav`` is speaker ``03``, sentence ``a01``, emotion letter ``F``,
 version ``a``. Writes ``<save_folder>/data.json`` (see
 ``care.processing.manifest``) with ``fold`` = speaker: leave-one-speaker-out.
@@ -39,7 +39,7 @@ EMOTIONS = {
     "N": "neutral",
 }
 SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
-FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])\.wav$")
+FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])\.(?:wav|flac|ogg|opus)$")  # as released, or re-encoded
 PROTOCOL = (
     "leave-one-speaker-out: 10 test folds, one speaker each; for each, the next speaker "
     "(cyclic order 03..16) is the validation set for epoch selection, the other 8 train"
@@ -61,7 +61,11 @@ def prepare_emodb(data_folder, save_folder, expected_utterances=535):
     wav_folder = os.path.join(data_folder, "wav")
     if not os.path.isdir(wav_folder):
         wav_folder = data_folder
-    files = sorted(glob.glob(os.path.join(wav_folder, "*.wav")))
+    files = sorted(
+        path
+        for ext in ("wav", "flac", "ogg", "opus")
+        for path in glob.glob(os.path.join(wav_folder, f"*.{ext}"))
+    )
     options = {"expected_utterances": expected_utterances, "wav_folder": os.path.abspath(wav_folder)}
     if skip_preparation(save_folder, options, files, data_folder):
         return

@@ -1,6 +1,6 @@
 """Data preparation for the URDU emotional speech corpus (talk-show clips).
 
-Reads ``<data_folder>/{Angry,Happy,Neutral,Sad}/*.wav|flac``: file
+Reads ``<data_folder>/{Angry,Happy,Neutral,Sad}/*.wav|flac|ogg|opus``: file
 ``SM1_F01_A12`` is speaker ``M1`` (gender M, id 1), that speaker's file 01,
 emotion letter ``A`` (A anger, H happiness, N neutral, S sadness; it must
 agree with the folder), 12th file of that emotion. Writes
@@ -41,7 +41,7 @@ logger = get_logger(__name__)
 
 EMOTIONS = {"Angry": "anger", "Happy": "happiness", "Neutral": "neutral", "Sad": "sadness"}
 LETTERS = {"A": "Angry", "H": "Happy", "N": "Neutral", "S": "Sad"}
-FILE_NAME = re.compile(r"^S([MF]\d+)_F\d+_([AHNS])\d+\.(wav|flac)$", re.IGNORECASE)
+FILE_NAME = re.compile(r"^S([MF]\d+)_F\d+_([AHNS])\d+\.(?:wav|flac|ogg|opus)$", re.IGNORECASE)
 
 
 def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400):
@@ -64,7 +64,7 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
     files = sorted(
         path
         for name in EMOTIONS
-        for ext in ("wav", "flac")
+        for ext in ("wav", "flac", "ogg", "opus")
         for path in glob.glob(os.path.join(data_folder, name, f"*.{ext}"))
     )
     options = {"num_folds": num_folds, "expected_utterances": expected_utterances}
