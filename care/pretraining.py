@@ -54,13 +54,17 @@ class CAREPretrainer(sb.Brain):
     """Trains a ``CAREEncoder`` (``modules.encoder``) on the two CARE losses.
 
     Expected hparams: ``frame_targets`` (``on_the_fly`` and, if on the fly,
-    called as ``frame_targets(wavs, wav_lens)``), ``semantic_weight``,
-    ``acoustic_weight``, ``lr_scheduler`` (called once per optimizer step),
+    called as ``frame_targets(wavs, wav_lens)``, with ``stats=`` the batch's
+    ``frame_target_stats`` when it ``needs_utterance_stats``),
+    ``semantic_weight``, ``acoustic_weight``, ``lr_scheduler`` (called once
+    per optimizer step; absent or None: constant lr, as the authors' code),
     ``log_interval`` (optimizer steps), ``train_logger``,
     ``tensorboard_logger`` (or None), ``checkpointer``, ``epoch_counter``;
-    optional ``export_steps`` (optimizer steps at which the encoder is also
-    exported to ``<export_folder>_step<N>``, for learning curves; 0 is the
-    initialisation) with ``export_folder``.
+    optional ``keep_best_valid`` (also checkpoint after every validation,
+    with its loss as ``valid_loss``, the lowest kept: what the authors' code
+    keeps); optional ``export_steps`` (optimizer steps at which the encoder
+    is also exported to ``<export_folder>_step<N>``, for learning curves; 0
+    is the initialisation) with ``export_folder``.
 
     Attributes set by the caller: ``text_mean`` (``[text_dim]``, the mean text
     embedding of the training utterances, for the ``semantic_mean``
@@ -92,8 +96,11 @@ class CAREPretrainer(sb.Brain):
         frame_targets = self.hparams.frame_targets
         if frame_targets.on_the_fly:
             # Full precision and no graph: targets are data, not a model output.
+            stats = {}
+            if getattr(frame_targets, "needs_utterance_stats", False):
+                stats = {"stats": batch.frame_target_stats.data}
             with torch.no_grad(), torch.autocast(self.device_type, enabled=False):
-                targets, _ = frame_targets(wavs.float(), wav_lens)
+                targets, _ = frame_targets(wavs.float(), wav_lens, **stats)
         else:
             targets = batch.frame_targets.data
         acoustic = predictions.acoustic.float()
@@ -154,8 +161,9 @@ class CAREPretrainer(sb.Brain):
         self._last_log = time.perf_counter()
 
     def on_fit_batch_start(self, batch, should_step):
-        if should_step:  # the warm-up/decay schedule, per optimizer step
-            self.hparams.lr_scheduler(self.optimizer)
+        scheduler = getattr(self.hparams, "lr_scheduler", None)
+        if should_step and scheduler is not None:  # per optimizer step; None: constant lr
+            scheduler(self.optimizer)
 
     def on_fit_batch_end(self, batch, outputs, loss, should_step):
         if not should_step:
@@ -181,9 +189,16 @@ class CAREPretrainer(sb.Brain):
             self.checkpointer.save_and_keep_only(
                 meta={"train_loss": stage_loss, "step": self.optimizer_step},
                 num_to_keep=self.hparams.checkpoints_to_keep,
+                min_keys=["valid_loss"],  # the best-validation one stays (keep_best_valid)
             )
         elif stage == sb.Stage.VALID:
             self._log(stats_meta={"epoch": epoch, "step": self.optimizer_step}, valid_stats=stats)
+            if getattr(self.hparams, "keep_best_valid", False):
+                self.checkpointer.save_and_keep_only(
+                    meta={"valid_loss": stage_loss, "step": self.optimizer_step},
+                    num_to_keep=self.hparams.checkpoints_to_keep,
+                    min_keys=["valid_loss"],
+                )
 
     def _export_if_due(self):
         """Exports the encoder at the optimizer steps listed in ``export_steps``."""
@@ -267,14 +282,18 @@ def pretraining_datasets(hparams, text_targets):
     Each item provides ``sig`` (a crop of at most ``crop_seconds``, starting
     on a frame boundary: random in training, the start in validation),
     ``text_target`` and ``has_text`` (zeros and 0 when the utterance has no
-    transcript), for cached frame-target backends ``frame_targets`` and, in
+    transcript), for cached frame-target backends ``frame_targets``,
+    ``frame_target_stats`` when the backend ``needs_utterance_stats`` and, in
     validation, ``corpus`` (when the manifest names it).
 
     Arguments
     ---------
     hparams : dict
         Needs ``train_manifest``, ``valid_manifest``, ``data_folder``,
-        ``crop_seconds``, ``pad_to_crop``, ``frame_targets``, ``encoder``.
+        ``crop_seconds``, ``pad_to_crop``, ``frame_targets``, ``encoder``;
+        optional ``require_text`` (drop utterances without a transcript, as
+        the authors' code does; default False: they train the acoustic
+        branch only).
     text_targets : care.processing.TextTargets
         Text embeddings by utterance id.
 
@@ -335,9 +354,35 @@ def pretraining_datasets(hparams, text_targets):
             keys.append("corpus")  # per-corpus validation losses
         if not frame_targets.on_the_fly:
             keys.append("frame_targets")
+        if getattr(frame_targets, "needs_utterance_stats", False):
+            dataset.add_dynamic_item(
+                frame_targets.utterance_stats, takes=["id", "wav"], provides="frame_target_stats"
+            )
+            keys.append("frame_target_stats")
         dataset.set_output_keys(keys)
-        datasets[split] = dataset
+        if hparams.get("require_text", False):
+            dataset = _with_text(dataset, text_targets, hparams[f"{split}_manifest"])
+        datasets[split] = dataset if len(dataset) else None
+    if datasets["train"] is None:
+        raise ValueError(
+            f"{hparams['train_manifest']}: no utterance has a transcript (require_text)"
+        )
     return datasets
+
+
+def _with_text(dataset, text_targets, manifest):
+    """The utterances of ``dataset`` that have a transcript (count logged)."""
+    total = len(dataset)
+
+    def has_text(utt_id):
+        return text_targets.get(utt_id) is not None
+
+    dataset = dataset.filtered_sorted(key_test={"id": has_text})
+    logger.info(
+        "%s: %d of %d utterances have no transcript and are left out (require_text)",
+        manifest, total - len(dataset), total,
+    )
+    return dataset
 
 
 def crop_length(crop_seconds):

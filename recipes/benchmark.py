@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The cross-dataset table: runs the emotion probe of every requested dataset
 for every requested encoder, and writes one table of weighted F1 and UA per
-dataset and their average over datasets (the paper's headline).
+dataset and their average over datasets (the abstract of arXiv 2409.05566
+ranks encoders by their average performance across datasets).
 
     python recipes/benchmark.py --encoder_source egemaps --encoder_source random:care_small \
         --datasets emodb,urdu --data_folder ../shared/data

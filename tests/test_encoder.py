@@ -1,5 +1,7 @@
 """The CARE encoder: shapes, padding invariance, gradient routing, precision."""
 
+import math
+
 import pytest
 import torch
 
@@ -232,3 +234,21 @@ def test_fixed_length_forward_is_one_compile_graph(tiny_kwargs):
     explanation = dynamo.explain(encoder)(torch.randn(2, 16000), output_hidden_states=False)
     assert explanation.graph_break_count == 0, explanation.break_reasons
     dynamo.reset()
+
+
+def test_adapter_init_and_dropout_options(tiny_kwargs):
+    """``adapter_init="pytorch"`` leaves PyTorch's defaults on the layers no
+    checkpoint provides (as the authors' code does): a convolution std of
+    1/sqrt(3 fan_in), 2.45x below Kaiming-normal's sqrt(2 / fan_in), and
+    non-zero biases; ``feature_projection_dropout`` overrides ``dropout``."""
+    ours = CAREEncoder(**tiny_kwargs)
+    theirs = CAREEncoder(**tiny_kwargs, adapter_init="pytorch", feature_projection_dropout=0.0)
+    fan_in = tiny_kwargs["d_model"] * 5
+    down_ours, down_theirs = ours.semantic_layers[0].down, theirs.semantic_layers[0].down
+    assert abs(down_ours.weight.std().item() / math.sqrt(2 / fan_in) - 1) < 0.05
+    assert abs(down_theirs.weight.std().item() / math.sqrt(1 / (3 * fan_in)) - 1) < 0.05
+    assert down_ours.bias.abs().max() == 0 and down_theirs.bias.abs().max() > 0
+    assert ours.acoustic_head.bias.abs().max() == 0 and theirs.acoustic_head.bias.abs().max() > 0
+    assert ours.feature_projection.dropout.p == 0.1 and theirs.feature_projection.dropout.p == 0.0
+    with pytest.raises(ValueError, match="adapter_init"):
+        CAREEncoder(**tiny_kwargs, adapter_init="xavier")

@@ -340,3 +340,79 @@ def test_npy_targets_other_hop(tmp_path, corpus):
     np.save(folder / "utt0.npy", ramp[:150])
     with pytest.raises(ValueError, match="needs 200"):
         targets._full("utt0", path)
+
+
+# --------------------------------------------------------------------------
+# Normalisation over the whole utterance, then the crop (every backend)
+# --------------------------------------------------------------------------
+
+
+def _by_utterance(full, first, count):
+    """What the authors' code computes: normalise the utterance, then crop."""
+    normalised = normalise_targets(full[None], torch.tensor([full.shape[0]]))[0]
+    return normalised[first : first + count]
+
+
+def test_normalise_mode_is_checked():
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        NpyTargets("folder", dim=2, normalise="speaker")
+    with pytest.raises(ValueError, match="needs a stats_folder"):
+        VocalFeatureTargets(normalise="utterance")
+
+
+def test_npy_and_opensmile_utterance_normalisation(tmp_path, corpus):
+    folder = tmp_path / "npy"
+    folder.mkdir()
+    path = corpus["utt0"]["wav"]
+    frames = conv_output_lengths(32000)
+    values = np.random.default_rng(1).normal(3.0, 2.0, size=(frames, 4)).astype(np.float32)
+    values[:20] += 5.0  # the crop's own statistics differ from the utterance's
+    np.save(folder / "utt0.npy", values)
+    by_utterance = NpyTargets(str(folder), dim=4, normalise="utterance")
+    by_crop = NpyTargets(str(folder), dim=4)
+    crop = by_utterance.crop("utt0", path, 320 * 3, 8000)
+    expected = _by_utterance(torch.from_numpy(values), 3, 24)
+    assert torch.allclose(crop, expected, atol=1e-5)
+    assert not torch.allclose(crop, by_crop.crop("utt0", path, 320 * 3, 8000), atol=0.1)
+
+    smile = OpenSmileTargets(tmp_path / "cache", num_workers=0, normalise="utterance")
+    smile.prepare(corpus)
+    full = smile._full("utt0", path)
+    crop = smile.crop("utt0", path, 320 * 7, 16000)
+    assert torch.allclose(crop, _by_utterance(full, 7, crop.shape[0]), atol=1e-5)
+
+
+def test_vocal_utterance_normalisation(tmp_path, corpus, monkeypatch):
+    """``prepare`` caches each utterance's statistics; a crop normalised with
+    them equals the whole utterance's targets normalised then cropped (up to
+    the analysis windows at the crop's edges)."""
+    targets = VocalFeatureTargets(normalise="utterance", stats_folder=str(tmp_path / "stats"))
+    assert targets.needs_utterance_stats
+    assert targets.prepare(corpus) == set(corpus)
+    path = corpus["utt0"]["wav"]
+    wav = ft.load_audio(path)
+    stats = targets.utterance_stats("utt0", path)
+    assert stats.shape == (2, targets.dim)
+
+    raw = VocalFeatureTargets(normalise=False)
+    full, _ = raw(wav[None])
+    whole = _by_utterance(full[0], 0, full.shape[1])
+    start, num = 320 * 10, 16000
+    crop, _ = targets(wav[None, start : start + num], stats=stats[None])
+    first, count = 10, crop.shape[1]
+    inner = slice(2, count - 2)  # away from the crop's edges
+    assert torch.allclose(crop[0, inner], whole[first : first + count][inner], atol=1e-4)
+
+    with pytest.raises(ValueError, match="needs the utterance statistics"):
+        targets(wav[None, :num])
+
+    # cached: a second prepare computes nothing; a changed file is recomputed
+    fresh = VocalFeatureTargets(normalise="utterance", stats_folder=str(tmp_path / "stats"))
+    monkeypatch.setattr(VocalFeatureTargets, "_raw_stats", lambda *a: pytest.fail("recomputed"))
+    assert fresh.prepare(corpus) == set(corpus)
+    assert torch.equal(fresh.utterance_stats("utt0", path), stats)
+    monkeypatch.undo()
+    audio_io.save(path, 0.5 * wav.unsqueeze(0), SR)
+    os.utime(path, ns=(1, 1))
+    fresh.prepare(corpus)
+    assert not torch.equal(fresh.utterance_stats("utt0", path), stats)

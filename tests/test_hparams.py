@@ -143,12 +143,12 @@ def test_random_care_control_resolves_config_names():
         build_extractor("random:care_tiny")
 
 
-@pytest.mark.parametrize("name", ["care_small", "care_base"])
+@pytest.mark.parametrize("name", ["care_small", "care_base", "care_base_authors"])
 def test_training_configs_load(name, tmp_path):
-    """Both pretraining configs build offline with the hub sources set to
+    """Every pretraining config builds offline with the hub sources set to
     random weights (the text teacher loads its model only when it first
-    embeds): the frame-target size reaches the encoder's head, the schedule
-    ends at the step budget, checkpoints are atomic."""
+    embeds): the frame-target size reaches the encoder's head, the step
+    budget is an override away, checkpoints are atomic."""
     overrides = {
         "data_folder": str(tmp_path),
         "output_folder": str(tmp_path / "out"),
@@ -156,11 +156,53 @@ def test_training_configs_load(name, tmp_path):
         "text_source": None,
         "optimizer_step_limit": 123,
     }
+    if name == "care_base_authors":
+        overrides["pase_folder"] = str(tmp_path / "pase")
     path = REPO / "recipes" / "Pretrain" / "hparams" / f"{name}.yaml"
     with open(path) as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     frame_targets = hparams["frame_targets"]
     assert hparams["target_dim"] == frame_targets.dim
     assert hparams["encoder"].acoustic_head.out_features == frame_targets.dim
-    assert hparams["lr_scheduler"].num_training_steps == 123
+    assert hparams["optimizer_step_limit"] == 123
     assert type(hparams["checkpointer"]).__name__ == "AtomicCheckpointer"
+    if name == "care_small":
+        assert hparams["lr_scheduler"].num_training_steps == 123
+
+
+@pytest.mark.parametrize("name", ["care_base", "care_base_authors"])
+def test_care_base_configs_follow_the_authors_code(name, tmp_path):
+    """What iiscleap/CARE's pretraining code sets (train_pase.py,
+    dataset_pase.py, model_pase.py) where both configs follow it, and the
+    authors' config's PASE+ targets and fixed padded fp32 batches."""
+    overrides = {"data_folder": str(tmp_path), "output_folder": str(tmp_path / "out"),
+                 "speech_source": None, "text_source": None}
+    if name == "care_base_authors":
+        overrides["pase_folder"] = str(tmp_path / "pase")
+    path = REPO / "recipes" / "Pretrain" / "hparams" / f"{name}.yaml"
+    with open(path) as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    encoder = hparams["encoder"]
+    optimizer = hparams["opt_class"](encoder.parameters())
+    group = optimizer.param_groups[0]
+    assert type(optimizer) is torch.optim.AdamW
+    assert (group["lr"], tuple(group["betas"]), group["eps"], group["weight_decay"]) == (
+        1e-5, (0.9, 0.99), 1e-6, 0.0
+    )
+    assert hparams["lr_scheduler"] is None  # constant lr
+    assert hparams["max_grad_norm"] == 0  # no clipping
+    assert hparams["keep_best_valid"] and hparams["min_duration"] == 2.0
+    assert hparams["crop_seconds"] == 5.0
+    assert hparams["frame_targets"].normalise == "utterance"
+    assert encoder.config["adapter_init"] == "pytorch"
+    assert encoder.config["activation_dropout"] == 0.1
+    assert encoder.feature_projection.dropout.p == 0.0
+    assert encoder.acoustic_layers[0].feed_forward.activation_dropout.p == 0.1
+    if name == "care_base_authors":
+        assert type(hparams["frame_targets"]).__name__ == "NpyTargets"
+        assert hparams["frame_targets"].dim == encoder.acoustic_head.out_features == 256
+        assert hparams["precision"] == "fp32"
+        assert (hparams["batch_size"], hparams["pad_to_crop"], hparams["require_text"]) == (128, True, True)
+    else:
+        assert type(hparams["frame_targets"]).__name__ == "OpenSmileTargets"
+        assert hparams["precision"] == "bf16" and hparams["batch_size"] is None

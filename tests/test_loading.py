@@ -126,3 +126,52 @@ def test_positional_conv_weight_from_any_weight_norm_naming():
         state = {f"conv.{names[0]}": g, f"conv.{names[1]}": v}
         torch.testing.assert_close(_effective_conv_weight(state, "conv."), kernel)
     torch.testing.assert_close(_effective_conv_weight({"conv.weight": kernel}, "conv."), kernel)
+
+
+def _copy_without(source, destination, *removed):
+    """A copy of a saved Hugging Face model whose weights lack ``removed``."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, destination)
+    weights = destination / "model.safetensors"
+    state = load_file(weights)
+    for name in removed:
+        assert name in state, name
+        del state[name]
+    save_file(state, weights, metadata={"format": "pt"})
+    return destination
+
+
+@pytest.mark.parametrize(
+    "removed",
+    [
+        # what a transformers version that fails to map the weight-norm names leaves
+        "encoder.pos_conv_embed.conv.parametrizations.weight.original0",
+        "encoder.layers.1.attention.q_proj.weight",
+        "feature_projection.projection.bias",
+    ],
+)
+def test_checkpoint_missing_a_weight_is_an_error(tmp_path, tiny_wavlm, tiny_kwargs, removed):
+    """A weight the encoder copies but the checkpoint lacks (transformers would
+    initialise it at random and only report it in ``missing_keys``) stops
+    loading with an error naming it."""
+    from care.lobes.loading import MissingWeightsError
+
+    broken = _copy_without(tiny_wavlm, tmp_path / "broken", removed)
+    with pytest.raises(MissingWeightsError, match="reported it missing") as error:
+        CAREEncoder(**tiny_kwargs, speech_source=broken)
+    assert removed in str(error.value) and str(broken) in str(error.value)
+
+
+def test_text_checkpoint_missing_a_weight_is_an_error(tmp_path, minilm_path, tiny_kwargs):
+    from care.lobes.loading import MissingWeightsError, resolve_source
+
+    path, _ = resolve_source(minilm_path)
+    removed = "encoder.layer.4.output.LayerNorm.weight"
+    broken = _copy_without(path, tmp_path / "broken", removed)
+    kwargs = dict(
+        tiny_kwargs, d_model=384, num_heads=6, ffn_dim=256, num_semantic_layers=3,
+        semantic_num_heads=12, semantic_ffn_dim=1536, semantic_layer_norm_eps=1e-12,
+    )
+    with pytest.raises(MissingWeightsError, match=removed.replace(".", r"\.")):
+        CAREEncoder(**kwargs, text_source=broken, local_files_only=True)

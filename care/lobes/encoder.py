@@ -11,7 +11,9 @@
                                    -> linear head -> ``acoustic``
                                       (regressed on frame-level acoustic descriptors)
 
-Gradient routing of the paper in one backward pass: the acoustic branch reads a
+The gradient routing of the authors' code (``pretraining/train_pase.py`` in
+iiscleap/CARE zeroes the acoustic loss's gradient on the shared parameters with
+hooks), in one backward pass: the acoustic branch reads a
 detached copy of the shared output, so the acoustic loss updates only the
 acoustic layers and head; the semantic loss reaches the shared stack through
 the (frozen) text layers. ``loss = w_sem * L_sem + w_ac * L_ac;
@@ -82,17 +84,18 @@ class CAREEncoder(nn.Module):
     ffn_dim : int
         Feed-forward width of the speech layers (base: 3072).
     num_shared_layers : int
-        Speech layers shared by both branches (paper: 6).
+        Speech layers shared by both branches (the authors' code: 6).
     num_semantic_layers : int
-        Layers of the semantic branch (paper: 6).
+        Layers of the semantic branch (the authors' code: 6).
     num_acoustic_layers : int
-        Speech layers of the acoustic branch (paper: 6).
+        Speech layers of the acoustic branch (the authors' code: 6).
     text_dim : int
         Size of the utterance-level text embedding that the pooled semantic
         output is regressed on; a linear projection is added when it differs
         from ``d_model``.
     target_dim : int
-        Size of the frame-level acoustic targets (PASE+: 256).
+        Size of the frame-level acoustic targets (PASE+, in the authors'
+        code: 256).
     semantic_num_heads : int
         Attention heads of the semantic layers (RoBERTa-base: 12).
     semantic_ffn_dim : int
@@ -102,11 +105,11 @@ class CAREEncoder(nn.Module):
     semantic_conv : bool
         Wrap each semantic layer in strided down-/up-sampling convolutions.
     semantic_conv_kernel : int
-        Their kernel size in frames (authors: 5).
+        Their kernel size in frames (the authors' code: 5).
     semantic_conv_stride : int
-        Their stride (authors: 3).
+        Their stride (the authors' code: 3).
     semantic_conv_output_padding : int
-        Extra output frames of the transposed convolution (authors: 1).
+        Extra output frames of the transposed convolution (the authors' code: 1).
     conv_channels : int
         Channels of the convolutional front end (WavLM: 512).
     conv_kernel_sizes : sequence of int
@@ -130,7 +133,20 @@ class CAREEncoder(nn.Module):
     attention_dropout : float
         Dropout on attention weights (0.1).
     activation_dropout : float
-        Dropout inside the feed-forward blocks (WavLM: 0.0).
+        Dropout inside the feed-forward blocks of the speech layers (the
+        ``microsoft/wavlm-base`` config: 0.0; the authors' code builds its
+        WavLM from ``WavLMConfig()`` defaults: 0.1).
+    feature_projection_dropout : float, optional
+        Dropout after the feature projection (None: ``dropout``; the
+        ``microsoft/wavlm-base`` config: 0.1; ``WavLMConfig()`` defaults, as in
+        the authors' code: 0.0).
+    adapter_init : str
+        Initialisation of the layers no checkpoint provides (the semantic
+        branch's convolutions and the acoustic head): ``"wavlm"``, as every
+        other random layer here (Kaiming-normal convolutions with zero bias,
+        N(0, 0.02) linear weights), or ``"pytorch"``, PyTorch's own defaults
+        (Kaiming-uniform with ``a=sqrt(5)``, uniform bias), which the authors'
+        code leaves in place (a 2.45x smaller convolution std).
     speech_source : str, optional
         WavLM checkpoint to initialise the speech layers from (hub id such as
         ``microsoft/wavlm-base``, or a local folder). None: random.
@@ -142,16 +158,17 @@ class CAREEncoder(nn.Module):
         ``roberta-base``, or a local folder). None: random.
     text_layers : sequence of int, optional
         Which text layers become the semantic layers (default: the upper
-        ``num_semantic_layers``; authors: RoBERTa-base 6-11).
+        ``num_semantic_layers``; the authors' code: RoBERTa-base 6-11).
     freeze_semantic_layers : bool
-        Keep the semantic transformer layers frozen (authors: yes); the
+        Keep the semantic transformer layers frozen (the authors' code: yes); the
         convolutions and projection around them still train.
     freeze_frontend : bool
         Freeze the convolutional front end, feature projection, positional
-        convolution and input layer norm (authors: yes, with WavLM weights).
+        convolution and input layer norm (the authors' code: yes, with WavLM weights).
     detach_acoustic : bool
         Feed the acoustic branch a detached copy of the shared output, so that
-        the acoustic loss never updates the shared stack (paper: yes).
+        the acoustic loss never updates the shared stack (the authors' code:
+        yes).
     local_files_only : bool
         Never reach the model hub when loading weights.
 
@@ -202,6 +219,8 @@ class CAREEncoder(nn.Module):
         dropout=0.1,
         attention_dropout=0.1,
         activation_dropout=0.0,
+        feature_projection_dropout=None,
+        adapter_init="wavlm",
         speech_source=None,
         speech_layers=None,
         text_source=None,
@@ -222,8 +241,10 @@ class CAREEncoder(nn.Module):
         self.feature_extractor = ConvFeatureExtractor(
             conv_channels, conv_kernel_sizes, conv_strides, bias=conv_bias
         )
+        if feature_projection_dropout is None:
+            feature_projection_dropout = dropout
         self.feature_projection = FeatureProjection(
-            conv_channels, d_model, layer_norm_eps, dropout
+            conv_channels, d_model, layer_norm_eps, feature_projection_dropout
         )
         self.pos_conv = ConvPositionalEmbedding(d_model, pos_conv_kernel, pos_conv_groups)
         self.encoder_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -268,6 +289,11 @@ class CAREEncoder(nn.Module):
         )
         self.acoustic_head = nn.Linear(d_model, target_dim)
         self.apply(_init_weights)
+        if adapter_init == "pytorch":
+            for module in self.adapter_modules():
+                module.reset_parameters()
+        elif adapter_init != "wavlm":
+            raise ValueError(f"adapter_init must be 'wavlm' or 'pytorch', got {adapter_init!r}")
 
         # Imported here: loading pulls in transformers, which plain use does not need.
         from care.lobes import loading
@@ -300,6 +326,13 @@ class CAREEncoder(nn.Module):
             module.requires_grad_(not frontend)
         for semantic in self.semantic_layers:
             semantic.layer.requires_grad_(not semantic_layers)
+
+    def adapter_modules(self):
+        """The layers no checkpoint initialises: the semantic branch's
+        convolutions and projection, the acoustic head."""
+        modules = [m for s in self.semantic_layers if s.use_conv for m in (s.down, s.up)]
+        modules += [m for m in (self.semantic_proj, self.acoustic_head) if isinstance(m, nn.Linear)]
+        return modules
 
     def frontend_modules(self):
         """The modules before the first transformer layer."""

@@ -11,7 +11,12 @@ Two sources feed a ``CAREEncoder``:
 Checkpoints are read through ``transformers`` (``AutoModel``),
 which handles hub ids, local folders, safetensors and legacy weight names;
 only their state dicts are used, never their layer modules, so the result does
-not depend on what a given ``transformers`` version's layers return. The name
+not depend on what a given ``transformers`` version's layers return. A weight
+that ``from_pretrained`` reports missing from the checkpoint (``missing_keys``
+of ``output_loading_info``: it would be left randomly initialised, e.g. when a
+``transformers`` version fails to rename the positional convolution's
+weight-norm tensors) is never copied: loading stops with
+:class:`MissingWeightsError` naming it. The name
 maps below (``WAVLM_LAYER_MODULES``, ``TEXT_LAYER_MODULES`` and the front-end
 names in ``load_speech_weights``) are the only places that know the
 checkpoints' parameter names. A local folder is always read with
@@ -77,14 +82,69 @@ def resolve_source(source):
     return str(path.resolve()), True
 
 
+class MissingWeightsError(KeyError):
+    """A weight the encoder copies is not in the checkpoint (``transformers``
+    would have initialised it at random)."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+class CheckpointState(dict):
+    """A checkpoint's float32 tensors by name, without those that
+    ``from_pretrained`` reported missing (``missing``): reading one of those,
+    or any absent name, raises :class:`MissingWeightsError` naming it.
+
+    Example
+    -------
+    >>> state = CheckpointState({"a": torch.ones(1), "b": torch.ones(1)}, "ckpt", missing=["b"])
+    >>> "b" in state
+    False
+    >>> state["b"]  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    care.lobes.loading.MissingWeightsError: ckpt: b is not in the checkpoint (transformers reported it missing ...
+    """
+
+    def __init__(self, tensors, source, missing=()):
+        self.source = str(source)
+        self.missing = set(missing)
+        super().__init__((k, v) for k, v in tensors.items() if k not in self.missing)
+
+    def __missing__(self, name):
+        raise missing_weights_error(self.source, [name], self.missing)
+
+
+def missing_weights_error(source, names, reported=()):
+    """The error for checkpoint weights ``names`` that loading needs but the
+    checkpoint lacks (``reported``: what ``from_pretrained`` said was missing)."""
+    names = list(names)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    one = len(names) == 1
+    why = ""
+    if any(name in reported for name in names):
+        it = "it" if one else "them"
+        why = (
+            f" (transformers reported {it} missing and would have left {it} "
+            "randomly initialised)"
+        )
+    return MissingWeightsError(
+        f"{source}: {shown} {'is' if one else 'are'} not in the checkpoint{why}; "
+        "check the checkpoint and the transformers version"
+    )
+
+
 def _load_pretrained(source, local_files_only):
-    """Config and float32 state dict of a Hugging Face model."""
+    """Config and float32 tensors (a :class:`CheckpointState`) of a Hugging
+    Face model; the tensors ``from_pretrained`` reports missing are left out."""
     from transformers import AutoModel
 
     path, is_local = resolve_source(source)
-    model = AutoModel.from_pretrained(path, local_files_only=local_files_only or is_local)
-    state = {name: tensor.detach().float() for name, tensor in model.state_dict().items()}
-    return model.config, state
+    model, info = AutoModel.from_pretrained(
+        path, local_files_only=local_files_only or is_local, output_loading_info=True
+    )
+    tensors = {name: tensor.detach().float() for name, tensor in model.state_dict().items()}
+    return model.config, CheckpointState(tensors, source, info.get("missing_keys", ()))
 
 
 def _effective_conv_weight(state, prefix):
@@ -99,7 +159,10 @@ def _effective_conv_weight(state, prefix):
         if prefix + g_name in state:
             g, v = state[prefix + g_name], state[prefix + v_name]
             return torch._weight_norm(v, g, dim=2)
-    raise KeyError(f"no convolution kernel under {prefix!r} in the checkpoint")
+    names = [prefix + "weight", prefix + "parametrizations.weight.original0", prefix + "weight_g"]
+    reported = getattr(state, "missing", set())
+    absent = [name for name in reported if name.startswith(prefix)] or names
+    raise missing_weights_error(getattr(state, "source", "checkpoint"), absent, reported)
 
 
 def _require(config, name, expected, source, our_name):
@@ -151,7 +214,7 @@ def layer_values(state, src, ours, modules, qkv, params=None, source=""):
     missing = [name for name in names if name not in state]
     missing += [f"{src}{p}.{k}" for p in qkv for k in ("weight", "bias") if f"{src}{p}.{k}" not in state]
     if missing:
-        raise KeyError(f"{source}: checkpoint has no {', '.join(missing[:3])}")
+        raise missing_weights_error(source, missing, getattr(state, "missing", ()))
     values = {mine: state[theirs] for theirs, mine in names.items()}
     for kind in ("weight", "bias"):
         values[f"{ours}attention.qkv.{kind}"] = torch.cat([state[f"{src}{p}.{kind}"] for p in qkv])
@@ -255,8 +318,8 @@ def load_speech_weights(encoder, source, layers=None, local_files_only=False):
         Hub id (``microsoft/wavlm-base``) or local folder.
     layers : sequence of int, optional
         Checkpoint layers for the shared then the acoustic layers (default:
-        the first ``len(shared) + len(acoustic)``, WavLM-base's 0-11 for the
-        paper's 6 + 6).
+        the first ``len(shared) + len(acoustic)``, WavLM-base's 0-11 for
+        6 + 6 as in the authors' code).
     local_files_only : bool
         Never reach the hub.
 
@@ -333,7 +396,7 @@ def load_text_layers(encoder, source, layers=None, local_files_only=False):
         folder is accepted).
     layers : sequence of int, optional
         Text layers to copy, in order (default: the upper
-        ``len(encoder.semantic_layers)`` layers; authors: RoBERTa-base 6-11).
+        ``len(encoder.semantic_layers)`` layers; the authors' code: RoBERTa-base 6-11).
     local_files_only : bool
         Never reach the hub.
 

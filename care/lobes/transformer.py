@@ -278,11 +278,11 @@ class SemanticLayer(nn.Module):
     conv : bool
         Whether to wrap the layer in down-/up-sampling convolutions.
     kernel_size : int
-        Kernel size of both convolutions (authors: 5).
+        Kernel size of both convolutions (the authors' code: 5).
     stride : int
-        Their stride (authors: 3, from 50 Hz to about 17 Hz).
+        Their stride (the authors' code: 3, from 50 Hz to about 17 Hz).
     output_padding : int
-        Extra frames of the transposed convolution (authors: 1).
+        Extra frames of the transposed convolution (the authors' code: 1).
 
     Example
     -------

@@ -3,10 +3,22 @@
 Every backend returns targets on the encoder's frame grid: frame ``i`` of a
 clip describes the audio around the centre of the encoder's receptive field
 ``[320 i, 320 i + 400)`` (16 kHz), and a clip of ``S`` samples has exactly
-``conv_output_lengths(S)`` frames. Targets are normalised per utterance (or
-per training crop) over its valid frames as the authors do,
-``(x - mean) / (std + 1)``, padding frames are zero, and every value is finite
-(silence, unvoiced frames, clipping, clips shorter than one frame).
+``conv_output_lengths(S)`` frames. Targets are normalised
+``(x - mean) / (std + 1)`` per feature (population std), padding frames are
+zero, and every value is finite (silence, unvoiced frames, clipping, clips
+shorter than one frame). Every backend takes ``normalise``:
+
+- ``"crop"`` (the default): statistics over the valid frames of the training
+  crop itself, so that a target depends only on the audio the encoder sees;
+- ``"utterance"``: statistics over the whole utterance, then the crop is cut,
+  as the authors' code does (``dataset_pase.py`` in iiscleap/CARE normalises a
+  whole utterance's PASE+ frames, then crops). The disk backends read the
+  whole utterance's frames (an openSMILE cache entry holds them; a ``.npy``
+  file is read whole instead of only the crop's rows). The on-the-fly backend
+  never sees the whole utterance in a training step: its ``prepare`` computes
+  each utterance's statistics once and caches them (``stats_folder``), the
+  data pipeline provides them per item (``utterance_stats``) and ``forward``
+  takes them (``stats``).
 
 Three backends, chosen in YAML (all have ``dim`` and ``on_the_fly``):
 
@@ -20,11 +32,13 @@ Three backends, chosen in YAML (all have ``dim`` and ``on_the_fly``):
       # in compute_forward:  targets, lens = self.hparams.frame_targets(wavs, wav_lens)
 
 - :class:`OpenSmileTargets` (``on_the_fly = False``): eGeMAPS low-level
-  descriptors (the paper's earlier version) extracted once per corpus with
+  descriptors (25 per frame; this project's default for ``care_base``: no
+  model weights needed) extracted once per corpus with
   ``prepare`` (parallel, progress bar) and cached on disk, one entry per
   utterance keyed by file identity and extractor settings;
 - :class:`NpyTargets` (``on_the_fly = False``): precomputed ``T x D`` features
-  (e.g. PASE+, as in the paper) from a folder of ``<utt_id>.npy``.
+  from a folder of ``<utt_id>.npy`` (e.g. PASE+, the 256-d targets of the
+  authors' code; ``recipes/Pretrain/README.md`` says how to extract them).
 
 The two disk backends are used in the data pipeline: call
 ``prepare(entries)`` once (on the main process) and then
@@ -68,9 +82,41 @@ logger = get_logger(__name__)
 CACHE_VERSION = 1  # bump when the cached representation changes
 
 
-def normalise_targets(targets, frame_lengths):
-    """Per-utterance normalisation over the valid frames, as the authors do:
-    ``(x - mean) / (std + 1)`` (population std), padding frames set to zero.
+NORMALISE = ("crop", "utterance")
+
+
+def _check_normalise(normalise, allow_raw=False):
+    """The normalisation mode (``True`` is ``"crop"``; ``False``, raw, where allowed)."""
+    if normalise is True:
+        return "crop"
+    if normalise is False and allow_raw:
+        return None
+    if normalise not in NORMALISE:
+        raise ValueError(f"normalise must be one of {NORMALISE}, got {normalise!r}")
+    return normalise
+
+
+def utterance_stats(features):
+    """Per-feature mean and population std of ``features`` ``[frames, dim]``,
+    stacked ``[2, dim]`` (zeros for an empty utterance).
+
+    Example
+    -------
+    >>> utterance_stats(torch.tensor([[1.0], [3.0]]))
+    tensor([[2.],
+            [1.]])
+    """
+    if features.shape[0] == 0:
+        return features.new_zeros(2, features.shape[1])
+    features = features.double()
+    mean = features.mean(dim=0)
+    std = (features - mean).pow(2).mean(dim=0).sqrt()
+    return torch.stack([mean, std]).float()
+
+
+def normalise_targets(targets, frame_lengths, stats=None):
+    """``(x - mean) / (std + 1)`` per feature (population std) over the valid
+    frames, as the authors' code normalises, padding frames set to zero.
 
     Arguments
     ---------
@@ -78,6 +124,10 @@ def normalise_targets(targets, frame_lengths):
         ``[batch, time, dim]`` raw features.
     frame_lengths : torch.Tensor
         ``[batch]`` valid frames of each utterance (may be zero).
+    stats : torch.Tensor, optional
+        ``[batch, 2, dim]`` mean and std to use (e.g. of the whole utterance
+        a crop comes from, :func:`utterance_stats`); default: those of the
+        valid frames of ``targets``.
 
     Returns
     -------
@@ -91,8 +141,16 @@ def normalise_targets(targets, frame_lengths):
     tensor([[[-0.5000],
              [ 0.5000],
              [ 0.0000]]])
+    >>> normalise_targets(x, torch.tensor([2]), stats=torch.tensor([[[3.0], [1.0]]]))
+    tensor([[[-1.],
+             [ 0.],
+             [ 0.]]])
     """
     mask = length_mask(frame_lengths.to(targets.device), targets.shape[1]).unsqueeze(-1)
+    if stats is not None:
+        stats = stats.to(targets.device, targets.dtype)
+        centred = (targets - stats[:, :1]).masked_fill(~mask, 0.0)
+        return centred / (stats[:, 1:] + 1.0)
     count = frame_lengths.to(targets.device).clamp(min=1).view(-1, 1, 1).to(targets.dtype)
     x = targets.masked_fill(~mask, 0.0)
     mean = x.sum(dim=1, keepdim=True) / count
@@ -192,8 +250,14 @@ class VocalFeatureTargets(torch.nn.Module):
         the rest together).
     smoothing : int
         Frames of a centred moving average over valid frames (1: none).
-    normalise : bool
-        Apply the per-utterance normalisation (False returns raw features).
+    normalise : str or bool
+        ``"crop"`` (or True): statistics of the waveforms given to
+        ``forward``; ``"utterance"``: statistics of the whole utterance,
+        passed to ``forward`` as ``stats`` (:meth:`prepare` caches them,
+        :meth:`utterance_stats` reads them); False: raw features.
+    stats_folder : str, optional
+        Where :meth:`prepare` caches the utterance statistics (needed with
+        ``normalise="utterance"``).
     sample_rate : int
         Input rate (Hz).
     kernel_sizes, strides : sequence of int
@@ -224,12 +288,27 @@ class VocalFeatureTargets(torch.nn.Module):
         loudness=True,
         gne=False,
         smoothing=1,
-        normalise=True,
+        normalise="crop",
+        stats_folder=None,
         sample_rate=SAMPLE_RATE,
         kernel_sizes=WAVLM_KERNEL_SIZES,
         strides=WAVLM_STRIDES,
     ):
         super().__init__()
+        # What the raw features depend on (the key of cached utterance statistics).
+        self.settings = {
+            key: value for key, value in locals().items()
+            if key not in ("self", "__class__", "normalise", "stats_folder")
+        }
+        self.settings.update(kernel_sizes=list(kernel_sizes), strides=list(strides))
+        self.normalise = _check_normalise(normalise, allow_raw=True)
+        self.needs_utterance_stats = self.normalise == "utterance"
+        if self.needs_utterance_stats and stats_folder is None:
+            raise ValueError(
+                'normalise="utterance" needs a stats_folder for the utterance statistics'
+            )
+        self.stats_folder = stats_folder
+        self._stats = None  # utterance statistics, loaded on first use
         self.sample_rate = sample_rate
         self.kernel_sizes, self.strides = tuple(kernel_sizes), tuple(strides)
         self.hop = math.prod(self.strides)
@@ -253,7 +332,6 @@ class VocalFeatureTargets(torch.nn.Module):
         self.eps = eps
         self.log_mels, self.loudness, self.gne = log_mels, loudness, gne
         self.smoothing = smoothing
-        self.normalise = normalise
         self.compute_fbanks = Filterbank(
             n_mels=n_mels, log_mel=False, n_fft=self.window_samples, sample_rate=sample_rate
         )
@@ -285,7 +363,7 @@ class VocalFeatureTargets(torch.nn.Module):
         return padded.unfold(-1, self.window_samples, self.hop)[:, :num_frames], padded, left
 
     @torch.no_grad()
-    def forward(self, wavs, wav_lens=None):
+    def forward(self, wavs, wav_lens=None, stats=None):
         """Computes the targets of a batch.
 
         Arguments
@@ -294,6 +372,9 @@ class VocalFeatureTargets(torch.nn.Module):
             ``[batch, samples]`` at 16 kHz, zero-padded.
         wav_lens : torch.Tensor, optional
             ``[batch]`` relative lengths in (0, 1] (all 1 when None).
+        stats : torch.Tensor, optional
+            ``[batch, 2, dim]`` statistics of each waveform's whole utterance
+            (:meth:`utterance_stats`); required with ``normalise="utterance"``.
 
         Returns
         -------
@@ -323,11 +404,110 @@ class VocalFeatureTargets(torch.nn.Module):
             mask = length_mask(frame_lengths, time).unsqueeze(-1)
             features = _masked_moving_average(features, mask, self.smoothing)
             features = torch.nan_to_num(features, nan=0.0, posinf=0.0, neginf=0.0)
-            if self.normalise:
-                features = normalise_targets(features, frame_lengths)
+            if self.normalise is None:
+                return features.masked_fill(~mask, 0.0), lengths
+            if self.normalise == "utterance" and stats is None:
+                raise ValueError(
+                    'normalise="utterance" needs the utterance statistics: pass '
+                    "stats (the data pipeline's utterance_stats of each item)"
+                )
+            return normalise_targets(features, frame_lengths, stats), lengths
+
+    def stats_path(self):
+        return os.path.join(self.stats_folder, "utterance_stats.pt")
+
+    def _raw_stats(self, path):
+        """Statistics of the raw features of a whole file (one forward pass)."""
+        audio = load_audio(path).float()
+        if self.frame_lengths(len(audio)) == 0:
+            return torch.zeros(2, self.dim)
+        normalise, self.normalise = self.normalise, None
+        try:
+            features, _ = self(audio.unsqueeze(0))
+        finally:
+            self.normalise = normalise
+        return utterance_stats(features[0])
+
+    def prepare(self, entries, num_workers=None, save_every=500):
+        """With ``normalise="utterance"``, computes (once, cached in
+        ``stats_folder``, keyed by file identity and feature settings) every
+        utterance's feature statistics; unreadable files are skipped and
+        counted in one log line. An interrupted run keeps what it saved
+        (every ``save_every`` utterances, atomically). Otherwise nothing to do.
+
+        Arguments
+        ---------
+        entries : dict
+            ``utt_id -> {"wav": path, ...}`` (a manifest with paths resolved).
+        num_workers : int, optional
+            Accepted for interface parity (one process; torch threads).
+        save_every : int
+            Utterances between saves of the cache.
+
+        Returns
+        -------
+        set
+            The ids whose statistics are ready (all ids without utterance
+            normalisation).
+        """
+        if not self.needs_utterance_stats:
+            return set(entries)
+        cached = self._load_stats()
+        ready, failed, computed = set(), {}, 0
+        todo = []
+        for utt_id, entry in entries.items():
+            try:
+                key = _file_key(entry["wav"], self.settings)
+            except OSError as error:
+                failed[utt_id] = f"{entry['wav']}: {error.strerror}"
+                continue
+            if cached.get(utt_id, {}).get("key") == key:
+                ready.add(utt_id)
             else:
-                features = features.masked_fill(~mask, 0.0)
-            return features, lengths
+                todo.append((utt_id, entry["wav"], key))
+        for utt_id, path, key in tqdm(todo, desc="utterance statistics", dynamic_ncols=True):
+            try:
+                cached[utt_id] = {"key": key, "stats": self._raw_stats(path)}
+            except (AudioError, RuntimeError, ValueError, OSError) as error:
+                failed[utt_id] = str(error)
+                continue
+            ready.add(utt_id)
+            computed += 1
+            if computed % save_every == 0:
+                save_torch(cached, self.stats_path())
+        if computed:
+            save_torch(cached, self.stats_path())
+        self._stats = cached
+        message = (
+            f"utterance statistics in {self.stats_folder}: {len(entries)} utterances, "
+            f"{len(ready) - computed} cached, {computed} computed, {len(failed)} skipped"
+        )
+        if failed:
+            logger.warning(message + " (e.g. " + "; ".join(list(failed.values())[:3]) + ")")
+        else:
+            logger.info(message)
+        return ready
+
+    def _load_stats(self):
+        path = self.stats_path()
+        if not os.path.isfile(path):
+            return {}
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # unreadable cache: compute again
+            logger.warning("%s is unreadable; computing the utterance statistics again", path)
+            return {}
+
+    def utterance_stats(self, utt_id, path):
+        """``[2, dim]`` mean and std of the raw features of the whole
+        utterance: from the cache :meth:`prepare` wrote, computed (not
+        cached) when the utterance is not there."""
+        if self._stats is None:
+            self._stats = self._load_stats()
+        entry = self._stats.get(utt_id)
+        if entry is not None:
+            return entry["stats"]
+        return self._raw_stats(path)
 
     def _features(self, wavs, time, frame_lengths):
         frames, padded, left = self._frames(wavs, time)
@@ -413,10 +593,13 @@ def _safe_name(utt_id):
 
 class _DiskTargets:
     """Shared ``crop`` logic of the disk backends: ``_full(utt_id, path)``
-    returns the raw features of the whole utterance on the encoder grid."""
+    returns the raw features of the whole utterance on the encoder grid;
+    ``normalise`` is ``"crop"`` or ``"utterance"`` (see the module doc)."""
 
     on_the_fly = False
+    needs_utterance_stats = False  # the disk backends normalise in ``crop``
     hop, field = 320, 400
+    normalise = "crop"
 
     def crop(self, utt_id, path, start, num_samples):
         """Normalised targets of the audio segment ``[start, start +
@@ -433,14 +616,20 @@ class _DiskTargets:
             )
         first = start // self.hop
         count = conv_output_lengths(int(num_samples))
-        segment, available = self._segment(utt_id, path, first, count)
+        stats = None
+        if self.normalise == "utterance":
+            full = self._full(utt_id, path)
+            segment, available = full[first : first + count], full.shape[0]
+            stats = utterance_stats(full).unsqueeze(0)
+        else:
+            segment, available = self._segment(utt_id, path, first, count)
         if segment.shape[0] < count:
             raise ValueError(
                 f"{path}: crop [{start}, {start + num_samples}) needs frames up to "
                 f"{first + count}, the audio has {available} "
                 "(is the crop beyond the end of the audio?)"
             )
-        return normalise_targets(segment.unsqueeze(0), torch.tensor([count]))[0]
+        return normalise_targets(segment.unsqueeze(0), torch.tensor([count]), stats)[0]
 
     def _segment(self, utt_id, path, first, count):
         """Raw frames ``[first, first + count)`` (fewer at the end of the
@@ -533,6 +722,8 @@ class OpenSmileTargets(_DiskTargets):
         ``opensmile.FeatureLevel`` member.
     num_workers : int
         Default worker processes of ``prepare`` (0: in this process).
+    normalise : str
+        ``"crop"`` or ``"utterance"`` (statistics of the whole cached entry).
 
     Example
     -------
@@ -553,9 +744,11 @@ class OpenSmileTargets(_DiskTargets):
         feature_set="eGeMAPSv02",
         feature_level="LowLevelDescriptors",
         num_workers=4,
+        normalise="crop",
     ):
         import opensmile
 
+        self.normalise = _check_normalise(normalise)
         self.cache_folder = cache_folder
         self.feature_set, self.feature_level = feature_set, feature_level
         self.num_workers = num_workers
@@ -673,7 +866,9 @@ class OpenSmileTargets(_DiskTargets):
 
 class NpyTargets(_DiskTargets):
     """Precomputed features from a folder of ``<utt_id>.npy`` files, each
-    ``T x D`` (e.g. PASE+ as in the paper).
+    ``T x D`` (e.g. PASE+, the targets of the authors' code: see
+    ``recipes/Pretrain/README.md`` for their extraction and the 100 Hz to
+    50 Hz step).
 
     With ``hop_samples=320`` (the default) frame ``k`` must be the encoder's
     frame ``k`` and ``T`` must equal ``conv_output_lengths(samples)``. With
@@ -697,6 +892,9 @@ class NpyTargets(_DiskTargets):
         Frame hop of the files in 16 kHz samples.
     tolerance : int
         Frames of length mismatch that are padded or trimmed.
+    normalise : str
+        ``"crop"`` (only the crop's rows are read) or ``"utterance"`` (the
+        whole file is read for its statistics).
 
     Example
     -------
@@ -710,7 +908,8 @@ class NpyTargets(_DiskTargets):
     torch.Size([24, 3])
     """
 
-    def __init__(self, folder, dim, hop_samples=320, tolerance=2):
+    def __init__(self, folder, dim, hop_samples=320, tolerance=2, normalise="crop"):
+        self.normalise = _check_normalise(normalise)
         self.folder = folder
         self.dim = dim
         self.hop_samples = hop_samples

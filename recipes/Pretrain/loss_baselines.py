@@ -46,7 +46,10 @@ def main(argv=None):
         batch = PaddedBatch(items[start : start + 16])
         wavs, lens = batch.sig
         if frame_targets.on_the_fly:
-            targets, target_lens = frame_targets(wavs, lens)
+            stats = {}
+            if getattr(frame_targets, "needs_utterance_stats", False):
+                stats = {"stats": batch.frame_target_stats.data}
+            targets, target_lens = frame_targets(wavs, lens, **stats)
         else:
             targets, target_lens = batch.frame_targets
         frames = torch.round(target_lens * targets.shape[1]).long()

@@ -10,10 +10,11 @@ Run from the repository root (or this folder):
 Steps: prepare manifests of every corpus under ``data_folder``
 (``pretrain_prepare.py``), transcribe utterances without a transcript when
 ``asr_source`` is set, embed transcripts with the text teacher (cached),
-extract cached frame targets when the backend needs them, train
-(``care.pretraining.CAREPretrainer``), export the encoder to
-``<output_folder>/encoder/``. An interrupted run resumes from its last
-checkpoint when started again with the same command.
+extract cached frame targets (or utterance statistics) when the backend needs
+them, train (``care.pretraining.CAREPretrainer``), export the encoder to
+``<output_folder>/encoder/``: the final weights, or with ``keep_best_valid``
+those of the checkpoint with the lowest validation loss. An interrupted run
+resumes from its last checkpoint when started again with the same command.
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -124,7 +125,7 @@ if __name__ == "__main__":
             f"{frame_targets.dim} features: set target_dim: {frame_targets.dim}"
         )
     datasets = pretraining_datasets(hparams, text_targets)
-    if not frame_targets.on_the_fly:
+    if not frame_targets.on_the_fly or getattr(frame_targets, "needs_utterance_stats", False):
         for split in ("train", "valid"):
             entries = {
                 k: dict(v, wav=v["wav"].replace("{data_root}", hparams["data_folder"]))
@@ -164,6 +165,11 @@ if __name__ == "__main__":
         train_loader_kwargs={**train_loader_kwargs, **hparams["train_dataloader_opts"]},
         valid_loader_kwargs=hparams["valid_dataloader_opts"],
     )
+    exported = "final weights"
+    if hparams.get("keep_best_valid", False):
+        best = brain.checkpointer.recover_if_possible(min_key="valid_loss")
+        if best is not None:
+            exported = f"best validation loss {best.meta['valid_loss']:.4g} at step {best.meta['step']}"
     if if_main_process():
         folder = save_encoder(
             brain.modules.encoder,
@@ -173,6 +179,7 @@ if __name__ == "__main__":
                 "trained_with": os.path.abspath(hparams_file),
                 "overrides": overrides or "",
                 "frame_targets": type(frame_targets).__name__,
+                "weights": exported,
             },
         )
-        logger.info("Exported the encoder to %s", folder)
+        logger.info("Exported the encoder (%s) to %s", exported, folder)
