@@ -206,11 +206,11 @@ def main():
         list(pool.map(lambda job: run(job[0], job[1], "stdout.log"), jobs))
 
     rows, markdown = table(spec, args, found, list(datasets))
-    with open(os.path.join(args.output_folder, "ablations.json"), "w", encoding="utf-8") as fout:
-        json.dump({"steps": args.steps, "train_args": args.train_args, "probe_args": args.probe_args,
-                   "rows": rows}, fout, indent=2)
-    with open(os.path.join(args.output_folder, "ablations.md"), "w", encoding="utf-8") as fout:
-        fout.write(markdown)
+    from care.io import write_json, write_text  # atomic (temp file, then rename)
+
+    write_json(os.path.join(args.output_folder, "ablations.json"),
+               {"steps": args.steps, "train_args": args.train_args, "probe_args": args.probe_args, "rows": rows})
+    write_text(os.path.join(args.output_folder, "ablations.md"), markdown)
     print(markdown)
 
 
