@@ -18,7 +18,9 @@ from care.probing.metrics import classification_metrics
 
 class ProbeBrain(sb.Brain):
     """Hooks of the probe's training. Expects ``hparams.compute_cost``
-    (logits, targets) and, when validating, ``hparams.train_logger``.
+    (logits, targets) and, when validating, ``hparams.train_logger``; an
+    optional ``hparams.class_weight`` ``[classes]`` weights the training loss
+    (``compute_cost(..., weight=...)``).
 
     After a validation or test stage, ``self.stage_stats`` holds the loss
     and metrics, and ``self.stage_outputs`` the ids, targets and predictions.
@@ -30,12 +32,16 @@ class ProbeBrain(sb.Brain):
         return self.modules.probe(batch.features.data)
 
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy; collects predictions outside training."""
+        """Cross-entropy (class-weighted in training when ``class_weight`` is
+        set); collects predictions outside training."""
         targets = batch.label_encoded.data.view(-1)
         if stage != sb.Stage.TRAIN:
             self.ids += batch.id
             self.targets += targets.tolist()
             self.predictions += predictions.argmax(dim=-1).tolist()
+        weight = getattr(self.hparams, "class_weight", None)
+        if stage == sb.Stage.TRAIN and weight is not None:
+            return self.hparams.compute_cost(predictions, targets, weight=weight.to(self.device))
         return self.hparams.compute_cost(predictions, targets)
 
     def on_stage_start(self, stage, epoch=None):
