@@ -1,6 +1,8 @@
-"""The probe's Brain: trains ``care.lobes.EmotionProbe`` on cached per-layer
-features, selects the epoch with the best validation weighted F1 through the
-checkpointer, and scores the test set once with it.
+"""The probe's Brain: trains a probe (``care.lobes.EmotionProbe`` or
+``AuthorsProbe``) on cached per-layer features, keeps the epoch with the best
+validation weighted F1 through the checkpointer, and scores the test set once
+(with that epoch's probe, or with the probe refit on training + validation:
+see ``care.probing.run``).
 
 Only hooks are overridden; optimisation, checkpointing and resumption come
 from ``sb.Brain``. Batches carry ``features`` ``[batch, layers, dim]`` and

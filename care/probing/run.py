@@ -341,12 +341,15 @@ def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, tra
          counter, folder):
     """A fresh probe (``seed``), standardised on ``train`` and trained on it
     for ``counter``'s epochs; with ``valid``, the best validation epoch is
-    checkpointed in ``folder``, and an interrupted run resumes there.
+    checkpointed in ``folder``, and an interrupted run resumes there (no
+    checkpoints when ``folder`` is None).
     Returns the probe and its Brain."""
     sb.utils.seed_everything(seed)
     probe = head["probe"](**dims)
     probe.set_normalization(torch.stack([features[u] for u in train]))
-    checkpointer = Checkpointer(folder, recoverables={"probe": probe, "counter": counter})
+    checkpointer = None
+    if folder is not None:
+        checkpointer = Checkpointer(folder, recoverables={"probe": probe, "counter": counter})
     brain_hparams = {
         "compute_cost": hparams["compute_cost"],
         "noprogressbar": hparams.get("noprogressbar", True),
@@ -382,24 +385,11 @@ def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, h
     """Trains the exported probe on every utterance (see the module docstring)."""
     epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
     seed = hparams["seeds"][0]
-    sb.utils.seed_everything(seed)
-    probe = head["probe"](**dims)
     everything = sorted(data)
-    probe.set_normalization(torch.stack([features[u] for u in everything]))
-    brain = ProbeBrain(
-        modules={"probe": probe},
-        opt_class=head["opt_class"],
-        hparams={"compute_cost": hparams["compute_cost"],
-                 "noprogressbar": hparams.get("noprogressbar", True)},
-        run_opts=run_opts,
-    )
-    brain.fit(
-        head["epoch_counter"](limit=epochs),
-        feature_dataset(everything, features, data, label_encoder),
-        train_loader_kwargs={"batch_size": hparams["batch_size"], "shuffle": True},
-    )
+    probe, _ = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, everything,
+                    None, head["epoch_counter"](limit=epochs), None)
     folder = os.path.join(hparams["output_folder"], "classifier")
-    layers = dims["layers"] if "layers" in dims else None
+    layers = dims.get("layers")
     info = {
         "dataset": hparams["dataset"],
         "encoder_source": str(hparams["encoder_source"]),
