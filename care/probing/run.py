@@ -18,8 +18,8 @@ heads), a fresh probe then trains on training + validation for that many
 epochs and is the one tested; without it (``probe_head: authors``), the
 selected epoch's probe is tested. The head and its training settings are
 picked in the YAML by ``probe_head`` (``head``: ``probe``, ``opt_class``,
-``epoch_counter``, ``refit``); a YAML without ``head`` gives them at its top
-level. A logistic-regression reference (``care.probing.reference``) is
+``epoch_counter``, ``refit``, ``balance_classes``); a YAML without ``head``
+gives them at its top level. A logistic-regression reference (``care.probing.reference``) is
 scored on the same features and folds.
 
 Exported classifier: a probe trained on *all* utterances of the corpus (every
@@ -269,8 +269,8 @@ def protocol_splits(hparams, data, description=""):
 
 def probe_settings(hparams):
     """The chosen head's ``probe``, ``opt_class``, ``epoch_counter``,
-    ``refit`` and ``balance_classes``: ``hparams["head"]`` (picked by ``probe_head``), or the top
-    level of a YAML without one."""
+    ``refit`` and ``balance_classes``: ``hparams["head"]`` (picked by
+    ``probe_head``), or the top level of a YAML without one."""
     head = hparams.get("head") or hparams
     return {
         "probe": head["probe"],
