@@ -22,6 +22,11 @@ ranks encoders by their average performance across datasets).
   figures for base-sized models) from a CSV the user writes, with columns
   ``encoder,dataset,protocol,weighted_f1,ua,source`` (percent; the source is
   printed under the table). No reference figure is stored in this code.
+- Every encoder's row is followed by the logistic-regression reference on the
+  same features and test folds (``care/probing/reference.py``; probe column
+  ``logistic regression``), so the table shows what the probe itself adds;
+  ``--reference null`` leaves it out. ``--probe_head authors`` (or ``linear``)
+  is passed to the recipes like any other option.
 - Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
 
 Authors
@@ -66,16 +71,17 @@ def run_dataset(recipe_dir, argv):
 
 
 def table(rows, datasets, references=()):
-    """Markdown table: one row per encoder and protocol, weighted F1 and UA
-    (%) per dataset (mean ± std over folds; † when test speakers also
+    """Markdown table: one row per encoder, probe and protocol, weighted F1
+    and UA (%) per dataset (mean ± std over folds; † when test speakers also
     train), then the averages over datasets; reference rows last."""
-    head = ["encoder", "protocol"]
+    head = ["encoder", "probe", "protocol"]
     for name in datasets:
         head += [f"{name} wF1", f"{name} UA"]
     head += ["average wF1", "average UA"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for row in rows:
-        cells = [f"`{row['encoder_source']}`", row.get("protocol", "speaker_independent")]
+        cells = [f"`{row['encoder_source']}`", row.get("probe", "probe"),
+                 row.get("protocol", "speaker_independent")]
         for name in datasets:
             result = row["datasets"][name]
             mark = "" if result.get("speaker_independent", True) else " " + NOT_INDEPENDENT
@@ -84,7 +90,7 @@ def table(rows, datasets, references=()):
         cells += [f"{100 * row['average']['weighted_f1']:.1f}", f"{100 * row['average']['ua']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     for ref in reference_rows(references, datasets):
-        cells = [f"reference: {ref['encoder']}", ref["protocol"]]
+        cells = [f"reference: {ref['encoder']}", "", ref["protocol"]]
         for name in datasets:
             for metric in ("weighted_f1", "ua"):
                 value = ref["datasets"].get(name, {}).get(metric)
@@ -114,6 +120,19 @@ def reference_rows(references, datasets):
             row["average"][metric] = None if None in values else sum(values) / len(values)
         row["sources"] = sorted(row["sources"])
     return list(grouped.values())
+
+
+def _cell(results, metrics):
+    """One dataset's entry of a table row."""
+    return {
+        "mean": metrics["mean"],
+        "std": metrics["std_folds"],
+        "folds": len(metrics["per_fold"]),
+        "seeds": results["seeds"],
+        "speaker_independent": results.get("speaker_independent", True),
+        "protocol": results["protocol"],
+        "results": os.path.join(results["output_folder"], "results.md"),
+    }
 
 
 def main(argv=None):
@@ -159,26 +178,25 @@ def main(argv=None):
             if protocol == "emobox":
                 extra += ["--emobox_folds", args.emobox_folds]
             row = {"encoder_source": source, "protocol": protocol, "datasets": {}}
+            reference = {"encoder_source": source, "protocol": protocol, "datasets": {}}
             for name in datasets:
                 results = run_dataset(
                     known[name],
                     ["hparams/probe.yaml", "--data_folder", folders[name],
                      "--encoder_source", source, *extra, *passthrough],
                 )
-                row["datasets"][name] = {
-                    "mean": results["metrics"]["mean"],
-                    "std": results["metrics"]["std_folds"],
-                    "folds": len(results["folds"]),
-                    "seeds": results["seeds"],
-                    "speaker_independent": results.get("speaker_independent", True),
-                    "protocol": results["protocol"],
-                    "results": os.path.join(results["output_folder"], "results.md"),
-                }
-            row["average"] = {
-                metric: sum(row["datasets"][n]["mean"][metric] for n in datasets) / len(datasets)
-                for metric in ("weighted_f1", "ua")
-            }
-            rows.append(row)
+                row["probe"] = results.get("probe_head", "probe")
+                row["datasets"][name] = _cell(results, results["metrics"])
+                if "reference" in results:
+                    reference["probe"] = results["reference"]["name"]
+                    reference["datasets"][name] = _cell(results, results["reference"]["metrics"])
+            for done in (row, reference):
+                if len(done["datasets"]) == len(datasets):
+                    done["average"] = {
+                        metric: sum(done["datasets"][n]["mean"][metric] for n in datasets) / len(datasets)
+                        for metric in ("weighted_f1", "ua")
+                    }
+                    rows.append(done)
     refs = reference_rows(references, datasets)
     notes = ""
     if any(not r["datasets"][n]["speaker_independent"] for r in rows for n in datasets):
@@ -190,7 +208,8 @@ def main(argv=None):
     text = (
         "# Emotion probing across datasets\n\n"
         "Weighted F1 and UA (%), mean ± std over test folds (each fold averaged over seeds); "
-        "the averages are over datasets.\n\n"
+        "the averages are over datasets. Probe `mlp`, `linear`, `authors`: the recipes' "
+        "`probe_head`; logistic regression: the reference on the same features and folds.\n\n"
         + table(rows, datasets, references)
         + notes
         + "\nCommand: `python recipes/benchmark.py "

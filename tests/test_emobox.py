@@ -248,8 +248,10 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     test = {u: data[u] for u in list(data)[48:]}
     encoder = CategoricalEncoder()
     encoder.update_from_iterable(labels)
-    dims = {"num_layers": 1, "input_dim": 8, "num_classes": 3}
+    dims = {"num_layers": 1, "input_dim": 8, "num_classes": 3, "layers": None}
     hparams = probe_hparams(tmp_path)
+    head = run_module.probe_settings(hparams)
+    assert head["refit"], "the default head refits on training + validation"
 
     evaluated = []
     original = ProbeBrain.evaluate
@@ -263,7 +265,7 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     def run(name, feats, manifest):
         nonlocal spy
         spy = SpyFeatures(feats)
-        return run_module._train_fold(hparams, None, spy, manifest, encoder, dims, None,
+        return run_module._train_fold(hparams, None, spy, manifest, encoder, dims, head,
                                       (train, valid, {u: manifest[u] for u in test}), 1, "f",
                                       str(tmp_path / name))
 
@@ -281,9 +283,11 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     assert second["valid_weighted_f1"] == first["valid_weighted_f1"]
     assert second["layer_weights"] == first["layer_weights"]
     assert second["test"] != first["test"]  # the test fold did change
-    kept = [torch.load(next((tmp_path / n).glob("CKPT*")) / "probe.ckpt") for n in ("a", "b")]
-    for key in kept[0]:
-        torch.testing.assert_close(kept[0][key], kept[1][key])
+    for folder in ("", "refit"):  # the selected epoch's probe, and the refit one that is tested
+        kept = [torch.load(next((tmp_path / n / folder).glob("CKPT*")) / "probe.ckpt")
+                for n in ("a", "b")]
+        for key in kept[0]:
+            torch.testing.assert_close(kept[0][key], kept[1][key])
 
 
 # ---------------------------------------------------------------------------
@@ -356,13 +360,15 @@ def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatc
     rows = benchmark.main(common + ["--protocol", "speaker_independent", "--protocol", "emobox",
                                     "--emobox_folds", str(tmp_path / "folds"),
                                     "--reference_csv", str(reference)])
+    rows = [r for r in rows if r["probe"] == "mlp"]  # each is followed by its logistic regression
     assert [r["protocol"] for r in rows] == ["speaker_independent", "emobox"]
     assert [r["datasets"]["emodb"]["speaker_independent"] for r in rows] == [True, False]
     assert rows[1]["datasets"]["emodb"]["folds"] == 3
     text = (tmp_path / "bench" / "benchmark.md").read_text()
-    assert "| reference: some-base | emobox | 12.5 | 13.5 | 12.5 | 13.5 |" in text
+    assert "| reference: some-base |  | emobox | 12.5 | 13.5 | 12.5 | 13.5 |" in text
     assert "† not speaker-independent" in text and "a test fixture" in text
-    emobox_line = next(line for line in text.splitlines() if "| emobox |" in line and "random" in line)
+    emobox_line = next(line for line in text.splitlines()
+                       if "| mlp | emobox |" in line and "random" in line)
     assert emobox_line.count("†") == 2
     with pytest.raises(SystemExit):
         benchmark.main(common + ["--protocol", "emobox"])

@@ -441,14 +441,136 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
         "--prepare_options", "{expected_utterances: null}", "--seeds", "[1]",
         "--number_of_epochs", "2", "--export_classifier", "False",
     ])
-    row, = rows
+    row, reference = rows
+    assert row["probe"] == "mlp" and reference["probe"] == "logistic regression (C=0.1)"
+    assert reference["datasets"]["urdu"]["folds"] == 5
     assert row["datasets"]["emodb"]["folds"] == 4 and row["datasets"]["urdu"]["folds"] == 5
     expected = (row["datasets"]["emodb"]["mean"]["weighted_f1"]
                 + row["datasets"]["urdu"]["mean"]["weighted_f1"]) / 2
     assert row["average"]["weighted_f1"] == pytest.approx(expected)
     text = (tmp_path / "bench" / "benchmark.md").read_text()
-    assert ("| encoder | protocol | emodb wF1 | emodb UA | urdu wF1 | urdu UA | average wF1 | "
-            "average UA |") in text
+    assert ("| encoder | probe | protocol | emodb wF1 | emodb UA | urdu wF1 | urdu UA | "
+            "average wF1 | average UA |") in text
+    assert f"| `{source}` | logistic regression (C=0.1) | speaker_independent |" in text
     assert (tmp_path / "results" / "URDU" / "random-tiny_care" / "results.json").is_file()
     with pytest.raises(SystemExit):
         benchmark.main(["--encoder_source", "egemaps", "--datasets", "nosuch"])
+
+
+# ---------------------------------------------------------------------------
+# The authors' probe, the extraction rule and the logistic-regression reference
+
+
+def test_authors_probe_on_a_tiny_care_encoder(tiny_kwargs):
+    """``AuthorsProbe`` on a tiny CARE: per depth the semantic and acoustic
+    paths side by side (input and shared layers in both halves), softmax over
+    depths with random-uniform initial logits, the pooled last semantic layer
+    appended, then Linear -> Dropout -> Linear -> Dropout -> Linear (no
+    nonlinearity), inputs not standardised."""
+    from care.lobes import AuthorsProbe, CAREEncoder, CAREFeatures, masked_mean
+    from care.probing.encoders import authors_layout
+
+    torch.manual_seed(0)
+    features = CAREFeatures(CAREEncoder(**tiny_kwargs))
+    layout = authors_layout(features)
+    groups = features.layer_groups
+    bottom = groups["input"] + groups["shared"]
+    assert layout["depth_layers"] == [
+        [s, a] for s, a in zip(bottom + groups["semantic"], bottom + groups["acoustic"])]
+    assert layout["appended_layer"] == groups["semantic"][-1]
+
+    wavs, lens = torch.randn(3, 16000) * 0.1, torch.tensor([1.0, 0.7, 0.4])
+    pooled = features(wavs, lens)
+    probe = AuthorsProbe(features.num_layers, features.dim, 5, **layout).eval()
+    probe.set_normalization(pooled * 3 + 1)  # the authors' probe does not standardise
+    dim, depths = features.dim, len(layout["depth_layers"])
+    assert [type(m).__name__ for m in probe.mlp] == ["Linear", "Dropout", "Linear", "Dropout", "Linear"]
+    assert [(m.in_features, m.out_features) for m in probe.mlp if isinstance(m, torch.nn.Linear)] == [
+        (3 * dim, 768), (768, 256), (256, 5)]
+    assert [m.p for m in probe.mlp if isinstance(m, torch.nn.Dropout)] == [0.2, 0.2]
+    logits = probe.layer_weighting.logits.detach()
+    assert logits.shape == (depths,) and ((logits >= 0) & (logits < 1)).all() and logits.std() > 0
+
+    # The first linear layer's input, rebuilt from the encoder's hidden states.
+    with torch.no_grad():
+        out = features.encoder(wavs, lens)
+        hidden = masked_mean(out.hidden_states, out.lengths)  # [batch, layers, dim]
+        weights = logits.softmax(0)
+        expected = sum(
+            w * torch.cat([hidden[:, s], hidden[:, a]], dim=-1)
+            for w, (s, a) in zip(weights, layout["depth_layers"]))
+        expected = torch.cat([expected, hidden[:, groups["semantic"][-1]]], dim=-1)
+        seen = []
+        hook = probe.mlp[0].register_forward_hook(lambda m, i, o: seen.append(i[0]))
+        logits_out = probe(pooled)
+        hook.remove()
+    torch.testing.assert_close(seen[0], expected, atol=1e-5, rtol=1e-5)
+    assert logits_out.shape == (3, 5)
+    with pytest.raises(ValueError, match="layers: all"):
+        AuthorsProbe(features.num_layers, dim, 5, layers=[1, 2], **layout)
+
+
+def test_authors_head_end_to_end_with_the_clip_rule(tmp_path, tiny_kwargs, monkeypatch):
+    """``--probe_head authors`` through the recipe on a tiny random CARE, with
+    the authors' extraction rule (here: clips under 2 s padded to 3 s) in its
+    own cache; the exported classifier rebuilds the authors' probe. The
+    default run beside it has the logistic-regression reference."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_care_yaml(tmp_path, tiny_kwargs)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    rule = "{max_seconds: 20, crop_seconds: 5, min_seconds: 2, pad_seconds: 3}"
+    results, out = run_emodb(tmp_path, root, f"random:{config}", "--probe_head", "authors",
+                             "--extract_clips", "authors", "--authors_clip_rule", rule,
+                             "--authors_epochs", "2")
+    depths = 1 + tiny_kwargs["num_shared_layers"] + tiny_kwargs["num_semantic_layers"]
+    assert results["probe_head"] == "authors" and len(results["mean_layer_weights"]) == depths
+    assert all(r["refit"] is False and r["best_epoch"] <= 2 for r in results["runs"])
+    assert results["authors_clip_rule"]["pad_seconds"] == 3
+    padded = torch.load(tmp_path / "features" / "random-tiny_care-authors_clips.pt")
+    with open(out / "classifier" / "hyperparams.yaml") as handle:
+        text = handle.read()
+    assert "!new:care.lobes.AuthorsProbe" in text
+    classifier = load_hyperpyyaml(text)
+    assert classifier["probe"].config["depth_layers"][0] == [0, 0]
+
+    (tmp_path / "default").mkdir()
+    default, out2 = run_emodb(tmp_path / "default", root, f"random:{config}",
+                              "--export_classifier", "False")
+    whole = torch.load(tmp_path / "default" / "features" / "random-tiny_care.pt")
+    assert whole["ids"] == padded["ids"] and not torch.allclose(whole["features"], padded["features"])
+    assert default["probe_head"] == "mlp" and all(r["refit"] for r in default["runs"])
+    assert all(r["sizes"]["train"] + r["sizes"]["valid"] == 14 for r in default["runs"])
+    reference = default["reference"]
+    assert reference["name"] == "logistic regression (C=0.1)"
+    assert set(reference["metrics"]["per_fold"]) == {"03", "08", "09"}
+    assert "logistic regression (C=0.1)" in (out2 / "results.md").read_text()
+
+
+def test_logistic_regression_reference_matches_scikit_learn():
+    """The reference is scikit-learn's LogisticRegression(C) on features
+    standardised with the statistics of training + validation, the test fold
+    untouched."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from care.probing.reference import logistic_regression
+
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+    ids = [f"u{i:02d}" for i in range(45)]
+    data = {u: {"label": labels[i % 3]} for i, u in enumerate(ids)}
+    features = {u: torch.tensor(rng.normal(size=(2, 4)) + (i % 3), dtype=torch.float32)
+                for i, u in enumerate(ids)}
+    train, valid, test = ({u: data[u] for u in ids[a:b]} for a, b in ((0, 25), (25, 35), (35, 45)))
+    run, = logistic_regression(features, data, [("f", train, valid, test)], labels, layers=[1], C=0.5)
+    fit = sorted(train) + sorted(valid)
+    x = np.stack([features[u][1].numpy() for u in fit])
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=0.5, max_iter=5000).fit(
+        scaler.transform(x), [labels.index(data[u]["label"]) for u in fit])
+    predictions = model.predict(scaler.transform(np.stack([features[u][1].numpy() for u in sorted(test)])))
+    expected = classification_metrics([labels.index(data[u]["label"]) for u in sorted(test)],
+                                      predictions, 3)
+    assert run["test"] == pytest.approx(expected) and run["sizes"] == {"train": 35, "test": 10}

@@ -6,9 +6,10 @@ Importing this package has no side effects; weight loading (which needs
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_classifier, save_encoder
-from care.lobes.probe import CAREFeatures, EmotionProbe, LayerWeighting, masked_mean
+from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting, masked_mean
 
 __all__ = [
+    "AuthorsProbe",
     "CAREEncoder",
     "CAREFeatures",
     "CAREOutput",

@@ -233,7 +233,7 @@ def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop
         ``forward(wavs, wav_lens) -> [batch, layers, dim]`` with an
         ``export_yaml()`` method returning the YAML lines that rebuild it
         (e.g. :class:`care.lobes.CAREFeatures`).
-    probe : EmotionProbe
+    probe : EmotionProbe or AuthorsProbe
         The trained probe (its ``config`` gives the architecture).
     labels : list of str
         Class names in the order of the probe's outputs.
@@ -265,7 +265,7 @@ def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop
         "sample_rate: 16000  # Hz; inputs are resampled to it",
         "extractor: " + extractor_lines[0],
         *extractor_lines[1:],
-        "probe: !new:care.lobes.EmotionProbe",
+        f"probe: !new:care.lobes.{type(probe).__name__}",
         *["    " + line for line in _dump(probe_config).splitlines()],
         "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
         "",

@@ -1,5 +1,13 @@
-"""The light-weight emotion probe of the paper's evaluation: a learned softmax
-weighting over a frozen encoder's layers, masked mean pooling and a small MLP.
+"""Emotion probes over a frozen encoder's pooled layers.
+
+- :class:`EmotionProbe` (this collection's probe; ``probe_head: mlp`` and
+  ``linear`` of the recipes): train-fold feature standardisation, a learned
+  softmax weighting over the chosen layers, then an MLP or a linear layer.
+- :class:`AuthorsProbe` (``probe_head: authors``): the downstream probe of
+  the authors' code (iiscleap/CARE, ``downstream/``): the two branches'
+  pooled outputs concatenated at each depth, softmax-weighted over depths,
+  the pooled last semantic layer appended, three linear layers with dropout
+  and no nonlinearity.
 
 Mean pooling is linear, so weighting layers then pooling equals pooling each
 layer then weighting. The probe therefore takes per-layer pooled vectors
@@ -18,6 +26,9 @@ torch.Size([2, 5, 32])
 torch.Size([2, 4])
 >>> probe.layer_weighting.weights().shape
 torch.Size([3])
+>>> authors = AuthorsProbe(5, 32, 4, depth_layers=[[0, 0], [1, 3], [2, 4]], appended_layer=2)
+>>> authors(pooled).shape
+torch.Size([2, 4])
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -161,6 +172,107 @@ class EmotionProbe(nn.Module):
         """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""
         pooled = (pooled - self.feature_mean) / self.feature_std
         return self.mlp(self.layer_weighting(pooled))
+
+
+
+class AuthorsProbe(nn.Module):
+    """The downstream probe of the authors' code (iiscleap/CARE,
+    ``downstream/train_wavlm_downstream_own.py`` with the features of
+    ``downstream/get_wavlm_feats.py``).
+
+    At each depth the pooled vectors of ``depth_layers[d]`` are concatenated
+    (for CARE: the semantic and the acoustic branch at that depth, so
+    ``2 * dim``); the depths are weighted by a softmax over learned logits
+    initialised uniformly at random in [0, 1) (``torch.rand``); the pooled
+    ``appended_layer`` (for CARE: the last semantic layer, mean-pooled
+    without projection) is appended; then Linear -> Dropout -> Linear ->
+    Dropout -> Linear, with no nonlinearity in between (as in their code).
+    Inputs are not standardised unless ``standardize`` is set.
+
+    Arguments
+    ---------
+    num_layers : int
+        Layers in the pooled input ``[batch, layers, dim]``.
+    input_dim : int
+        Size of each layer's vector.
+    num_classes : int
+        Output classes.
+    depth_layers : list of list of int
+        Per depth, the layers concatenated (all depths the same count);
+        see :func:`care.probing.encoders.authors_layout`.
+    appended_layer : int
+        The layer appended after the weighting.
+    hidden_dims : list of int
+        Widths of the two hidden linear layers (the authors': 768, 256).
+    dropout : float
+        Dropout after each hidden linear layer (the authors': 0.2).
+    standardize : bool
+        Standardise inputs with training statistics (the authors do not).
+    layers : None
+        Accepted for the runner's interface; the layout is ``depth_layers``.
+
+    Example
+    -------
+    >>> probe = AuthorsProbe(3, 8, 2, depth_layers=[[0, 0], [1, 2]], appended_layer=1)
+    >>> probe(torch.randn(4, 3, 8)).shape, probe.layer_weighting.weights().shape
+    (torch.Size([4, 2]), torch.Size([2]))
+    """
+
+    def __init__(
+        self,
+        num_layers,
+        input_dim,
+        num_classes,
+        depth_layers,
+        appended_layer,
+        hidden_dims=(768, 256),
+        dropout=0.2,
+        standardize=False,
+        layers=None,
+    ):
+        super().__init__()
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        depth_layers = [[int(i) for i in depth] for depth in depth_layers]
+        widths = {len(depth) for depth in depth_layers}
+        used = [i for depth in depth_layers for i in depth] + [int(appended_layer)]
+        if not depth_layers or len(widths) != 1 or any(not 0 <= i < num_layers for i in used):
+            raise ValueError(
+                f"depth_layers {depth_layers} and appended_layer {appended_layer} must be "
+                f"equal-length lists of indices below {num_layers}"
+            )
+        if layers is not None:
+            raise ValueError("AuthorsProbe weights its own depth_layers; set layers: all")
+        self.standardize = standardize
+        self.register_buffer("feature_mean", torch.zeros(num_layers, input_dim))
+        self.register_buffer("feature_std", torch.ones(num_layers, input_dim))
+        self.register_buffer("depth_index", torch.tensor(depth_layers), persistent=False)
+        self.appended_layer = int(appended_layer)
+        self.layer_weighting = LayerWeighting(len(depth_layers), layer_norm=False)
+        with torch.no_grad():  # the authors' torch.rand(13, 1) logits
+            self.layer_weighting.logits.copy_(torch.rand(len(depth_layers)))
+        width = widths.pop() * input_dim + input_dim
+        first, second = hidden_dims
+        self.mlp = nn.Sequential(
+            nn.Linear(width, first),
+            nn.Dropout(dropout),
+            nn.Linear(first, second),
+            nn.Dropout(dropout),
+            nn.Linear(second, num_classes),
+        )
+
+    def set_normalization(self, features):
+        """As :meth:`EmotionProbe.set_normalization` when ``standardize``;
+        otherwise the inputs stay as they are (the authors' probe)."""
+        if self.standardize:
+            EmotionProbe.set_normalization(self, features)
+
+    def forward(self, pooled):
+        """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""
+        pooled = (pooled - self.feature_mean) / self.feature_std
+        depths = pooled[:, self.depth_index]  # [batch, depths, per-depth layers, dim]
+        depths = depths.flatten(2)  # the per-depth concatenation
+        weighted = self.layer_weighting(depths)
+        return self.mlp(torch.cat([weighted, pooled[:, self.appended_layer]], dim=-1))
 
 
 class CAREFeatures(nn.Module):

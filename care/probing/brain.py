@@ -1,6 +1,8 @@
-"""The probe's Brain: trains ``care.lobes.EmotionProbe`` on cached per-layer
-features, selects the epoch with the best validation weighted F1 through the
-checkpointer, and scores the test set once with it.
+"""The probe's Brain: trains a probe (``care.lobes.EmotionProbe`` or
+``AuthorsProbe``) on cached per-layer features, keeps the epoch with the best
+validation weighted F1 through the checkpointer, and scores the test set once
+(with that epoch's probe, or with the probe refit on training + validation:
+see ``care.probing.run``).
 
 Only hooks are overridden; optimisation, checkpointing and resumption come
 from ``sb.Brain``. Batches carry ``features`` ``[batch, layers, dim]`` and
@@ -18,7 +20,9 @@ from care.probing.metrics import classification_metrics
 
 class ProbeBrain(sb.Brain):
     """Hooks of the probe's training. Expects ``hparams.compute_cost``
-    (logits, targets) and, when validating, ``hparams.train_logger``.
+    (logits, targets) and, when validating, ``hparams.train_logger``; an
+    optional ``hparams.class_weight`` ``[classes]`` weights the training loss
+    (``compute_cost(..., weight=...)``).
 
     After a validation or test stage, ``self.stage_stats`` holds the loss
     and metrics, and ``self.stage_outputs`` the ids, targets and predictions.
@@ -30,12 +34,16 @@ class ProbeBrain(sb.Brain):
         return self.modules.probe(batch.features.data)
 
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy; collects predictions outside training."""
+        """Cross-entropy (class-weighted in training when ``class_weight`` is
+        set); collects predictions outside training."""
         targets = batch.label_encoded.data.view(-1)
         if stage != sb.Stage.TRAIN:
             self.ids += batch.id
             self.targets += targets.tolist()
             self.predictions += predictions.argmax(dim=-1).tolist()
+        weight = getattr(self.hparams, "class_weight", None)
+        if stage == sb.Stage.TRAIN and weight is not None:
+            return self.hparams.compute_cost(predictions, targets, weight=weight.to(self.device))
         return self.hparams.compute_cost(predictions, targets)
 
     def on_stage_start(self, stage, epoch=None):

@@ -30,6 +30,7 @@ Authors
 """
 
 import hashlib
+import json
 import os
 import time
 
@@ -57,11 +58,57 @@ def data_fingerprint(data, data_folder):
     return digest.hexdigest()
 
 
-def cache_key(extractor, data, data_folder):
-    """The key a cache must carry to be reused for ``extractor`` on ``data``."""
+def cache_key(extractor, data, data_folder, clip_rule=None):
+    """The key a cache must carry to be reused for ``extractor`` on ``data``
+    (and ``clip_rule``, when one is set)."""
+    rule = "" if not clip_rule else json.dumps(dict(clip_rule), sort_keys=True)
     return hashlib.sha256(
-        (extractor_fingerprint(extractor) + data_fingerprint(data, data_folder)).encode()
+        (extractor_fingerprint(extractor) + data_fingerprint(data, data_folder) + rule).encode()
     ).hexdigest()
+
+
+def apply_clip_rule(sig, utt, clip_rule, sample_rate=SAMPLE_RATE):
+    """The authors' extraction rule (iiscleap/CARE, ``downstream/get_wavlm_feats.py``):
+    a clip longer than ``max_seconds`` is replaced by a random crop of
+    ``crop_seconds``; one shorter than ``min_seconds`` is zero-padded at its
+    end to ``pad_seconds`` (the padding is then part of the clip, as in their
+    code, which encodes one clip at a time). The crop start is drawn from a
+    generator seeded by the utterance id, so extraction is reproducible.
+
+    Arguments
+    ---------
+    sig : torch.Tensor
+        ``[samples]`` at ``sample_rate``.
+    utt : str
+        The utterance id (seeds the crop).
+    clip_rule : dict
+        ``max_seconds``, ``crop_seconds``, ``min_seconds``, ``pad_seconds``.
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    torch.Tensor
+        The clip to encode.
+
+    Example
+    -------
+    >>> rule = {"max_seconds": 20, "crop_seconds": 5, "min_seconds": 0.5, "pad_seconds": 5}
+    >>> [apply_clip_rule(torch.ones(n * 16000), "u", rule).shape[0] / 16000 for n in (25, 10)]
+    [5.0, 10.0]
+    >>> short = apply_clip_rule(torch.ones(4000), "u", rule)
+    >>> short.shape[0] / 16000, short[3999].item(), short[4000].item()
+    (5.0, 1.0, 0.0)
+    """
+    samples = sig.shape[0]
+    if samples > clip_rule["max_seconds"] * sample_rate:
+        crop = int(clip_rule["crop_seconds"] * sample_rate)
+        seed = int(hashlib.sha256(utt.encode()).hexdigest()[:15], 16)
+        start = int(torch.randint(0, samples - crop, (1,), generator=torch.Generator().manual_seed(seed)))
+        return sig[start:start + crop]
+    if samples < clip_rule["min_seconds"] * sample_rate:
+        return torch.nn.functional.pad(sig, (0, int(clip_rule["pad_seconds"] * sample_rate) - samples))
+    return sig
 
 
 def cache_info(cache_path):
@@ -79,6 +126,7 @@ def cached_features(
     save_every=20,
     num_workers=0,
     progressbar=True,
+    clip_rule=None,
 ):
     """Per-layer pooled features of every utterance of ``data``, from
     ``cache_path`` when its key matches, else extracted and cached.
@@ -103,13 +151,16 @@ def cached_features(
         Audio-loading workers.
     progressbar : bool
         Show a tqdm bar.
+    clip_rule : dict, optional
+        Crop long and pad short clips before encoding (:func:`apply_clip_rule`);
+        None: whole clips.
 
     Returns
     -------
     (list of str, torch.Tensor)
         Sorted utterance ids and their features ``[N, layers, dim]`` (float32, CPU).
     """
-    key = cache_key(extractor, data, data_folder)
+    key = cache_key(extractor, data, data_folder, clip_rule)
     ids = sorted(data)
     if os.path.isfile(cache_path):
         cache = torch.load(cache_path, map_location="cpu", weights_only=True)
@@ -131,7 +182,7 @@ def cached_features(
     if todo:
         _extract(
             extractor, todo, data_folder, done, key, partial_path, batch_size, device,
-            save_every, num_workers, progressbar,
+            save_every, num_workers, progressbar, clip_rule,
         )
     features = torch.stack([done[utt] for utt in ids])
     info = {
@@ -148,14 +199,15 @@ def cached_features(
 
 def _extract(
     extractor, todo, data_folder, done, key, partial_path, batch_size, device, save_every,
-    num_workers, progressbar,
+    num_workers, progressbar, clip_rule,
 ):
     dataset = sb.dataio.dataset.DynamicItemDataset({u: dict(e) for u, e in todo.items()})
 
-    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.takes("id", "wav")
     @sb.utils.data_pipeline.provides("sig")
-    def audio_pipeline(wav):
-        return load_audio(resolve_wav(wav, data_folder), SAMPLE_RATE)
+    def audio_pipeline(utt, wav):
+        sig = load_audio(resolve_wav(wav, data_folder), SAMPLE_RATE)
+        return sig if not clip_rule else apply_clip_rule(sig, utt, clip_rule)
 
     sb.dataio.dataset.add_dynamic_item([dataset], audio_pipeline)
     dataset.set_output_keys(["id", "sig"])

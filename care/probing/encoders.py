@@ -304,3 +304,48 @@ def resolve_layers(layers, extractor):
     if bad or not chosen:
         raise ValueError(f"layers: {chosen} must be indices below {extractor.num_layers}")
     return chosen
+
+
+def authors_layout(extractor):
+    """Which pooled layers :class:`care.lobes.AuthorsProbe` concatenates at
+    each depth, and which it appends.
+
+    For a CARE encoder (one with ``layer_groups``), as the authors' feature
+    extraction: the semantic path (input, shared layers, semantic layers) and
+    the acoustic path (input, shared layers, acoustic layers) side by side at
+    each depth, so the input and shared layers appear in both halves; the
+    last semantic layer is appended. The authors' branches are equally deep
+    (13 depths each); when ours are not, the shorter path repeats its last
+    layer. Any other encoder (its nearest equivalent): each layer alone at its
+    depth, the last layer appended.
+
+    Arguments
+    ---------
+    extractor : torch.nn.Module
+        Has ``num_layers`` and, for CARE, ``layer_groups``.
+
+    Returns
+    -------
+    dict
+        ``{"depth_layers": [[...], ...], "appended_layer": int}``.
+
+    Example
+    -------
+    >>> class E: num_layers = 7; layer_groups = {"input": [0], "shared": [1, 2],
+    ...     "semantic": [3, 4], "acoustic": [5, 6]}
+    >>> authors_layout(E())
+    {'depth_layers': [[0, 0], [1, 1], [2, 2], [3, 5], [4, 6]], 'appended_layer': 4}
+    >>> authors_layout(build_extractor("egemaps"))
+    {'depth_layers': [[0]], 'appended_layer': 0}
+    """
+    groups = getattr(extractor, "layer_groups", None)
+    if groups is None:
+        layers = list(range(extractor.num_layers))
+        return {"depth_layers": [[i] for i in layers], "appended_layer": layers[-1]}
+    bottom = groups["input"] + groups["shared"]
+    semantic, acoustic = bottom + groups["semantic"], bottom + groups["acoustic"]
+    depths = max(len(semantic), len(acoustic))
+    semantic += semantic[-1:] * (depths - len(semantic))
+    acoustic += acoustic[-1:] * (depths - len(acoustic))
+    return {"depth_layers": [list(pair) for pair in zip(semantic, acoustic)],
+            "appended_layer": groups["semantic"][-1]}

@@ -12,6 +12,16 @@ A recipe's ``train.py`` is::
     if __name__ == "__main__":
         run_recipe(prepare_emodb, sys.argv[1:], recipe_dir=os.path.dirname(__file__))
 
+Per test fold and seed: the probe trains on the training folds and the epoch
+of best validation weighted F1 is selected; with ``refit`` (the default
+heads), a fresh probe then trains on training + validation for that many
+epochs and is the one tested; without it (``probe_head: authors``), the
+selected epoch's probe is tested. The head and its training settings are
+picked in the YAML by ``probe_head`` (``head``: ``probe``, ``opt_class``,
+``epoch_counter``, ``refit``, ``balance_classes``); a YAML without ``head``
+gives them at its top level. A logistic-regression reference (``care.probing.reference``) is
+scored on the same features and folds.
+
 Exported classifier: a probe trained on *all* utterances of the corpus (every
 fold) for the median of the epochs selected on the validation folds, with
 feature statistics of all utterances; no test fold chooses it, and it is the
@@ -39,10 +49,11 @@ from speechbrain.utils.logger import get_logger
 from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
 from care.lobes.export import save_classifier
+from care.lobes.probe import AuthorsProbe
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
 from care.probing.emobox import DEFAULT_EXCLUDE, check_protocol, emobox_splits
-from care.probing.encoders import build_extractor, resolve_layers
+from care.probing.encoders import authors_layout, build_extractor, resolve_layers
 from care.probing.metrics import (
     METRIC_NAMES,
     METRICS,
@@ -117,7 +128,12 @@ def run_probing(hparams, run_opts=None):
     splits, protocol_info = protocol_splits(hparams, data, protocol)
 
     extractor = build_extractor(hparams["encoder_source"], hparams.get("hf_cache"))
-    cache_path = os.path.join(hparams["feature_folder"], hparams["encoder_name"] + ".pt")
+    clips = hparams.get("extract_clips", "whole")
+    if clips not in ("whole", "authors"):
+        raise ValueError(f"extract_clips: {clips!r}; expected whole or authors")
+    clip_rule = hparams["authors_clip_rule"] if clips == "authors" else None
+    cache_name = hparams["encoder_name"] + ("-authors_clips" if clip_rule else "")
+    cache_path = os.path.join(hparams["feature_folder"], cache_name + ".pt")
     ids, features = cached_features(
         extractor,
         data,
@@ -125,9 +141,11 @@ def run_probing(hparams, run_opts=None):
         cache_path,
         batch_size=hparams["extract_batch_size"],
         device=device,
+        clip_rule=clip_rule,
     )
     features = dict(zip(ids, features))
     layers = resolve_layers(hparams["layers"], extractor)
+    head = probe_settings(hparams)
 
     labels = sorted({entry["label"] for entry in data.values()})
     label_encoder = CategoricalEncoder()
@@ -137,7 +155,16 @@ def run_probing(hparams, run_opts=None):
         "num_layers": extractor.num_layers,
         "input_dim": extractor.dim,
         "num_classes": len(labels),
+        "layers": layers,
     }
+    if _is_authors(head):  # its own layout of the layers (see AuthorsProbe)
+        if layers is not None:
+            raise ValueError(f"probe_head authors weights its own layers; got layers: {hparams['layers']}")
+        dims.update(authors_layout(extractor))
+    reference = None
+    if hparams.get("reference") is not None:
+        reference = summarize(hparams["reference"](features, data, splits, labels,
+                                                   layers=layers))
     runs = []
     threads = torch.get_num_threads()
     # A probe is a tiny MLP: on CPU, more threads only add synchronisation.
@@ -149,7 +176,7 @@ def run_probing(hparams, run_opts=None):
             folder = os.path.join(hparams["save_folder"], signature, fold_dir, f"seed_{seed}")
             runs.append(
                 _train_fold(
-                    hparams, run_opts, features, data, label_encoder, dims, layers,
+                    hparams, run_opts, features, data, label_encoder, dims, head,
                     (train, valid, test), seed, fold, folder,
                 )
             )
@@ -160,6 +187,14 @@ def run_probing(hparams, run_opts=None):
     torch.set_num_threads(threads)
 
     results = _results(hparams, protocol_info, data, labels, runs)
+    results["probe_head"] = hparams.get("probe_head", "probe")
+    if clip_rule:
+        results["authors_clip_rule"] = dict(clip_rule)
+    if reference is not None:
+        results["reference"] = {
+            "name": _reference_name(hparams["reference"]),
+            "metrics": reference,
+        }
     results["timing_seconds"] = {  # when first computed (caches and finished runs are reused)
         "feature_extraction": cache_info(cache_path).get("extraction_seconds"),
         "probe_training_all_runs": round(sum(r.get("seconds", float("nan")) for r in runs), 1),
@@ -167,7 +202,7 @@ def run_probing(hparams, run_opts=None):
     results["machine"] = _machine(device)
     if hparams.get("export_classifier", True):
         results["classifier"] = _export(
-            hparams, run_opts, extractor, features, data, label_encoder, dims, layers, labels, runs,
+            hparams, run_opts, extractor, features, data, label_encoder, dims, head, labels, runs,
             results,
         )
     confusion = np.asarray(results["confusion_matrix"]["counts"])
@@ -232,57 +267,66 @@ def protocol_splits(hparams, data, description=""):
     return splits, {"name": protocol, "description": text, **info}
 
 
+def probe_settings(hparams):
+    """The chosen head's ``probe``, ``opt_class``, ``epoch_counter``,
+    ``refit`` and ``balance_classes``: ``hparams["head"]`` (picked by
+    ``probe_head``), or the top level of a YAML without one."""
+    head = hparams.get("head") or hparams
+    return {
+        "probe": head["probe"],
+        "opt_class": head["opt_class"],
+        "epoch_counter": head["epoch_counter"],
+        "refit": bool(head.get("refit", False)),
+        "balance_classes": bool(head.get("balance_classes", False)),
+    }
+
+
+def _is_authors(head):
+    func = getattr(head["probe"], "func", head["probe"])
+    return isinstance(func, type) and issubclass(func, AuthorsProbe)
+
+
 def _train_fold(
-    hparams, run_opts, features, data, label_encoder, dims, layers, sets, seed, fold, folder
+    hparams, run_opts, features, data, label_encoder, dims, head, sets, seed, fold, folder
 ):
     """Trains, selects and tests one probe; its result is saved in ``folder``
-    (``result.json``), so that a finished run is not repeated."""
+    (``result.json``), so that a finished run is not repeated.
+
+    The epoch of best validation weighted F1 is kept (checkpoints in
+    ``folder``); with ``refit``, a fresh probe (same seed) then trains on
+    training + validation for that many epochs (checkpoint in
+    ``folder/refit``) and is the one tested. The test set is read once, at
+    the end."""
     result_path = os.path.join(folder, "result.json")
     if os.path.isfile(result_path):
         with open(result_path, encoding="utf-8") as handle:
             return json.load(handle)
     train, valid, test = sets
     started = time.time()
-    sb.utils.seed_everything(seed)
-    probe = hparams["probe"](**dims, layers=layers)
-    probe.set_normalization(torch.stack([features[u] for u in train]))
-    counter = hparams["epoch_counter"]()
-    # Atomic (a kill mid-save leaves nothing that is loaded) and with the RNG
-    # state, so that a resumed fold trains exactly as an uninterrupted one.
-    checkpointer = AtomicCheckpointer(
-        folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
-    )
-    brain = ProbeBrain(
-        modules={"probe": probe},
-        opt_class=hparams["opt_class"],
-        hparams={
-            "compute_cost": hparams["compute_cost"],
-            "train_logger": hparams["train_logger"](save_file=os.path.join(folder, "train_log.txt")),
-            "noprogressbar": hparams.get("noprogressbar", True),
-        },
-        run_opts=run_opts,
-        checkpointer=checkpointer,
-    )
+    probe, brain = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed,
+                        sorted(train), sorted(valid), head["epoch_counter"](), folder)
+    best = brain.checkpointer.find_checkpoint(max_key="weighted_f1")
+    selected = int(best.meta["epoch"])
+    if head["refit"]:
+        everything = sorted(train) + sorted(valid)
+        probe, brain = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed,
+                            everything, None, head["epoch_counter"](limit=selected),
+                            os.path.join(folder, "refit"))
+        if brain.checkpointer.find_checkpoint() is None:  # else: resumed, already trained
+            brain.checkpointer.save_checkpoint(meta={"epoch": selected, "refit": True})
     loader = {"batch_size": hparams["batch_size"]}
-    brain.fit(
-        counter,
-        feature_dataset(sorted(train), features, data, label_encoder),
-        feature_dataset(sorted(valid), features, data, label_encoder),
-        train_loader_kwargs={**loader, "shuffle": True},
-        valid_loader_kwargs=loader,
-    )
-    best = checkpointer.find_checkpoint(max_key="weighted_f1")
     brain.evaluate(
         feature_dataset(sorted(test), features, data, label_encoder),
-        max_key="weighted_f1",
+        max_key=None if head["refit"] else "weighted_f1",
         test_loader_kwargs=loader,
     )
     stats = brain.stage_stats
     result = {
         "seed": seed,
         "fold": fold,
-        "best_epoch": int(best.meta["epoch"]),
+        "best_epoch": selected,
         "valid_weighted_f1": float(best.meta["weighted_f1"]),
+        "refit": head["refit"],
         "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
         "test": {m: stats[m] for m in METRICS},
         "layer_weights": probe.layer_weighting.weights().detach().cpu().tolist(),
@@ -293,31 +337,67 @@ def _train_fold(
     return result
 
 
-def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, layers, labels,
+def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, train, valid,
+         counter, folder):
+    """A fresh probe (``seed``), standardised on ``train`` and trained on it
+    for ``counter``'s epochs; with ``valid``, the best validation epoch is
+    checkpointed in ``folder``, and an interrupted run resumes there (no
+    checkpoints when ``folder`` is None).
+    Returns the probe and its Brain."""
+    sb.utils.seed_everything(seed)
+    probe = head["probe"](**dims)
+    probe.set_normalization(torch.stack([features[u] for u in train]))
+    checkpointer = None
+    if folder is not None:
+        # Atomic (a kill mid-save leaves nothing that is loaded) and with the RNG
+        # state, so that a resumed fold trains exactly as an uninterrupted one.
+        checkpointer = AtomicCheckpointer(
+            folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
+        )
+    brain_hparams = {
+        "compute_cost": hparams["compute_cost"],
+        "noprogressbar": hparams.get("noprogressbar", True),
+    }
+    if head["balance_classes"]:  # inverse class frequency of this training set
+        counts = torch.bincount(
+            torch.tensor([label_encoder.encode_label(data[u]["label"]) for u in train]),
+            minlength=dims["num_classes"]).float()
+        brain_hparams["class_weight"] = counts.sum() / (len(counts) * counts.clamp(min=1))
+    if valid is not None:
+        brain_hparams["train_logger"] = hparams["train_logger"](
+            save_file=os.path.join(folder, "train_log.txt"))
+    brain = ProbeBrain(
+        modules={"probe": probe},
+        opt_class=head["opt_class"],
+        hparams=brain_hparams,
+        run_opts=run_opts,
+        checkpointer=checkpointer,
+    )
+    loader = {"batch_size": hparams["batch_size"]}
+    brain.fit(
+        counter,
+        feature_dataset(train, features, data, label_encoder),
+        None if valid is None else feature_dataset(valid, features, data, label_encoder),
+        train_loader_kwargs={**loader, "shuffle": True},
+        valid_loader_kwargs=loader,
+    )
+    return probe, brain
+
+
+def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, head, labels,
             runs, results):
     """Trains the exported probe on every utterance (see the module docstring)."""
     epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
     seed = hparams["seeds"][0]
-    sb.utils.seed_everything(seed)
-    probe = hparams["probe"](**dims, layers=layers)
     everything = sorted(data)
-    probe.set_normalization(torch.stack([features[u] for u in everything]))
-    brain = ProbeBrain(
-        modules={"probe": probe},
-        opt_class=hparams["opt_class"],
-        hparams={"compute_cost": hparams["compute_cost"],
-                 "noprogressbar": hparams.get("noprogressbar", True)},
-        run_opts=run_opts,
-    )
-    brain.fit(
-        hparams["epoch_counter"](limit=epochs),
-        feature_dataset(everything, features, data, label_encoder),
-        train_loader_kwargs={"batch_size": hparams["batch_size"], "shuffle": True},
-    )
+    probe, _ = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, everything,
+                    None, head["epoch_counter"](limit=epochs), None)
     folder = os.path.join(hparams["output_folder"], "classifier")
+    layers = dims.get("layers")
     info = {
         "dataset": hparams["dataset"],
         "encoder_source": str(hparams["encoder_source"]),
+        "probe_head": hparams.get("probe_head", "probe"),
         "layers": "all" if layers is None else layers,
         "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected epoch), seed {seed}",
         "cross_validated_weighted_f1": round(results["metrics"]["mean"]["weighted_f1"], 4),
@@ -372,7 +452,8 @@ def results_markdown(results):
         f"- Speaker-independent: "
         + ("yes" if results.get("speaker_independent", True) else "**no** (test speakers also in training)"),
         f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
-        f"layers: {results['layers']}; seeds {results['seeds']}; {len(results['folds'])} test folds",
+        f"layers: {results['layers']}; probe head: {results.get('probe_head', 'probe')}; "
+        f"seeds {results['seeds']}; {len(results['folds'])} test folds",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(
             f"{name.replace('_', ' ')} {seconds:.1f} s"
@@ -388,6 +469,13 @@ def results_markdown(results):
             f"{100 * summary['std_folds'][m]:.2f} | {100 * summary['std_seeds'][m]:.2f} | "
             f"{100 * results['pooled_over_folds'][m]:.2f} |"
         )
+    if "reference" in results:
+        reference = results["reference"]["metrics"]
+        lines += ["", f"Reference on the same features and test folds, {results['reference']['name']}"
+                  " (trained on all non-test folds; deterministic):", "",
+                  "| metric | mean over folds | std over folds |", "|---|---|---|"]
+        lines += [f"| {METRIC_NAMES[m]} | {100 * reference['mean'][m]:.2f} | "
+                  f"{100 * reference['std_folds'][m]:.2f} |" for m in METRICS]
     lines += ["", "Per test fold (mean over seeds, %):", "",
               "| fold | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |",
               "|---" * (len(METRICS) + 1) + "|"]
@@ -401,6 +489,7 @@ def results_markdown(results):
 
 
 def _run_signature(hparams, cache_path, layers, protocol_info=None):
+    head = probe_settings(hparams)
     """Checkpoints live under a hash of everything that shapes a probe run,
     so a changed option never resumes from another configuration (the
     default protocol's hash is the one it had before protocols existed)."""
@@ -408,12 +497,15 @@ def _run_signature(hparams, cache_path, layers, protocol_info=None):
         "features": cache_path,
         "encoder_source": str(hparams["encoder_source"]),
         "layers": layers,
-        "probe": _describe(hparams["probe"]),
-        "opt": _describe(hparams["opt_class"]),
-        "epochs": _describe(hparams["epoch_counter"]),
+        "probe": _describe(head["probe"]),
+        "opt": _describe(head["opt_class"]),
+        "epochs": _describe(head["epoch_counter"]),
         "batch_size": hparams["batch_size"],
         "num_valid_folds": hparams["num_valid_folds"],
     }
+    for option in ("refit", "balance_classes"):
+        if head[option]:
+            parts[option] = True
     if protocol_info and protocol_info["name"] != "speaker_independent":
         parts["protocol"] = [protocol_info["name"], protocol_info.get("files"),
                              hparams.get("emobox_valid_fraction"), hparams.get("seed")]
@@ -430,6 +522,13 @@ def _device(run_opts):
     if isinstance(run_opts, dict):
         device = run_opts.get("device")
     return device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def _reference_name(reference):
+    keywords = getattr(reference, "keywords", {})
+    func = getattr(reference, "func", reference)
+    options = ", ".join(f"{k}={v}" for k, v in sorted(keywords.items()))
+    return func.__name__.replace("_", " ") + (f" ({options})" if options else "")
 
 
 def _machine(device):

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The measurements behind the default probe (issue 13): each suspect of the
+old probe's weakness, on a recipe's cached features and its folds, in a plain
+PyTorch loop (its own shuffling, so numbers differ slightly from the recipe's
+Brain; the recipe numbers in the READMEs come from the recipes themselves).
+
+    python benchmarks/probe_sweep.py EmoDB egemaps '{"lr_ref": {}, "old": {},
+        "refit": {"mode": "refit"}, "refit_balanced_noln": {"mode": "refit",
+        "balanced": true, "ln": false}}'
+
+Arguments: the recipe's results folder name (``results/<corpus>``, prepared and
+extracted by running the recipe once), the feature cache name, and a JSON
+object of variants: ``lr_ref`` (scikit-learn logistic regression, C = 0.1, on
+all non-test folds) or keyword arguments of ``run_variant``: ``hidden`` (0:
+linear), ``dropout``, ``ln`` (per-layer LayerNorm), ``lr``, ``wd``,
+``epochs``, ``balanced`` (class-weighted loss), ``mode`` (``select``: train on
+the training folds, test the best validation epoch; ``refit``: then retrain on
+training + validation for that many epochs; ``all``: train + validation for
+``epochs``, no selection, a diagnostic only). Each prints weighted F1 and UA,
+mean over folds of the 3-seed mean.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+import json, os, sys, time
+import numpy as np, torch
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from care.lobes.probe import EmotionProbe
+from care.probing.metrics import classification_metrics
+from care.processing.manifest import fold_splits, load_manifest
+
+torch.set_num_threads(1)
+
+def load(corpus, enc):
+    data = load_manifest(f"results/{corpus}/prepared/data.json")
+    cache = torch.load(f"results/{corpus}/features/{enc}.pt", weights_only=True)
+    feats = dict(zip(cache["ids"], cache["features"]))
+    labels = sorted({e["label"] for e in data.values()})
+    y = {u: labels.index(e["label"]) for u, e in data.items()}
+    splits = list(fold_splits(data, num_valid_folds=1))
+    return data, feats, y, labels, splits
+
+def lr_ref(feats, y, splits, C=0.1, layers_mode="concat"):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    out = []
+    for fold, tr, va, te in splits:
+        trn = sorted(tr) + sorted(va); tst = sorted(te)
+        X = lambda ids: torch.stack([feats[u] for u in ids]).flatten(1).numpy()
+        sc = StandardScaler().fit(X(trn))
+        m = LogisticRegression(C=C, max_iter=5000).fit(sc.transform(X(trn)), [y[u] for u in trn])
+        p = m.predict(sc.transform(X(tst)))
+        out.append(classification_metrics([y[u] for u in tst], p, len(set(y.values()))))
+    return out
+
+def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, opt="adamw", balanced=False):
+    g = torch.Generator().manual_seed(seed)
+    o = (torch.optim.AdamW if opt == "adamw" else torch.optim.Adam)(probe.parameters(), lr=lr, weight_decay=wd)
+    n = len(ytr); curve = []; best = (-1, 0, None)
+    weight = None
+    if balanced:
+        counts = torch.bincount(ytr, minlength=probe.config["num_classes"]).float()
+        weight = counts.sum() / (len(counts) * counts.clamp(min=1))
+    for ep in range(1, epochs + 1):
+        probe.train()
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            loss = torch.nn.functional.cross_entropy(probe(Xtr[idx]), ytr[idx], weight=weight)
+            o.zero_grad(); loss.backward(); o.step()
+        if Xva is not None:
+            probe.eval()
+            with torch.no_grad():
+                p = probe(Xva).argmax(-1)
+            f1 = classification_metrics(yva.tolist(), p.tolist(), probe.config["num_classes"])["weighted_f1"]
+            curve.append(f1)
+            if f1 > best[0]:
+                best = (f1, ep, {k: v.clone() for k, v in probe.state_dict().items()})
+    return best, curve
+
+def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=True, lr=1e-3, wd=0.01,
+                epochs=40, mode="select", scale_epochs=False, opt="adamw", balanced=False, fixed_epochs=None):
+    res = []
+    for seed in seeds:
+        for fold, tr, va, te in splits:
+            T = lambda ids: torch.stack([feats[u] for u in ids])
+            L = lambda ids: torch.tensor([y[u] for u in ids])
+            tr, va, te = sorted(tr), sorted(va), sorted(te)
+            torch.manual_seed(seed)
+            mk = lambda: EmotionProbe(num_layers=feats[tr[0]].shape[0], input_dim=feats[tr[0]].shape[1], num_classes=C,
+                                      hidden_dim=256, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln)
+            if mode == "all":  # train+valid, fixed epochs, no selection (diagnostic)
+                p = mk(); p.set_normalization(T(tr + va))
+                train(p, T(tr + va), L(tr + va), fixed_epochs or epochs, lr, wd, seed=seed, opt=opt, balanced=balanced)
+                ep = fixed_epochs or epochs
+            else:
+                p = mk(); p.set_normalization(T(tr))
+                (f1, ep, state), curve = train(p, T(tr), L(tr), epochs, lr, wd, Xva=T(va), yva=L(va), seed=seed, opt=opt, balanced=balanced)
+                p.load_state_dict(state)
+                if mode == "refit":
+                    torch.manual_seed(seed)
+                    p = mk(); p.set_normalization(T(tr + va))
+                    e2 = ep
+                    if scale_epochs:
+                        e2 = max(1, round(ep * len(tr) / len(tr + va)))  # same number of steps
+                    train(p, T(tr + va), L(tr + va), e2, lr, wd, seed=seed, opt=opt, balanced=balanced)
+            p.eval()
+            with torch.no_grad():
+                pred = p(T(te)).argmax(-1)
+            m = classification_metrics(L(te).tolist(), pred.tolist(), C); m["fold"] = fold; m["seed"] = seed; m["epoch"] = ep
+            res.append(m)
+    return res
+
+def summary(res):
+    folds = sorted({r.get("fold", i) for i, r in enumerate(res)})
+    if "fold" not in res[0]:
+        return {m: 100 * np.mean([r[m] for r in res]) for m in ("weighted_f1", "ua")}
+    out = {}
+    for m in ("weighted_f1", "ua"):
+        out[m] = 100 * np.mean([np.mean([r[m] for r in res if r["fold"] == f]) for f in folds])
+    out["ep"] = np.median([r["epoch"] for r in res])
+    return out
+
+if __name__ == "__main__":
+    corpus, enc = sys.argv[1], sys.argv[2]
+    variants = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    data, feats, y, labels, splits = load(corpus, enc)
+    C = len(labels)
+    if not variants or "lr_ref" in variants:
+        s = summary(lr_ref(feats, y, splits)); print(f"{corpus} {enc} LR C=0.1: wF1 {s['weighted_f1']:.1f} UA {s['ua']:.1f}", flush=True)
+        variants.pop("lr_ref", None)
+    for name, kw in variants.items():
+        t = time.time()
+        s = summary(run_variant(feats, y, splits, C, **kw))
+        print(f"{corpus} {enc} {name}: wF1 {s['weighted_f1']:.1f} UA {s['ua']:.1f} median-epoch {s['ep']} ({time.time()-t:.0f}s)", flush=True)
