@@ -45,9 +45,10 @@ def train_fold(fold, folder):
         "train_logger": FileTrainLogger,
         "batch_size": 8,
     }
-    dims = {"num_layers": 2, "input_dim": 8, "num_classes": len(LABELS)}
+    dims = {"num_layers": 2, "input_dim": 8, "num_classes": len(LABELS), "layers": [0, 1]}
+    head = dict(run.probe_settings(hparams), refit=True)  # selection, then the refit probe
     result = run._train_fold(
-        hparams, {"device": "cpu"}, features, data, encoder, dims, [0, 1], sets, 3, "f1", str(folder)
+        hparams, {"device": "cpu"}, features, data, encoder, dims, head, sets, 3, "f1", str(folder)
     )
     return {k: v for k, v in result.items() if k != "seconds"}
 
