@@ -1,7 +1,7 @@
 """Emotion-recognition metrics from a confusion matrix, their aggregation
 over folds and seeds, and the confusion-matrix image.
 
-- ``weighted_f1``: per-class F1 weighted by class support (the paper's headline);
+- ``weighted_f1``: per-class F1 weighted by class support (this collection's headline metric);
 - ``ua``: unweighted accuracy, the mean per-class recall (balanced accuracy);
 - ``wa``: weighted accuracy, i.e. plain accuracy;
 - ``macro_f1``: unweighted mean of per-class F1.
