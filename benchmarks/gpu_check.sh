@@ -74,7 +74,7 @@ part ablations $(( ${DEADLINE:-550} - SECONDS - 15 )) python3 recipes/Pretrain/a
     --probe EmoDB=.gpu/probe/emodb --probe URDU=.gpu/probe/urdu --parallel 7 --probe_parallel 10 \
     --train_args "--device cuda --precision bf16 --text_teacher null --text_cache_folder .gpu/text_targets --batch_size 32 --pad_to_crop True --warmup_steps 100 --ckpt_interval_minutes 1 --train_dataloader_opts '{num_workers: 2}' --valid_dataloader_opts '{batch_size: 32, num_workers: 2}' --log_interval 50" \
     --probe_args "--device cuda --extract_batch_size 32"
-pkill -f "recipes/.*/train.py" 2>/dev/null
+pkill -f "[r]ecipes/.*/train.py" 2>/dev/null  # [r]: never matches a shell quoting the pattern
 python3 recipes/Pretrain/ablations.py hparams/ablations.yaml --data_folder .gpu/pretrain --steps "$STEPS" \
     --output_folder .gpu/ablations --probe EmoDB=.gpu/probe/emodb --probe URDU=.gpu/probe/urdu --table_only \
     > "$OUT/ablations_table.log" 2>&1

@@ -136,3 +136,31 @@ def tiny_wavlm(tmp_path_factory):
 def tiny_kwargs():
     """Sizes of a small encoder matching ``tiny_wavlm``."""
     return dict(TINY_ENCODER)
+
+
+def deny_folder(monkeypatch, folder):
+    """Makes ``os.scandir(folder)`` raise a permission error (tests run as root,
+    which reads any folder, so chmod cannot simulate one)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == folder:
+            raise PermissionError(13, "Permission denied", folder)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def kill_at_write(monkeypatch, module, suffix, leftover):
+    """Patches ``module.write_json`` so that writing a file ending in ``suffix``
+    leaves ``leftover`` (the temp file SIGKILL would leave, written with a torn
+    start) and raises ``KeyboardInterrupt``; other files are written."""
+    write_json = module.write_json
+
+    def killed(path, obj):
+        if path.endswith(suffix):
+            Path(leftover).write_text("{")
+            raise KeyboardInterrupt(f"killed while writing {suffix}")
+        write_json(path, obj)
+
+    monkeypatch.setattr(module, "write_json", killed)

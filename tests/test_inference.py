@@ -20,7 +20,7 @@ from care.inference import EmotionRecognizer, find_audio, main, window_spans
 from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
 from care.processing.audio import AudioError, load_audio
 from care.processing.stream import AudioStream
-from conftest import REPO, TINY_ENCODER
+from conftest import REPO, TINY_ENCODER, deny_folder
 
 LABELS = ["angry", "happy", "neutral"]
 TARGETS = [0, 1, 2, 0, 1]  # one per clip of the `clips` fixture
@@ -577,14 +577,7 @@ def test_untrusted_cli_inputs_named_and_output_checked_first(trained, inputs, tm
     assert "character device" in found["/dev/null"]
 
     locked = str(folder / "sub")
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # root reads any folder: fake the permission error
-        if os.fspath(path) == locked:
-            raise PermissionError(13, "Permission denied", locked)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    deny_folder(monkeypatch, locked)
     assert main(["--source", trained["folder"], str(folder), str(odd)]) == 1
     out, err = capsys.readouterr()
     assert f"{locked}: cannot read the folder (Permission denied)" in err

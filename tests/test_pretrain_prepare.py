@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "Pretrain"))
 from pretrain_prepare import prepare_pretraining  # noqa: E402
 
+from conftest import deny_folder, kill_at_write  # noqa: E402
+
 
 def tone(path, seconds=0.5, rate=16000, channels=1):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,15 +181,7 @@ def test_prepare_interrupted_between_manifests_atomic(corpora, tmp_path, monkeyp
 
     out = tmp_path / "out"
     prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=1)
-    write_json = pretrain_prepare.write_json
-
-    def killed_at_valid(path, obj):
-        if path.endswith("valid.json"):
-            (out / ".valid.json.abc123.tmp").write_text("{\"half\": ")  # what SIGKILL leaves
-            raise KeyboardInterrupt("killed between train.json and valid.json")
-        write_json(path, obj)
-
-    monkeypatch.setattr(pretrain_prepare, "write_json", killed_at_valid)
+    kill_at_write(monkeypatch, pretrain_prepare, "valid.json", out / ".valid.json.abc123.tmp")
     with pytest.raises(KeyboardInterrupt):
         prepare_pretraining(str(corpora), str(out), valid_ratio=0.3, seed=2)
     monkeypatch.undo()
@@ -219,14 +213,7 @@ def test_untrusted_corpus_tree_links_encodings_and_folders(corpora, tmp_path, mo
     os.symlink(corpora / "loop_b.wav", corpora / "loop_a.wav")
     os.symlink(corpora / "loop_a.wav", corpora / "loop_b.wav")
     locked = str(corpora / "LJSpeech-1.1" / "wavs")
-    real_scandir = os.scandir
-
-    def scandir(path="."):  # root reads any folder: fake the permission error
-        if os.fspath(path) == locked:
-            raise PermissionError(13, "Permission denied", locked)
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    deny_folder(monkeypatch, locked)
     info = prepare_pretraining(str(corpora), str(tmp_path / "out"), valid_ratio=0.0)
     assert info["skipped"]["unreadable folder"] == [f"{locked} (Permission denied)"]
     assert "ljspeech" not in info["corpora"]

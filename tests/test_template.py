@@ -17,7 +17,7 @@ from care.inference import EmotionRecognizer, main
 from care.lobes import CAREEncoder, save_encoder
 from care.probing import encoder_name
 from care.processing.manifest import ManifestError, load_manifest
-from conftest import REPO
+from conftest import REPO, kill_at_write
 
 TEMPLATE = REPO / "templates" / "emotion_probe"
 LABELS = ["calm", "excited"]
@@ -146,15 +146,7 @@ def test_prepare_interrupted_manifest_atomic(corpus, tmp_path, monkeypatch):
     folder, rows = corpus
     save, csv_file = tmp_path / "prepared", str(folder / "metadata.csv")
     prepare_csv(str(folder), str(save), csv_file, num_folds=3)
-    write_json = manifest.write_json
-
-    def killed_at_record(path, obj):
-        if path.endswith("prepare.json"):
-            (save / ".prepare.json.x1y2.tmp").write_text("{")  # what SIGKILL leaves
-            raise KeyboardInterrupt("killed between data.json and prepare.json")
-        write_json(path, obj)
-
-    monkeypatch.setattr(manifest, "write_json", killed_at_record)
+    kill_at_write(monkeypatch, manifest, "prepare.json", save / ".prepare.json.x1y2.tmp")
     with pytest.raises(KeyboardInterrupt):
         prepare_csv(str(folder), str(save), csv_file, num_folds=4)
     monkeypatch.undo()

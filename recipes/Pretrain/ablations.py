@@ -44,11 +44,11 @@ def resolve(path):
 
 
 def option_args(options):
-    """``{key: value}`` -> ``["--key", "value", ...]`` (values as YAML)."""
+    """``{key: value}`` -> ``["--key", "value", ...]``; non-strings as JSON, which
+    SpeechBrain's overrides read as YAML."""
     args = []
     for key, value in options.items():
-        text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
-        args += [f"--{key}", text.removesuffix("\n...").strip()]
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
     return args
 
 

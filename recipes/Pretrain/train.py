@@ -154,7 +154,8 @@ if __name__ == "__main__":
     )
     # the constant predictors the logs compare with (care.pretraining)
     brain.text_mean = text_targets.mean(manifests["train"])
-    brain.corpora = sorted({entry.get("corpus", "") for entry in manifests["valid"].values()})
+    if all("corpus" in entry for entry in manifests["valid"].values()):  # as the valid set provides it
+        brain.corpora = sorted({entry["corpus"] for entry in manifests["valid"].values()})
     valid_set = datasets["valid"]
     if valid_set is None:
         logger.warning("No validation utterances (valid_ratio %s): no validation", hparams["valid_ratio"])
