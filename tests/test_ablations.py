@@ -61,3 +61,12 @@ def test_unknown_variant_is_refused(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert run.returncode != 0 and "unknown variants ['nope']" in run.stderr
+
+
+def test_malformed_probe_is_refused(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "Pretrain" / "ablations.py"), "hparams/ablations.yaml",
+         "--data_folder", "D", "--steps", "1", "--output_folder", str(tmp_path), "--probe", "EmoDB"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )
+    assert run.returncode != 0 and "--probe takes DATASET=FOLDER" in run.stderr

@@ -184,6 +184,9 @@ def main():
     unknown = set(args.variants) - set(spec["variants"])
     if unknown:
         raise SystemExit(f"unknown variants {sorted(unknown)}; {args.hparams} has {sorted(spec['variants'])}")
+    malformed = [item for item in args.probe if "=" not in item]
+    if malformed:
+        raise SystemExit(f"--probe takes DATASET=FOLDER (e.g. EmoDB=../shared/data/emodb); got {malformed}")
     datasets = dict(item.split("=", 1) for item in args.probe)
 
     if not (args.skip_training or args.table_only):
