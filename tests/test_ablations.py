@@ -27,6 +27,11 @@ def test_variant_commands_carry_overrides_budget_and_curve(tmp_path):
     assert routing[routing.index("--detach_acoustic") + 1] == "true"
     assert routing[-2:] == ["--exclude", "[emodb/*]"] and routing[routing.index("--device") + 1] == "cuda"
     assert full[2].endswith("recipes/Pretrain/hparams/care_small.yaml")
+    args.curve_percent = []  # --curve_percent none
+    assert "--export_steps" not in ablations.train_commands(spec, args)["full"][0]
+    args.curve_percent = [50.0]
+    full = ablations.train_commands(spec, args)["full"][0]
+    assert json.loads(full[full.index("--export_steps") + 1]) == [200]
 
 
 def test_table_reads_finished_runs(tmp_path):

@@ -75,8 +75,9 @@ def train_commands(spec, args):
             continue
         output = os.path.join(args.output_folder, name)
         export = []
-        if name in spec.get("curve_variants", []):
-            steps = sorted({round(args.steps * p / 100) for p in spec.get("curve_percent", [])})
+        curve = spec.get("curve_percent", []) if getattr(args, "curve_percent", None) is None else args.curve_percent
+        if name in spec.get("curve_variants", []) and curve:
+            steps = sorted({round(args.steps * p / 100) for p in curve})
             export = ["--export_steps", json.dumps(steps)]
         commands[name] = (
             [sys.executable, os.path.join(HERE, "train.py"), config,
@@ -171,6 +172,8 @@ def main():
     parser.add_argument("--probe", action="append", default=[], metavar="DATASET=FOLDER",
                         help="a probing recipe (recipes/DATASET/emotion) and its data folder; repeatable")
     parser.add_argument("--variants", default="", help="comma-separated subset of the YAML's variants")
+    parser.add_argument("--curve_percent", default=None,
+                        help="learning-curve exports as comma-separated %% of --steps, overriding the YAML's; 'none': no curve")
     parser.add_argument("--train_args", default="", help="extra options of every train.py run")
     parser.add_argument("--probe_args", default="", help="extra options of every probing run")
     parser.add_argument("--parallel", type=int, default=1, help="training runs at once")
@@ -179,6 +182,11 @@ def main():
     parser.add_argument("--table_only", action="store_true", help="only the table of what has finished")
     args = parser.parse_args()
     args.variants = [v for v in args.variants.split(",") if v]
+    if args.curve_percent is not None:
+        try:
+            args.curve_percent = [] if args.curve_percent == "none" else [float(p) for p in args.curve_percent.split(",")]
+        except ValueError:
+            raise SystemExit(f"--curve_percent takes numbers separated by commas, or 'none'; got {args.curve_percent!r}")
     with open(resolve(args.hparams), encoding="utf-8") as fin:
         spec = yaml.safe_load(fin)
     unknown = set(args.variants) - set(spec["variants"])
