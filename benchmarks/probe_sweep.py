@@ -13,7 +13,11 @@ extracted by running the recipe once), the feature cache name, and a JSON
 object of variants: ``lr_ref`` (scikit-learn logistic regression, C = 0.1, on
 all non-test folds) or keyword arguments of ``run_variant``: ``hidden`` (0:
 linear), ``dropout``, ``ln`` (per-layer LayerNorm), ``lr``, ``wd``,
-``epochs``, ``balanced`` (class-weighted loss), ``mode`` (``select``: train on
+``epochs``, ``balanced`` (class-weighted loss), ``hidden_dim``, ``ls`` (label
+smoothing), ``ensemble`` (that many probes trained independently, each with its
+own seed, epoch selection and refit, probabilities averaged: the recipes'
+``members``), ``members`` (the same number trained jointly on the same batches
+with one epoch selection, a diagnostic), ``mode`` (``select``: train on
 the training folds, test the best validation epoch; ``refit``: then retrain on
 training + validation for that many epochs; ``all``: train + validation for
 ``epochs``, no selection, a diagnostic only). Each prints weighted F1 and UA,
