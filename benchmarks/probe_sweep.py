@@ -16,8 +16,7 @@ linear), ``dropout``, ``ln`` (per-layer LayerNorm), ``lr``, ``wd``,
 ``epochs``, ``balanced`` (class-weighted loss), ``hidden_dim``, ``ls`` (label
 smoothing), ``ensemble`` (that many probes trained independently, each with its
 own seed, epoch selection and refit, probabilities averaged: the recipes'
-``members``), ``members`` (the same number trained jointly on the same batches
-with one epoch selection, a diagnostic), ``mode`` (``select``: train on
+``members``), ``mode`` (``select``: train on
 the training folds, test the best validation epoch; ``refit``: then retrain on
 training + validation for that many epochs; ``all``: train + validation for
 ``epochs``, no selection, a diagnostic only). Each prints weighted F1 and UA,
@@ -70,10 +69,7 @@ def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, op
         perm = torch.randperm(n, generator=g)
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
-            out, t = probe(Xtr[idx]), ytr[idx]
-            if out.dim() == 3:  # an ensemble probe: every member's own loss
-                out, t = out.reshape(-1, out.shape[-1]), t.repeat_interleave(out.shape[1])
-            loss = torch.nn.functional.cross_entropy(out, t, weight=weight, label_smoothing=ls)
+            loss = torch.nn.functional.cross_entropy(probe(Xtr[idx]), ytr[idx], weight=weight, label_smoothing=ls)
             o.zero_grad(); loss.backward(); o.step()
         if Xva is not None:
             probe.eval()
@@ -87,11 +83,11 @@ def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, op
 
 def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=True, lr=1e-3, wd=0.01,
                 epochs=40, mode="select", scale_epochs=False, opt="adamw", balanced=False, fixed_epochs=None,
-                hidden_dim=256, ls=0.0, ensemble=1, members=1):
+                hidden_dim=256, ls=0.0, ensemble=1):
     if ensemble > 1:  # average the class probabilities of `ensemble` probes (seeds seed*1000 + k)
         members = [run_variant_single(feats, y, splits, C, [s * 1000 + k for s in seeds for k in range(ensemble)],
                                       hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs, opt, balanced,
-                                      fixed_epochs, hidden_dim, ls, members)]
+                                      fixed_epochs, hidden_dim, ls)]
         res = []
         for seed in seeds:
             for fold, _, _, te in splits:
@@ -102,10 +98,10 @@ def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=
                 res.append(m)
         return res
     return run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs,
-                              opt, balanced, fixed_epochs, hidden_dim, ls, members)
+                              opt, balanced, fixed_epochs, hidden_dim, ls)
 
 def run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs, opt,
-                       balanced, fixed_epochs, hidden_dim, ls, members=1):
+                       balanced, fixed_epochs, hidden_dim, ls):
     res = []
     for seed in seeds:
         for fold, tr, va, te in splits:
@@ -114,7 +110,7 @@ def run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, 
             tr, va, te = sorted(tr), sorted(va), sorted(te)
             torch.manual_seed(seed)
             mk = lambda: EmotionProbe(num_layers=feats[tr[0]].shape[0], input_dim=feats[tr[0]].shape[1], num_classes=C,
-                                      hidden_dim=hidden_dim, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln, members=members)
+                                      hidden_dim=hidden_dim, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln)
             if mode == "all":  # train+valid, fixed epochs, no selection (diagnostic)
                 p = mk(); p.set_normalization(T(tr + va))
                 train(p, T(tr + va), L(tr + va), fixed_epochs or epochs, lr, wd, seed=seed, opt=opt, balanced=balanced, ls=ls)
