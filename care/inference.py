@@ -51,7 +51,7 @@ from tqdm import tqdm
 from care.io import write_text
 from care.lobes.encoder import CAREEncoder
 from care.lobes.export import CLASSIFIER_CLASSES, check_hparams
-from care.lobes.probe import masked_mean
+from care.lobes.frontend import WAVLM_GRID, masked_mean
 from care.processing.audio import AudioError
 from care.processing.stream import AudioStream
 
@@ -64,9 +64,6 @@ AUDIO_EXTENSIONS = (
     ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64",
 )  # fmt: skip
 EMBEDDING_KINDS = ("semantic", "acoustic", "both", "layers")
-# Smallest input the encoder accepts when the extractor does not say
-# (one 400-sample receptive field of the wav2vec2-style front end).
-_MIN_SAMPLES = 400
 
 
 @dataclasses.dataclass
@@ -260,8 +257,7 @@ class EmotionRecognizer(Pretrained):
         if getattr(self.mods.extractor, "min_samples", None):
             return self.mods.extractor.min_samples
         encoder = getattr(self.mods.extractor, "encoder", None)
-        frontend = getattr(encoder, "feature_extractor", None)
-        return getattr(frontend, "receptive_field", _MIN_SAMPLES)
+        return getattr(encoder, "grid", WAVLM_GRID).field
 
     def _prepare(self, wavs, wav_lens):
         if wavs.dim() == 1:

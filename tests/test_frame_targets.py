@@ -61,6 +61,39 @@ def test_frames_equal_encoder_output(vocal, tiny_kwargs):
 
 
 @pytest.mark.parametrize(
+    "kernel_sizes, strides",
+    [
+        ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)),  # WavLM's: 320-sample hop
+        ((10, 3, 3, 3, 3, 2), (5, 2, 2, 2, 2, 2)),  # half the hop
+        ((8, 4, 4, 3), (4, 4, 4, 3)),  # another field and hop
+    ],
+)
+def test_changed_strides_keep_targets_on_encoder_frames(tiny_kwargs, kernel_sizes, strides):
+    """The frame grid is defined once: an encoder and on-the-fly targets built
+    with other strides still agree frame for frame (padded batch included),
+    and pretraining refuses targets on another grid than the encoder's."""
+    from care.pretraining import pretraining_datasets
+
+    kwargs = dict(tiny_kwargs, conv_kernel_sizes=kernel_sizes, conv_strides=strides)
+    encoder = CAREEncoder(**kwargs).eval()
+    vocal = VocalFeatureTargets(kernel_sizes=kernel_sizes, strides=strides)
+    assert vocal.grid == encoder.grid
+    wavs = 0.1 * torch.randn(3, 7777)
+    wav_lens = torch.tensor([1.0, 0.61, 0.0517])
+    with torch.no_grad():
+        out = encoder(wavs, wav_lens, output_hidden_states=False)
+    targets, lengths = vocal(wavs, wav_lens)
+    assert targets.shape[:2] == out.acoustic.shape[:2]
+    assert torch.equal(lengths, out.lengths)
+    for samples in LENGTHS:
+        assert vocal.frame_lengths(samples) == encoder.frame_lengths(samples)
+    if encoder.grid != VocalFeatureTargets().grid:
+        hparams = {"crop_seconds": 1.0, "encoder": encoder, "frame_targets": VocalFeatureTargets()}
+        with pytest.raises(ValueError, match="conv_strides"):
+            pretraining_datasets(hparams, text_targets=None)
+
+
+@pytest.mark.parametrize(
     "name, wav",
     [
         ("silence", torch.zeros(16000)),

@@ -6,7 +6,8 @@ Importing this package has no side effects; weight loading (which needs
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_classifier, save_encoder
-from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting, masked_mean
+from care.lobes.frontend import WAVLM_GRID, FrameGrid, masked_mean
+from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting
 
 __all__ = [
     "AuthorsProbe",
@@ -14,9 +15,11 @@ __all__ = [
     "CAREFeatures",
     "CAREOutput",
     "EmotionProbe",
+    "FrameGrid",
     "LayerWeighting",
     "load_encoder",
     "masked_mean",
     "save_classifier",
     "save_encoder",
+    "WAVLM_GRID",
 ]

@@ -1,9 +1,10 @@
 """Frame-level acoustic targets for CARE's acoustic branch.
 
-Every backend returns targets on the encoder's frame grid: frame ``i`` of a
-clip describes the audio around the centre of the encoder's receptive field
-``[320 i, 320 i + 400)`` (16 kHz), and a clip of ``S`` samples has exactly
-``conv_output_lengths(S)`` frames. Targets are normalised
+Every backend returns targets on the encoder's frame grid
+(:class:`care.lobes.frontend.FrameGrid`): frame ``i`` of a clip describes the
+audio around the centre of the encoder's receptive field
+``[hop * i, hop * i + field)`` (16 kHz), and a clip of ``S`` samples has
+exactly ``grid.num_frames(S)`` frames. Targets are normalised
 ``(x - mean) / (std + 1)`` per feature (population std), padding frames are
 zero, and every value is finite (silence, unvoiced frames, clipping, clips
 shorter than one frame). Every backend takes ``normalise``:
@@ -69,11 +70,11 @@ from tqdm import tqdm
 
 from care.io import save_torch
 from care.lobes.frontend import (
+    WAVLM_GRID,
     WAVLM_KERNEL_SIZES,
     WAVLM_STRIDES,
-    conv_output_lengths,
+    FrameGrid,
     length_mask,
-    receptive_field,
 )
 from care.processing.audio import SAMPLE_RATE, AudioError, audio_info, load_audio
 
@@ -159,13 +160,6 @@ def normalise_targets(targets, frame_lengths, stats=None):
     return centred / (std + 1.0)
 
 
-def _valid_samples(wav_lens, max_samples, device):
-    """Valid samples of each waveform, rounded exactly as ``CAREEncoder`` does."""
-    if wav_lens is None:
-        return None
-    return torch.round(wav_lens.to(device).float() * max_samples).long().clamp(1, max_samples)
-
-
 def _fft_autocorrelation(frames, window):
     """Circular autocorrelation of Hann-windowed frames for lags
     ``0 .. size // 2``, normalised by the frame energy and by the window's own
@@ -213,7 +207,7 @@ class VocalFeatureTargets(torch.nn.Module):
     features (jitter, shimmer), spectral statistics and GNE are its functions;
     the autocorrelation (F0, HNR) is the same quantity computed with one FFT
     instead of a grouped convolution, and the analysis frames are centred on
-    the encoder's frames (hop 320 samples) instead of a 10 ms grid.
+    the encoder's frames (its ``FrameGrid`` hop) instead of a 10 ms grid.
 
     Features, in order (``names``):
 
@@ -310,9 +304,9 @@ class VocalFeatureTargets(torch.nn.Module):
         self.stats_folder = stats_folder
         self._stats = None  # utterance statistics, loaded on first use
         self.sample_rate = sample_rate
-        self.kernel_sizes, self.strides = tuple(kernel_sizes), tuple(strides)
-        self.hop = math.prod(self.strides)
-        self.field = receptive_field(self.kernel_sizes, self.strides)
+        self.grid = FrameGrid(kernel_sizes, strides)
+        self.kernel_sizes, self.strides = self.grid.kernel_sizes, self.grid.strides
+        self.hop, self.field = self.grid.hop, self.grid.field
         self.window_samples = int(round(window_size * sample_rate))
         self.min_lag = int(sample_rate / max_f0_Hz)
         self.max_lag = int(sample_rate / min_f0_Hz)
@@ -349,7 +343,7 @@ class VocalFeatureTargets(torch.nn.Module):
 
     def frame_lengths(self, num_samples):
         """Encoder frames for ``num_samples`` samples (int or tensor)."""
-        return conv_output_lengths(num_samples, self.kernel_sizes, self.strides)
+        return self.grid.num_frames(num_samples)
 
     def _frames(self, wavs, num_frames):
         """Analysis windows ``[batch, num_frames, window]`` centred on the
@@ -389,7 +383,7 @@ class VocalFeatureTargets(torch.nn.Module):
         with torch.autocast(wavs.device.type, enabled=False):
             wavs = wavs.float()
             batch, max_samples = wavs.shape
-            num_samples = _valid_samples(wav_lens, max_samples, wavs.device)
+            num_samples = self.grid.valid_samples(wav_lens, max_samples, wavs.device)
             time = self.frame_lengths(max_samples)
             if num_samples is None:
                 frame_lengths = torch.full((batch,), time, device=wavs.device)
@@ -572,13 +566,13 @@ def _resampled_length(num_frames, rate, sample_rate=SAMPLE_RATE):
     return math.ceil(num_frames * sample_rate / rate)
 
 
-def _to_encoder_grid(features, centres, num_frames, hop=320, field=400):
+def _to_encoder_grid(features, centres, num_frames, grid=WAVLM_GRID):
     """Linear interpolation of ``features`` ``[K, D]`` whose frame ``k`` is
-    centred at sample ``centres[k]`` onto ``num_frames`` encoder frames
-    centred at ``hop * i + field / 2`` (clamped at the edges)."""
+    centred at sample ``centres[k]`` onto ``num_frames`` frames of ``grid``
+    centred at ``grid.hop * i + grid.field / 2`` (clamped at the edges)."""
     if features.shape[0] == 0:
         return torch.zeros(num_frames, features.shape[1])
-    targets = hop * torch.arange(num_frames, dtype=torch.float64) + field / 2
+    targets = grid.hop * torch.arange(num_frames, dtype=torch.float64) + grid.field / 2
     position = np.interp(targets.numpy(), centres, np.arange(len(centres), dtype=np.float64))
     position = torch.from_numpy(position)
     low = position.floor().long().clamp(0, features.shape[0] - 1)
@@ -594,28 +588,30 @@ def _safe_name(utt_id):
 class _DiskTargets:
     """Shared ``crop`` logic of the disk backends: ``_full(utt_id, path)``
     returns the raw features of the whole utterance on the encoder grid;
-    ``normalise`` is ``"crop"`` or ``"utterance"`` (see the module doc)."""
+    ``normalise`` is ``"crop"`` or ``"utterance"`` (see the module doc).
+    Their frames are on WavLM's grid (the encoders of this collection)."""
 
     on_the_fly = False
     needs_utterance_stats = False  # the disk backends normalise in ``crop``
-    hop, field = 320, 400
+    grid = WAVLM_GRID
+    hop, field = WAVLM_GRID.hop, WAVLM_GRID.field
     normalise = "crop"
 
     def crop(self, utt_id, path, start, num_samples):
         """Normalised targets of the audio segment ``[start, start +
-        num_samples)`` (16 kHz samples, ``start`` a multiple of 320).
+        num_samples)`` (16 kHz samples, ``start`` a multiple of the grid's hop).
 
         Returns
         -------
         torch.Tensor
-            ``[conv_output_lengths(num_samples), dim]`` float32.
+            ``[grid.num_frames(num_samples), dim]`` float32.
         """
         if start % self.hop:
             raise ValueError(
                 f"{path}: crop start {start} is not a multiple of the {self.hop}-sample hop"
             )
         first = start // self.hop
-        count = conv_output_lengths(int(num_samples))
+        count = self.grid.num_frames(int(num_samples))
         stats = None
         if self.normalise == "utterance":
             full = self._full(utt_id, path)
@@ -663,7 +659,7 @@ _SMILE = {}
 
 def _opensmile_features(path, feature_set, feature_level):
     """eGeMAPS (or another set's) LLDs of one file on the encoder grid,
-    ``[conv_output_lengths(samples), D]`` float32 (NaN set to 0)."""
+    ``[WAVLM_GRID.num_frames(samples), D]`` float32 (NaN set to 0)."""
     import opensmile
 
     key = (feature_set, feature_level)
@@ -674,7 +670,7 @@ def _opensmile_features(path, feature_set, feature_level):
         )
     smile = _SMILE[key]
     audio = load_audio(path).numpy()
-    num_frames = conv_output_lengths(len(audio))
+    num_frames = WAVLM_GRID.num_frames(len(audio))
     dim = len(smile.feature_names)
     if num_frames == 0:
         return torch.zeros(0, dim)
@@ -734,7 +730,7 @@ class OpenSmileTargets(_DiskTargets):
     >>> targets = OpenSmileTargets(folder + "/cache")
     >>> sorted(targets.prepare({"a": {"wav": folder + "/a.wav"}}, num_workers=0))
     ['a']
-    >>> targets.crop("a", folder + "/a.wav", start=320, num_samples=4000).shape
+    >>> targets.crop("a", folder + "/a.wav", start=targets.hop, num_samples=4000).shape
     torch.Size([12, 25])
     """
 
@@ -870,9 +866,9 @@ class NpyTargets(_DiskTargets):
     ``recipes/Pretrain/README.md`` for their extraction and the 100 Hz to
     50 Hz step).
 
-    With ``hop_samples=320`` (the default) frame ``k`` must be the encoder's
-    frame ``k`` and ``T`` must equal ``conv_output_lengths(samples)``. With
-    another hop (e.g. 160 for a 100 Hz extractor) frame ``k`` is taken as
+    With ``hop_samples`` None (the default) or the grid's hop, frame ``k``
+    must be the encoder's frame ``k`` and ``T`` must equal
+    ``grid.num_frames(samples)``. With another hop (e.g. 160 for a 100 Hz extractor) frame ``k`` is taken as
     centred at ``(k + 0.5) * hop_samples`` and interpolated onto the encoder
     grid; ``T`` must be ``round(samples / hop_samples)``.
 
@@ -888,8 +884,8 @@ class NpyTargets(_DiskTargets):
         The folder of ``.npy`` files.
     dim : int
         Feature size ``D`` (checked).
-    hop_samples : int
-        Frame hop of the files in 16 kHz samples.
+    hop_samples : int, optional
+        Frame hop of the files in 16 kHz samples (None: the encoder's grid).
     tolerance : int
         Frames of length mismatch that are padded or trimmed.
     normalise : str
@@ -908,11 +904,11 @@ class NpyTargets(_DiskTargets):
     torch.Size([24, 3])
     """
 
-    def __init__(self, folder, dim, hop_samples=320, tolerance=2, normalise="crop"):
+    def __init__(self, folder, dim, hop_samples=None, tolerance=2, normalise="crop"):
         self.normalise = _check_normalise(normalise)
         self.folder = folder
         self.dim = dim
-        self.hop_samples = hop_samples
+        self.hop_samples = self.hop if hop_samples is None else hop_samples
         self.tolerance = tolerance
         self.last_stats = {}
 
@@ -934,7 +930,7 @@ class NpyTargets(_DiskTargets):
         frames, rate, _ = audio_info(path)
         samples = _resampled_length(frames, rate)
         if self.hop_samples == self.hop:
-            expected = conv_output_lengths(samples)
+            expected = self.grid.num_frames(samples)
         else:
             expected = int(round(samples / self.hop_samples))
         if abs(array.shape[0] - expected) > self.tolerance:
@@ -975,7 +971,7 @@ class NpyTargets(_DiskTargets):
             return super()._segment(utt_id, path, first, count)
         # Read only the crop's rows from the memory-mapped file.
         array, samples, _ = self._read(utt_id, path)
-        num_frames = conv_output_lengths(samples)
+        num_frames = self.grid.num_frames(samples)
         stop = min(first + count, num_frames)
         rows = np.array(array[first : min(stop, array.shape[0])], dtype=np.float32)
         self._check_finite(rows, utt_id)
@@ -996,7 +992,7 @@ class NpyTargets(_DiskTargets):
         values = np.array(array, dtype=np.float32)
         self._check_finite(values, utt_id)
         features = torch.from_numpy(values)
-        num_frames = conv_output_lengths(samples)
+        num_frames = self.grid.num_frames(samples)
         if features.shape[0] == 0:
             return torch.zeros(num_frames, self.dim)
         if self.hop_samples == self.hop:
@@ -1005,4 +1001,4 @@ class NpyTargets(_DiskTargets):
             pad = num_frames - features.shape[0]
             return torch.cat([features, features[-1:].expand(pad, -1)]) if pad else features
         centres = (np.arange(features.shape[0]) + 0.5) * self.hop_samples
-        return _to_encoder_grid(features, centres, num_frames, self.hop, self.field)
+        return _to_encoder_grid(features, centres, num_frames, self.grid)
