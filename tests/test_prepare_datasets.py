@@ -17,7 +17,8 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from care.processing.manifest import ManifestError, SpeakerOverlapError, check_fold_overlap, fold_splits
+from care.processing.folds import check_fold_overlap, fold_splits
+from care.processing.manifest import ManifestError, SpeakerOverlapError
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000

@@ -17,14 +17,8 @@ from speechbrain.dataio import audio_io
 from care.probing import encoder_name, resolve_layers
 from care.probing.cache import cached_features
 from care.probing.metrics import classification_metrics, summarize
-from care.processing.manifest import (
-    ManifestError,
-    SpeakerOverlapError,
-    check_speaker_overlap,
-    fold_splits,
-    group_speakers,
-    validate_manifest,
-)
+from care.processing.folds import check_speaker_overlap, fold_splits, group_speakers
+from care.processing.manifest import ManifestError, SpeakerOverlapError, validate_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 EMODB_LETTERS = "WLEAFTN"

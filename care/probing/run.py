@@ -52,7 +52,6 @@ from care.lobes.export import save_classifier
 from care.lobes.probe import AuthorsProbe
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
-from care.probing.emobox import DEFAULT_EXCLUDE, check_protocol, emobox_splits
 from care.probing.encoders import authors_layout, build_extractor, resolve_layers
 from care.probing.metrics import (
     METRIC_NAMES,
@@ -62,7 +61,8 @@ from care.probing.metrics import (
     plot_confusion,
     summarize,
 )
-from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, fold_splits, load_manifest
+from care.processing.folds import protocol_splits
+from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
 from care.recipe import load_recipe
 
 logger = get_logger(__name__)
@@ -220,51 +220,6 @@ def run_probing(hparams, run_opts=None):
         f" -> {os.path.join(output_folder, 'results.md')}"
     )
     return results
-
-
-def protocol_splits(hparams, data, description=""):
-    """The ``(fold, train, valid, test)`` splits of ``hparams["protocol"]``
-    and a description of the protocol for the results.
-
-    - ``speaker_independent`` (default): the manifest's folds
-      (:func:`care.processing.manifest.fold_splits`), speaker overlap refused;
-    - ``emobox``: EmoBox's fold files from ``hparams["emobox_folds"]``
-      (:func:`care.probing.emobox.emobox_splits`), speaker overlap counted.
-
-    In both, ``valid`` is a part of the training data only: the test fold
-    never takes part in training or model selection.
-    """
-    protocol = hparams.get("protocol", "speaker_independent")
-    check_protocol(protocol)
-    if protocol == "speaker_independent":
-        splits = list(fold_splits(
-            data,
-            num_valid_folds=hparams["num_valid_folds"],
-            folds=hparams.get("test_folds"),
-            check_speakers=hparams.get("check_speakers", True),
-        ))
-        return splits, {"name": protocol, "description": description,
-                        "speaker_independent": bool(hparams.get("check_speakers", True))}
-    splits, info = emobox_splits(
-        data,
-        hparams.get("emobox_folds"),
-        hparams.get("emobox_dataset"),
-        exclude=hparams.get("emobox_exclude", DEFAULT_EXCLUDE),
-        valid_fraction=hparams.get("emobox_valid_fraction", 0.2),
-        seed=hparams.get("seed", 0),
-        folds=hparams.get("test_folds"),
-    )
-    shared = {f: v["test_speakers_in_training"] for f, v in info["folds"].items()}
-    speakers = {f: v["test_speakers"] for f, v in info["folds"].items()}
-    text = (
-        f"EmoBox folds of {info['dataset']} ({len(splits)} folds) from {info['folder']}; "
-        f"classes {', '.join(info['label_set'])}"
-        + (f"; excluded {info['excluded']}" if info["excluded"] else "")
-    )
-    if not info["speaker_independent"]:
-        text += "; NOT speaker-independent: test speakers also in training " + ", ".join(
-            f"{f}: {shared[f]} of {speakers[f]}" for f in shared)
-    return splits, {"name": protocol, "description": text, **info}
 
 
 def probe_settings(hparams):

@@ -32,19 +32,16 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.manifest import (
-    ManifestError,
+from care.processing.corpus import (
     check_release,
     read_durations,
     read_table,
     read_text,
-    relative_wav,
     require_audio,
     require_dir,
     require_file,
-    skip_preparation,
-    write_manifest,
 )
+from care.processing.manifest import ManifestError, relative_wav, skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

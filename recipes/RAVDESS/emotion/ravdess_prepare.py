@@ -25,12 +25,11 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import check_release, read_durations
+from care.processing.folds import contiguous_folds
 from care.processing.manifest import (
     ManifestError,
-    check_release,
     check_labels,
-    contiguous_folds,
-    read_durations,
     relative_wav,
     skip_preparation,
     write_manifest,
