@@ -265,8 +265,8 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     def run(name, feats, manifest):
         nonlocal spy
         spy = SpyFeatures(feats)
-        return run_module._train_fold(hparams, None, spy, manifest, encoder, dims, head,
-                                      (train, valid, {u: manifest[u] for u in test}), 1, "f",
+        task = run_module.ProbeTask(hparams, None, spy, manifest, encoder, dims, head)
+        return run_module._train_fold(task, (train, valid, {u: manifest[u] for u in test}), 1, "f",
                                       str(tmp_path / name))
 
     spy = None

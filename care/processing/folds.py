@@ -335,27 +335,27 @@ def protocol_splits(hparams, data, description=""):
     In both, ``valid`` is a part of the training data only: the test fold
     never takes part in training or model selection.
     """
-    from care.probing.emobox import DEFAULT_EXCLUDE, emobox_splits  # reads EmoBox's files
+    from care.probing.emobox import emobox_splits  # reads EmoBox's files
 
-    protocol = hparams.get("protocol", "speaker_independent")
+    protocol = hparams["protocol"]
     check_protocol(protocol)
     if protocol == "speaker_independent":
         splits = list(fold_splits(
             data,
             num_valid_folds=hparams["num_valid_folds"],
-            folds=hparams.get("test_folds"),
-            check_speakers=hparams.get("check_speakers", True),
+            folds=hparams["test_folds"],
+            check_speakers=hparams["check_speakers"],
         ))
         return splits, {"name": protocol, "description": description,
-                        "speaker_independent": bool(hparams.get("check_speakers", True))}
+                        "speaker_independent": bool(hparams["check_speakers"])}
     splits, info = emobox_splits(
         data,
-        hparams.get("emobox_folds"),
-        hparams.get("emobox_dataset"),
-        exclude=hparams.get("emobox_exclude", DEFAULT_EXCLUDE),
-        valid_fraction=hparams.get("emobox_valid_fraction", 0.2),
-        seed=hparams.get("seed", 0),
-        folds=hparams.get("test_folds"),
+        hparams["emobox_folds"],
+        hparams["emobox_dataset"],
+        exclude=hparams["emobox_exclude"],
+        valid_fraction=hparams["emobox_valid_fraction"],
+        seed=hparams["seed"],
+        folds=hparams["test_folds"],
     )
     shared = {f: v["test_speakers_in_training"] for f, v in info["folds"].items()}
     speakers = {f: v["test_speakers"] for f, v in info["folds"].items()}
