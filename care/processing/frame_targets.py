@@ -50,8 +50,6 @@ Authors
 """
 
 import concurrent.futures
-import hashlib
-import json
 import math
 import multiprocessing
 import os
@@ -68,7 +66,7 @@ from speechbrain.processing.vocal_features import (
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from care.io import save_torch
+from care.io import fingerprint, save_torch
 from care.lobes.frontend import (
     WAVLM_GRID,
     WAVLM_KERNEL_SIZES,
@@ -643,15 +641,8 @@ class _DiskTargets:
 
 def _file_key(path, settings):
     """Cache key of a file: its identity (absolute path, size, mtime) and the
-    extractor settings."""
-    stat = os.stat(path)
-    identity = {
-        "path": os.path.abspath(path),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        "settings": settings,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    extractor settings (:func:`care.io.fingerprint`)."""
+    return fingerprint({os.path.abspath(path): path}, extra=settings)
 
 
 _SMILE = {}

@@ -55,7 +55,7 @@ import os
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import TEMP_SUFFIX, write_json
+from care.io import TEMP_SUFFIX, fingerprint, write_json
 
 logger = get_logger(__name__)
 
@@ -279,36 +279,49 @@ def resolve_wav(wav, data_folder):
     return path
 
 
-def files_fingerprint(paths, data_folder):
-    """A hash of the relative paths, sizes and modification times of
-    ``paths``: changes when a file is added, removed, replaced or edited."""
-    digest = hashlib.sha256()
-    for path in sorted(os.path.relpath(p, data_folder) for p in paths):
-        stat = os.stat(os.path.join(data_folder, path))
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+def files_fingerprint(paths, data_folder, extra=None):
+    """:func:`care.io.fingerprint` of ``paths`` named by their path relative
+    to ``data_folder`` (so that a prepared corpus can move)."""
+    names = (os.path.relpath(path, data_folder) for path in paths)
+    return fingerprint({name: os.path.join(data_folder, name) for name in names}, extra)
 
 
-def skip_preparation(save_folder, options, audio_files, data_folder):
-    """True when ``save_folder`` already holds a manifest written with the same
-    ``options`` from the same ``audio_files`` (unchanged sizes and times) and
-    not changed since (its SHA-256 is the recorded one). Removes temp files
-    of interrupted writes."""
-    manifest = os.path.join(save_folder, MANIFEST_FILE)
+def skip_preparation(
+    save_folder, options, audio_files=None, data_folder=None, files_key=None,
+    outputs=(MANIFEST_FILE,),
+):  # fmt: skip
+    """True when ``save_folder`` already holds ``outputs`` written with the
+    same ``options`` from the same files and not changed since: the
+    ``prepare.json`` beside them records the options, the fingerprint of the
+    files (``files_key``, or :func:`files_fingerprint` of ``audio_files``)
+    and the SHA-256 of each output (the manifests' contents). Removes temp
+    files of interrupted writes. The one skip rule of every prepare function;
+    :func:`write_record` writes what it reads."""
+    if files_key is None:
+        files_key = files_fingerprint(audio_files, data_folder)
     record = os.path.join(save_folder, PREPARE_FILE)
-    _remove_stale_temp_files(save_folder, (MANIFEST_FILE, PREPARE_FILE))
-    if not (os.path.isfile(manifest) and os.path.isfile(record)):
+    _remove_stale_temp_files(save_folder, (*outputs, PREPARE_FILE))
+    paths = [os.path.join(save_folder, name) for name in outputs]
+    if not all(os.path.isfile(path) for path in paths + [record]):
         return False
     with open(record, encoding="utf-8") as handle:
         previous = json.load(handle)
     same = (
         previous.get("options") == _plain(options)
-        and previous.get("fingerprint") == files_fingerprint(audio_files, data_folder)
-        and previous.get("manifest_sha256") == _sha256(manifest)
+        and previous.get("fingerprint") == files_key
+        and previous.get("manifests") == _hashes(save_folder, outputs)
     )
     if same:
-        logger.info(f"{manifest} is up to date (same options and audio); skipping preparation")
+        logger.info(f"{', '.join(paths)} up to date (same options and files); skipping preparation")
     return same
+
+
+def write_record(save_folder, record, outputs=(MANIFEST_FILE,)):
+    """Writes ``prepare.json`` (``record`` plus the SHA-256 of each output),
+    last, after the outputs: its presence marks them complete."""
+    record = dict(record, manifests=_hashes(save_folder, outputs))
+    write_json(os.path.join(save_folder, PREPARE_FILE), record)
+    return record
 
 
 def write_manifest(
@@ -373,12 +386,11 @@ def write_manifest(
         "fingerprint": files_fingerprint(audio_files, data_folder),
     }
     record.update(facts or {})
-    manifest, record_path = (os.path.join(save_folder, f) for f in (MANIFEST_FILE, PREPARE_FILE))
+    record_path = os.path.join(save_folder, PREPARE_FILE)
     if os.path.exists(record_path):
         os.remove(record_path)
-    write_json(manifest, data)
-    record["manifest_sha256"] = _sha256(manifest)
-    write_json(record_path, record)
+    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
+    write_record(save_folder, record)
     logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
 
 
@@ -440,9 +452,17 @@ def _plain(options):
     return json.loads(json.dumps(options, default=str))
 
 
-def _sha256(path):
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+def _hashes(folder, names):
+    """``{name: SHA-256}`` of the files ``names`` in ``folder`` (None for a missing one)."""
+    hashes = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            hashes[name] = None
+            continue
+        with open(path, "rb") as handle:
+            hashes[name] = hashlib.sha256(handle.read()).hexdigest()
+    return hashes
 
 
 def _remove_stale_temp_files(folder, names):
