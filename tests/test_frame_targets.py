@@ -12,7 +12,8 @@ from speechbrain.dataio import audio_io
 from care.lobes.encoder import CAREEncoder
 from care.lobes.frontend import conv_output_lengths
 from care.processing import NpyTargets, OpenSmileTargets, VocalFeatureTargets
-from care.processing import frame_targets as ft
+from care.processing.frame_targets import disk, opensmile
+from care.processing.frame_targets import vocal as vocal_module
 from care.processing.frame_targets import normalise_targets
 
 SR = 16000
@@ -167,7 +168,7 @@ def test_autocorrelation_matches_speechbrain():
     from speechbrain.processing.vocal_features import autocorrelate
 
     frames = torch.randn(2, 5, 800)
-    ours = ft._fft_autocorrelation(frames, torch.hann_window(800))
+    ours = vocal_module._fft_autocorrelation(frames, torch.hann_window(800))
     assert torch.allclose(ours, autocorrelate(frames), atol=1e-4)
 
 
@@ -230,8 +231,8 @@ def test_opensmile_alignment_and_crop(tmp_path, corpus):
     assert targets.prepare(corpus) == set(corpus)
     path = corpus["utt0"]["wav"]
     full = targets._full("utt0", path)
-    frames, rate, _ = ft.audio_info(path)
-    assert full.shape == (conv_output_lengths(ft._resampled_length(frames, rate)), 25)
+    frames, rate, _ = disk.audio_info(path)
+    assert full.shape == (conv_output_lengths(disk._resampled_length(frames, rate)), 25)
     for start, num in ((0, 16000), (320 * 7, 4000), (640, 400), (0, 401)):
         crop = targets.crop("utt0", path, start, num)
         assert crop.shape == (conv_output_lengths(num), 25)
@@ -255,7 +256,7 @@ def test_opensmile_cache_reuse_invalidation_resume(tmp_path, corpus, monkeypatch
     def no_extraction(*args):
         raise AssertionError("extracted again")
 
-    monkeypatch.setattr(ft, "_opensmile_features", no_extraction)
+    monkeypatch.setattr(opensmile, "_opensmile_features", no_extraction)
     again = OpenSmileTargets(cache, num_workers=0)
     assert again.prepare(corpus) == set(corpus)
     assert again.last_stats == {"reused": 3, "extracted": 0, "failed": 0}
@@ -423,7 +424,7 @@ def test_vocal_utterance_normalisation(tmp_path, corpus, monkeypatch):
     assert targets.needs_utterance_stats
     assert targets.prepare(corpus) == set(corpus)
     path = corpus["utt0"]["wav"]
-    wav = ft.load_audio(path)
+    wav = vocal_module.load_audio(path)
     stats = targets.utterance_stats("utt0", path)
     assert stats.shape == (2, targets.dim)
 
