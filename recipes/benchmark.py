@@ -35,7 +35,6 @@ Authors
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path

@@ -27,8 +27,6 @@ import os
 import re
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
 from care.processing.corpus import check_release, read_durations, require_dir
 from care.processing.folds import contiguous_folds
 from care.processing.manifest import (
@@ -38,8 +36,6 @@ from care.processing.manifest import (
     skip_preparation,
     write_manifest,
 )
-
-logger = get_logger(__name__)
 
 EMOTIONS = {
     "C": "angry",

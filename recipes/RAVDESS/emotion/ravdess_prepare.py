@@ -23,8 +23,6 @@ import os
 import re
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
 from care.processing.corpus import check_release, read_durations
 from care.processing.folds import contiguous_folds
 from care.processing.manifest import (
@@ -34,8 +32,6 @@ from care.processing.manifest import (
     skip_preparation,
     write_manifest,
 )
-
-logger = get_logger(__name__)
 
 EMOTIONS = {
     "01": "neutral",
