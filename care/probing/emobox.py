@@ -55,7 +55,7 @@ from care.processing.folds import (  # noqa: F401 (PROTOCOLS, check_protocol, ou
     PROTOCOLS,
     check_protocol,
     output_folder,
-    test_speakers_in_training,
+    shared_test_speakers,
 )
 from care.processing.manifest import DATA_ROOT, ManifestError
 
@@ -380,7 +380,7 @@ def emobox_splits(data, folds_dir, dataset, exclude=DEFAULT_EXCLUDE, valid_fract
             train, valid, how = fold["train"], fold["valid"], "EmoBox's valid file"
         else:
             train, valid, how = validation_part(data, fold["train"], fold["test"], valid_fraction, seed)
-        overlap = test_speakers_in_training(data, list(train) + list(valid), fold["test"])
+        overlap = shared_test_speakers(data, list(train) + list(valid), fold["test"])
         logger.info(
             f"EmoBox {dataset} {name}: {overlap['also_in_training']} of "
             f"{overlap['test_speakers']} test speakers also appear in training; "

@@ -4,7 +4,7 @@ speaker-independent.
 
 - speaker independence: :func:`check_speaker_overlap`,
   :func:`fold_speaker_overlap`, :func:`check_fold_overlap`,
-  :func:`test_speakers_in_training` (counted, for protocols that allow it);
+  :func:`shared_test_speakers` (counted, for protocols that allow it);
 - folds made by a prepare script: :func:`group_speakers`,
   :func:`assign_speaker_folds`, :func:`contiguous_folds`;
 - splits for the probe: :func:`fold_splits` (the manifest's folds) and
@@ -370,7 +370,7 @@ def protocol_splits(hparams, data, description=""):
     return splits, {"name": protocol, "description": text, **info}
 
 
-def test_speakers_in_training(data, train, test):
+def shared_test_speakers(data, train, test):
     """``{"test_speakers": n, "also_in_training": m, "shared": [...]}`` for
     utterance-id lists ``train`` and ``test`` (``"Unknown"`` speakers ignored)."""
     speakers = lambda ids: {data[u]["speaker"] for u in ids} - {"Unknown", ""}  # noqa: E731

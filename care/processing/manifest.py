@@ -286,10 +286,8 @@ def files_fingerprint(paths, data_folder, extra=None):
     return fingerprint({name: os.path.join(data_folder, name) for name in names}, extra)
 
 
-def skip_preparation(
-    save_folder, options, audio_files=None, data_folder=None, files_key=None,
-    outputs=(MANIFEST_FILE,),
-):  # fmt: skip
+def skip_preparation(save_folder, options, audio_files=None, data_folder=None, files_key=None,
+                     outputs=(MANIFEST_FILE,)):  # fmt: skip
     """True when ``save_folder`` already holds ``outputs`` written with the
     same ``options`` from the same files and not changed since: the
     ``prepare.json`` beside them records the options, the fingerprint of the
@@ -482,17 +480,15 @@ _MOVED = {
         "read_table", "audio_duration", "read_durations", "check_release",
     ),
     "care.processing.folds": (
-        "check_speaker_overlap", "check_fold_overlap", "group_speakers",
-        "assign_speaker_folds", "contiguous_folds", "is_official_split", "fold_names",
-        "fold_splits",
+        "check_speaker_overlap", "check_fold_overlap", "group_speakers", "assign_speaker_folds",
+        "contiguous_folds", "is_official_split", "fold_names", "fold_splits",
     ),
-}
+}  # fmt: skip
 
 
 def __getattr__(name):
-    """``from care.processing.manifest import fold_splits`` (and the other
-    moved names) keeps working; ``speaker_overlap`` is now
-    :func:`care.processing.folds.fold_speaker_overlap`."""
+    """Moved names (``from care.processing.manifest import fold_splits``) keep working;
+    ``speaker_overlap`` is now :func:`care.processing.folds.fold_speaker_overlap`."""
     if name == "speaker_overlap":
         return importlib.import_module("care.processing.folds").fold_speaker_overlap
     for module, names in _MOVED.items():
