@@ -30,7 +30,8 @@ import numpy as np, torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from care.lobes.probe import EmotionProbe
 from care.probing.metrics import classification_metrics
-from care.processing.manifest import fold_splits, load_manifest
+from care.processing.folds import fold_splits
+from care.processing.manifest import load_manifest
 
 torch.set_num_threads(1)
 

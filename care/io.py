@@ -1,6 +1,8 @@
 """Atomic file writes: a reader never sees a half-written cache, manifest,
 checkpoint or export, and an interrupted write leaves only a temp file that is
-ignored and overwritten next time.
+ignored and overwritten next time. And :func:`fingerprint`, the one
+identity of input files (name, size, modification time) that every
+preparation and cache is keyed by.
 
 Example
 -------
@@ -18,6 +20,7 @@ Authors
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -78,3 +81,54 @@ def write_text(path, text):
 def write_json(path, obj):
     """Writes ``obj`` as indented JSON through :func:`atomic_path`."""
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def file_stat(path):
+    """``(size, mtime_ns)`` of ``path`` (of a broken link or a link loop: the
+    link's own, so that it can be skipped later with its reason)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = os.lstat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def fingerprint(files, extra=None):
+    """A SHA-256 identifying ``files`` by name, size and modification time:
+    it changes when a file is added, removed, replaced or edited, or when
+    ``extra`` changes. Preparation records, feature caches, frame-target and
+    text-target caches are all keyed by it.
+
+    Arguments
+    ---------
+    files : dict
+        ``{name: path}``; the name is what the hash records for the file (a
+        path relative to the data folder, so that the data can move; an
+        utterance id; an absolute path).
+    extra : JSON-serialisable, optional
+        Whatever else the result depends on (extractor settings, folders
+        that could not be read).
+
+    Returns
+    -------
+    str
+        Hex digest.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> write_text(os.path.join(folder, "a.txt"), "hello")
+    >>> key = fingerprint({"a.txt": os.path.join(folder, "a.txt")})
+    >>> key == fingerprint({"a.txt": os.path.join(folder, "a.txt")}), len(key)
+    (True, 64)
+    >>> key == fingerprint({"a.txt": os.path.join(folder, "a.txt")}, extra={"n_mfcc": 13})
+    False
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        size, mtime_ns = file_stat(files[name])
+        digest.update(f"{name}\0{size}\0{mtime_ns}\n".encode())
+    if extra is not None:
+        digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return digest.hexdigest()

@@ -47,8 +47,6 @@ from care.processing.audio import SAMPLE_RATE, load_audio
 
 logger = get_logger(__name__)
 
-HOP = 320  # samples per encoder frame at 16 kHz: crops start on frame boundaries
-
 
 class CAREPretrainer(sb.Brain):
     """Trains a ``CAREEncoder`` (``modules.encoder``) on the two CARE losses.
@@ -108,7 +106,7 @@ class CAREPretrainer(sb.Brain):
             raise ValueError(
                 f"frame targets {tuple(targets.shape)} do not match the acoustic "
                 f"head {tuple(acoustic.shape)}: set target_dim to the extractor's dim "
-                f"and keep crops on 320-sample frame boundaries"
+                f"and keep crops on the encoder's frame boundaries (a multiple of its hop)"
             )
         # predictions.lengths are relative (SpeechBrain's convention); the mask needs frames
         frames = acoustic.shape[1]
@@ -305,8 +303,14 @@ def pretraining_datasets(hparams, text_targets):
     """
     crop = int(round(hparams["crop_seconds"] * SAMPLE_RATE))
     pad_to_crop = hparams.get("pad_to_crop", False)
-    crop_frames = int(hparams["encoder"].frame_lengths(crop))
+    grid = hparams["encoder"].grid  # crops start on its frame boundaries
+    crop_frames = int(grid.num_frames(crop))
     frame_targets = hparams["frame_targets"]
+    if getattr(frame_targets, "grid", grid) != grid:
+        raise ValueError(
+            f"frame_targets are on {frame_targets.grid}, the encoder on {grid}: give the "
+            "targets the encoder's conv_kernel_sizes and conv_strides"
+        )
     empty_text = torch.zeros(text_targets.dim)
 
     datasets = {}
@@ -328,7 +332,7 @@ def pretraining_datasets(hparams, text_targets):
             audio = load_audio(wav)
             start = 0
             if len(audio) > crop:
-                start = random.randrange((len(audio) - crop) // HOP + 1) * HOP if random_crop else 0
+                start = random.randrange((len(audio) - crop) // grid.hop + 1) * grid.hop if random_crop else 0
                 audio = audio[start : start + crop]
             valid = len(audio)
             if pad_to_crop and valid < crop:  # fixed shapes; the relative length masks it

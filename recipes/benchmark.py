@@ -35,7 +35,6 @@ Authors
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
@@ -44,7 +43,8 @@ RECIPES = Path(__file__).resolve().parent
 sys.path.insert(0, str(RECIPES.parent))
 
 from care.io import write_json, write_text  # noqa: E402
-from care.probing.emobox import PROTOCOLS, read_reference_csv  # noqa: E402
+from care.probing.emobox import read_reference_csv  # noqa: E402
+from care.processing.folds import PROTOCOLS  # noqa: E402
 
 NOT_INDEPENDENT = "†"
 

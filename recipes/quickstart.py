@@ -22,7 +22,6 @@ Authors
 """
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys

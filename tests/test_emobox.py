@@ -21,6 +21,7 @@ from care.probing.emobox import (
     validation_part,
     write_emobox_style_folds,
 )
+from conftest import load_module
 from tests.test_probing import REPO, load_recipe_module, make_emodb, make_urdu, tiny_care_yaml
 
 # EmoBox's data/emodb/label_map.json, quirks included: "boredem", and the key
@@ -269,8 +270,8 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
         nonlocal spy
         spy = SpyFeatures(feats)
         spy.mark = 0
-        return run_module._train_fold(hparams, None, spy, manifest, encoder, dims, head,
-                                      (train, valid, {u: manifest[u] for u in test}), 1, "f",
+        task = run_module.ProbeTask(hparams, None, spy, manifest, encoder, dims, head)
+        return run_module._train_fold(task, (train, valid, {u: manifest[u] for u in test}), 1, "f",
                                       str(tmp_path / name))
 
     spy = None
@@ -346,14 +347,10 @@ def test_reference_csv(tmp_path):
 def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatch):
     """recipes/benchmark.py: one encoder under both protocols, the EmoBox row
     marked, and a reference row from the user's CSV with its source."""
-    import importlib.util
-
     monkeypatch.chdir(tmp_path)
     make_emodb(tmp_path / "data" / "emodb", speakers=("03", "08", "09"))
     make_urdu(tmp_path / "data" / "urdu", speakers=5, per_emotion=1)
-    spec = importlib.util.spec_from_file_location("benchmark", REPO / "recipes" / "benchmark.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_module(REPO / "recipes" / "benchmark.py")
     common = ["--encoder_source", f"random:{tiny_care_yaml(tmp_path, tiny_kwargs)}",
               "--datasets", "emodb", "--data_folder", str(tmp_path / "data"),
               "--output_folder", str(tmp_path / "bench"),

@@ -12,7 +12,8 @@ from speechbrain.dataio import audio_io
 from care.lobes.encoder import CAREEncoder
 from care.lobes.frontend import conv_output_lengths
 from care.processing import NpyTargets, OpenSmileTargets, VocalFeatureTargets
-from care.processing import frame_targets as ft
+from care.processing.frame_targets import disk, opensmile
+from care.processing.frame_targets import vocal as vocal_module
 from care.processing.frame_targets import normalise_targets
 
 SR = 16000
@@ -58,6 +59,39 @@ def test_frames_equal_encoder_output(vocal, tiny_kwargs):
     assert torch.equal(lengths, out.lengths)
     frames = torch.round(lengths * targets.shape[1]).long()
     assert frames.tolist() == [conv_output_lengths(s) for s in (7777, 4744, 402)]
+
+
+@pytest.mark.parametrize(
+    "kernel_sizes, strides",
+    [
+        ((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2)),  # WavLM's: 320-sample hop
+        ((10, 3, 3, 3, 3, 2), (5, 2, 2, 2, 2, 2)),  # half the hop
+        ((8, 4, 4, 3), (4, 4, 4, 3)),  # another field and hop
+    ],
+)
+def test_changed_strides_keep_targets_on_encoder_frames(tiny_kwargs, kernel_sizes, strides):
+    """The frame grid is defined once: an encoder and on-the-fly targets built
+    with other strides still agree frame for frame (padded batch included),
+    and pretraining refuses targets on another grid than the encoder's."""
+    from care.pretraining import pretraining_datasets
+
+    kwargs = dict(tiny_kwargs, conv_kernel_sizes=kernel_sizes, conv_strides=strides)
+    encoder = CAREEncoder(**kwargs).eval()
+    vocal = VocalFeatureTargets(kernel_sizes=kernel_sizes, strides=strides)
+    assert vocal.grid == encoder.grid
+    wavs = 0.1 * torch.randn(3, 7777)
+    wav_lens = torch.tensor([1.0, 0.61, 0.0517])
+    with torch.no_grad():
+        out = encoder(wavs, wav_lens, output_hidden_states=False)
+    targets, lengths = vocal(wavs, wav_lens)
+    assert targets.shape[:2] == out.acoustic.shape[:2]
+    assert torch.equal(lengths, out.lengths)
+    for samples in LENGTHS:
+        assert vocal.frame_lengths(samples) == encoder.frame_lengths(samples)
+    if encoder.grid != VocalFeatureTargets().grid:
+        hparams = {"crop_seconds": 1.0, "encoder": encoder, "frame_targets": VocalFeatureTargets()}
+        with pytest.raises(ValueError, match="conv_strides"):
+            pretraining_datasets(hparams, text_targets=None)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +168,7 @@ def test_autocorrelation_matches_speechbrain():
     from speechbrain.processing.vocal_features import autocorrelate
 
     frames = torch.randn(2, 5, 800)
-    ours = ft._fft_autocorrelation(frames, torch.hann_window(800))
+    ours = vocal_module._fft_autocorrelation(frames, torch.hann_window(800))
     assert torch.allclose(ours, autocorrelate(frames), atol=1e-4)
 
 
@@ -197,8 +231,8 @@ def test_opensmile_alignment_and_crop(tmp_path, corpus):
     assert targets.prepare(corpus) == set(corpus)
     path = corpus["utt0"]["wav"]
     full = targets._full("utt0", path)
-    frames, rate, _ = ft.audio_info(path)
-    assert full.shape == (conv_output_lengths(ft._resampled_length(frames, rate)), 25)
+    frames, rate, _ = disk.audio_info(path)
+    assert full.shape == (conv_output_lengths(disk._resampled_length(frames, rate)), 25)
     for start, num in ((0, 16000), (320 * 7, 4000), (640, 400), (0, 401)):
         crop = targets.crop("utt0", path, start, num)
         assert crop.shape == (conv_output_lengths(num), 25)
@@ -222,7 +256,7 @@ def test_opensmile_cache_reuse_invalidation_resume(tmp_path, corpus, monkeypatch
     def no_extraction(*args):
         raise AssertionError("extracted again")
 
-    monkeypatch.setattr(ft, "_opensmile_features", no_extraction)
+    monkeypatch.setattr(opensmile, "_opensmile_features", no_extraction)
     again = OpenSmileTargets(cache, num_workers=0)
     assert again.prepare(corpus) == set(corpus)
     assert again.last_stats == {"reused": 3, "extracted": 0, "failed": 0}
@@ -390,7 +424,7 @@ def test_vocal_utterance_normalisation(tmp_path, corpus, monkeypatch):
     assert targets.needs_utterance_stats
     assert targets.prepare(corpus) == set(corpus)
     path = corpus["utt0"]["wav"]
-    wav = ft.load_audio(path)
+    wav = vocal_module.load_audio(path)
     stats = targets.utterance_stats("utt0", path)
     assert stats.shape == (2, targets.dim)
 

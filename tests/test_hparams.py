@@ -206,3 +206,41 @@ def test_care_base_configs_follow_the_authors_code(name, tmp_path):
     else:
         assert type(hparams["frame_targets"]).__name__ == "OpenSmileTargets"
         assert hparams["precision"] == "bf16" and hparams["batch_size"] is None
+
+
+PROBE_YAMLS = sorted((REPO / "recipes").glob("*/emotion/hparams/probe.yaml")) + [
+    REPO / "templates" / "emotion_probe" / "hparams" / "probe.yaml"
+]
+# Keys run.py and protocol_splits read only in one configuration (a head's
+# settings at the top level of a YAML without ``head``; protocol: emobox;
+# extract_clips: authors).
+CONDITIONAL_KEYS = {
+    "head", "probe", "opt_class", "epoch_counter", "authors_clip_rule",
+    "emobox_folds", "emobox_dataset", "emobox_exclude", "emobox_valid_fraction",
+}  # fmt: skip
+
+
+def top_level_keys(path):
+    return set(re.findall(r"^([A-Za-z_]\w*):", path.read_text(), re.M))
+
+
+def test_probe_yamls_define_every_key_the_runner_reads():
+    """The ten probe.yaml files (nine recipes, the template) define every key
+    of ``run.PROBE_KEYS``, the nine recipes the same keys; every key the
+    runner reads as ``hparams[...]`` is in ``PROBE_KEYS`` or read only in one
+    configuration, and no default for it hides in the code."""
+    from care.probing import run
+    from care.processing import folds
+
+    assert len(PROBE_YAMLS) == 10
+    for path in PROBE_YAMLS:
+        missing = set(run.PROBE_KEYS) - top_level_keys(path)
+        assert not missing, f"{path.relative_to(REPO)} lacks {sorted(missing)}"
+    recipes = [top_level_keys(path) for path in PROBE_YAMLS[:-1]]
+    assert all(keys == recipes[0] for keys in recipes), "the nine recipes define different keys"
+    for module in (run, folds):
+        source = Path(module.__file__).read_text()
+        read = set(re.findall(r"(?<![\w.])hparams\[\"(\w+)\"\]", source))
+        assert read <= set(run.PROBE_KEYS) | CONDITIONAL_KEYS, sorted(read - set(run.PROBE_KEYS))
+        defaults = set(re.findall(r"(?<![\w.])hparams\.get\(\"(\w+)\"", source))
+        assert defaults <= {"head", "probe_head"}, sorted(defaults)

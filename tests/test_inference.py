@@ -422,7 +422,7 @@ def test_module_entry_point_and_console_script(trained, inputs):
     assert json.loads(run.stdout)["label"] in LABELS
     with open(REPO / "pyproject.toml", "rb") as handle:
         scripts = tomllib.load(handle)["project"]["scripts"]
-    assert scripts["care-classify"] == "care.inference:main"
+    assert scripts["care-classify"] == "care.cli:main"
 
 
 # --- untrusted folders and silent wrong answers (issue 15) ----------------------

@@ -7,7 +7,6 @@ a few generated WAVs of a few hundredths of a second) and checks counts,
 labels, folds, speaker independence, the idempotent skip and the errors.
 """
 
-import importlib.util
 import json
 import os
 import time
@@ -17,7 +16,9 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from care.processing.manifest import ManifestError, SpeakerOverlapError, check_fold_overlap, fold_splits
+from care.processing.folds import check_fold_overlap, fold_splits
+from care.processing.manifest import ManifestError, SpeakerOverlapError
+from conftest import load_module
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -25,11 +26,7 @@ RATE = 16000
 
 def load(recipe, module):
     """Imports ``recipes/<recipe>/emotion/<module>.py``."""
-    path = REPO / "recipes" / recipe / "emotion" / f"{module}.py"
-    spec = importlib.util.spec_from_file_location(module, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(REPO / "recipes" / recipe / "emotion" / f"{module}.py", module)
 
 
 def wav(path, seconds=0.05, rate=RATE):

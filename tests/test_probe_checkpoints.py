@@ -44,12 +44,12 @@ def train_fold(fold, folder):
         "compute_cost": torch.nn.functional.cross_entropy,
         "train_logger": FileTrainLogger,
         "batch_size": 8,
+        "noprogressbar": True,
     }
     dims = {"num_layers": 2, "input_dim": 8, "num_classes": len(LABELS), "layers": [0, 1]}
     head = dict(run.probe_settings(hparams), refit=True)  # selection, then the refit probe
-    result = run._train_fold(
-        hparams, {"device": "cpu"}, features, data, encoder, dims, head, sets, 3, "f1", str(folder)
-    )
+    task = run.ProbeTask(hparams, {"device": "cpu"}, features, data, encoder, dims, head)
+    result = run._train_fold(task, sets, 3, "f1", str(folder))
     return {k: v for k, v in result.items() if k != "seconds"}
 
 

@@ -3,10 +3,8 @@ preparations on synthetic trees laid out like the releases, metrics against
 scikit-learn, the feature cache, and probe runs end to end (a tiny random
 WavLM and a tiny random CARE) including the exported classifier."""
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,9 @@ from speechbrain.dataio import audio_io
 from care.probing import encoder_name, resolve_layers
 from care.probing.cache import cached_features
 from care.probing.metrics import classification_metrics, summarize
-from care.processing.manifest import (
-    ManifestError,
-    SpeakerOverlapError,
-    check_speaker_overlap,
-    fold_splits,
-    group_speakers,
-    validate_manifest,
-)
+from care.processing.folds import check_speaker_overlap, fold_splits, group_speakers
+from care.processing.manifest import ManifestError, SpeakerOverlapError, validate_manifest
+from conftest import load_module
 
 REPO = Path(__file__).resolve().parents[1]
 EMODB_LETTERS = "WLEAFTN"
@@ -32,15 +25,7 @@ EMODB_LETTERS = "WLEAFTN"
 
 def load_recipe_module(dataset, name):
     """Imports ``recipes/<dataset>/emotion/<name>.py``."""
-    folder = REPO / "recipes" / dataset / "emotion"
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location(f"{dataset}_{name}", folder / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(folder))
-    return module
+    return load_module(REPO / "recipes" / dataset / "emotion" / f"{name}.py", f"{dataset}_{name}")
 
 
 def tone(seconds, rate, f0):
@@ -430,9 +415,7 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make_emodb(tmp_path / "data" / "emodb")
     make_urdu(tmp_path / "data" / "urdu", speakers=5, per_emotion=1)
-    spec = importlib.util.spec_from_file_location("benchmark", REPO / "recipes" / "benchmark.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_module(REPO / "recipes" / "benchmark.py")
     assert {"emodb", "urdu"} <= set(benchmark.available_datasets())
     source = f"random:{tiny_care_yaml(tmp_path, tiny_kwargs)}"
     rows = benchmark.main([

@@ -4,7 +4,6 @@ CSV corpus, export, classify a folder of audio with EmotionRecognizer and the
 command line."""
 
 import csv
-import importlib.util
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from care.inference import EmotionRecognizer, main
 from care.lobes import CAREEncoder, save_encoder
 from care.probing import encoder_name
 from care.processing.manifest import ManifestError, load_manifest
-from conftest import REPO, kill_at_write
+from conftest import REPO, kill_at_write, load_module
 
 TEMPLATE = REPO / "templates" / "emotion_probe"
 LABELS = ["calm", "excited"]
@@ -25,10 +24,7 @@ SPEAKERS = ["ann", "ben", "cat", "dan"]
 
 
 def load_template_module(name):
-    spec = importlib.util.spec_from_file_location(f"template_{name}", TEMPLATE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(TEMPLATE / f"{name}.py", f"template_{name}")
 
 
 def tone(f0, loudness, seconds, rate, generator):

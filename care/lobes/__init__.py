@@ -6,14 +6,8 @@ Importing this package has no side effects; weight loading (which needs
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_classifier, save_encoder
-from care.lobes.probe import (
-    AuthorsProbe,
-    CAREFeatures,
-    EmotionProbe,
-    LayerWeighting,
-    ProbeEnsemble,
-    masked_mean,
-)
+from care.lobes.frontend import WAVLM_GRID, FrameGrid, masked_mean
+from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting, ProbeEnsemble
 
 __all__ = [
     "AuthorsProbe",
@@ -21,10 +15,12 @@ __all__ = [
     "CAREFeatures",
     "CAREOutput",
     "EmotionProbe",
+    "FrameGrid",
     "LayerWeighting",
     "ProbeEnsemble",
     "load_encoder",
     "masked_mean",
     "save_classifier",
     "save_encoder",
+    "WAVLM_GRID",
 ]

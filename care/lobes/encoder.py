@@ -34,6 +34,7 @@ from care.lobes.frontend import (
     ConvPositionalEmbedding,
     FeatureProjection,
     length_mask,
+    masked_mean,
 )
 from care.lobes.transformer import RelativePositionBias, SemanticLayer, TransformerLayer
 
@@ -407,9 +408,14 @@ class CAREEncoder(nn.Module):
         """Number of layers in ``hidden_states``."""
         return 1 + len(self.shared_layers) + len(self.semantic_layers) + len(self.acoustic_layers)
 
+    @property
+    def grid(self):
+        """The encoder's frame grid (:class:`care.lobes.frontend.FrameGrid`)."""
+        return self.feature_extractor.grid
+
     def frame_lengths(self, num_samples):
         """Frames the encoder produces from ``num_samples`` samples (int or tensor)."""
-        return self.feature_extractor.output_lengths(num_samples)
+        return self.grid.num_frames(num_samples)
 
     def forward(self, wavs, wav_lens=None, output_hidden_states=True):
         """Encodes a batch of 16 kHz waveforms.
@@ -453,7 +459,8 @@ class CAREEncoder(nn.Module):
         for layer in self.semantic_layers:
             x = layer(x, frame_lengths)
             hidden.append(x)
-        semantic = self.semantic_proj(_masked_mean(x, mask, frame_lengths))
+        relative = None if frame_lengths is None else frame_lengths.float() / time
+        semantic = self.semantic_proj(masked_mean(x.float(), relative))
 
         if self.detach_acoustic:
             x, position_bias = shared.detach(), position_bias.detach()
@@ -482,13 +489,9 @@ class CAREEncoder(nn.Module):
         """Valid samples of each waveform, or None when none is padded (the
         fast path of fixed-length crops). Refuses waveforms shorter than one
         frame's receptive field. One host sync when ``wav_lens`` is given."""
-        field = self.feature_extractor.receptive_field
-        num_samples = None
-        shortest = max_samples
-        if wav_lens is not None:
-            num_samples = torch.round(wav_lens.to(device).float() * max_samples).long()
-            num_samples = num_samples.clamp(min=1, max=max_samples)
-            shortest = int(num_samples.min())
+        field = self.grid.field
+        num_samples = self.grid.valid_samples(wav_lens, max_samples, device)
+        shortest = max_samples if num_samples is None else int(num_samples.min())
         if shortest < field:
             which = "" if num_samples is None else f" (batch index {int(num_samples.argmin())})"
             raise ValueError(
@@ -497,15 +500,6 @@ class CAREEncoder(nn.Module):
                 "drop or pad such clips in data preparation"
             )
         return None if shortest == max_samples else num_samples
-
-
-def _masked_mean(x, mask, lengths):
-    """Mean over valid frames of ``x`` ``[batch, time, dim]``, in float32."""
-    x = x.float()
-    if mask is None:
-        return x.mean(dim=1)
-    x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
-    return x.sum(dim=1) / lengths.clamp(min=1).unsqueeze(1).float()
 
 
 def _init_weights(module):

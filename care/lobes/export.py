@@ -45,6 +45,7 @@ from hyperpyyaml import load_hyperpyyaml
 from hyperpyyaml.core import resolve_references
 
 from care.io import atomic_path, save_torch, write_text
+from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW
 
 HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "encoder.ckpt"
@@ -219,7 +220,9 @@ def save_encoder(encoder, folder, info=None):
     return folder
 
 
-def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop=4.0):
+def save_classifier(
+    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP
+):
     """Writes a trained probe with its feature extractor as a folder that
     ``care.inference.EmotionRecognizer.from_hparams(source=folder)`` loads.
 

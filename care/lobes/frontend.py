@@ -14,6 +14,8 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,6 +87,107 @@ def length_mask(lengths, max_length):
     """
     steps = torch.arange(max_length, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class FrameGrid:
+    """The frame grid of a stack of unpadded strided convolutions: frame ``i``
+    sees samples ``[hop * i, hop * i + field)``. The encoder, the frame
+    targets, pretraining's crops and inference all read it from here.
+
+    Arguments
+    ---------
+    kernel_sizes : sequence of int
+        Kernel size of each convolution (default: WavLM's).
+    strides : sequence of int
+        Stride of each convolution (default: WavLM's).
+
+    Example
+    -------
+    >>> grid = FrameGrid()
+    >>> grid.hop, grid.field, grid.num_frames(16000)
+    (320, 400, 49)
+    >>> grid.valid_samples(torch.tensor([1.0, 0.5]), 16000)
+    tensor([16000,  8000])
+    >>> FrameGrid((10, 4), (5, 4)) == FrameGrid([10, 4], [5, 4])
+    True
+    """
+
+    def __init__(self, kernel_sizes=WAVLM_KERNEL_SIZES, strides=WAVLM_STRIDES):
+        if len(kernel_sizes) != len(strides):
+            raise ValueError(
+                f"conv_kernel_sizes {list(kernel_sizes)} and conv_strides "
+                f"{list(strides)} must have the same length"
+            )
+        self.kernel_sizes = tuple(int(k) for k in kernel_sizes)
+        self.strides = tuple(int(s) for s in strides)
+        self.hop = math.prod(self.strides)  # samples between two frames
+        self.field = receptive_field(self.kernel_sizes, self.strides)  # samples one frame sees
+
+    def num_frames(self, num_samples):
+        """Frames on the grid for ``num_samples`` samples (int or tensor)."""
+        return conv_output_lengths(num_samples, self.kernel_sizes, self.strides)
+
+    @staticmethod
+    def valid_samples(wav_lens, max_samples, device=None):
+        """Valid samples ``[batch]`` of zero-padded waveforms with relative
+        lengths ``wav_lens`` (None when ``wav_lens`` is None), rounded and
+        clamped to ``[1, max_samples]``: the one rounding the encoder and the
+        on-the-fly targets share."""
+        if wav_lens is None:
+            return None
+        num_samples = torch.round(wav_lens.to(device).float() * max_samples).long()
+        return num_samples.clamp(min=1, max=max_samples)
+
+    def __eq__(self, other):
+        return isinstance(other, FrameGrid) and (self.kernel_sizes, self.strides) == (
+            other.kernel_sizes,
+            other.strides,
+        )
+
+    def __hash__(self):
+        return hash((self.kernel_sizes, self.strides))
+
+    def __repr__(self):
+        return f"FrameGrid(kernel_sizes={self.kernel_sizes}, strides={self.strides})"
+
+
+WAVLM_GRID = FrameGrid()
+
+
+def masked_mean(hidden, lengths=None):
+    """Mean over valid frames (the one masked pooling of the encoder and the
+    probes).
+
+    Arguments
+    ---------
+    hidden : torch.Tensor
+        ``[batch, frames, dim]`` or ``[layers, batch, frames, dim]``.
+    lengths : torch.Tensor, optional
+        ``[batch]`` valid frames relative to ``frames`` (SpeechBrain's
+        relative lengths). None: all frames are valid.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, dim]``, or ``[batch, layers, dim]`` for 4-D input.
+
+    Example
+    -------
+    >>> hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
+    >>> masked_mean(hidden, torch.tensor([2 / 3]))
+    tensor([[2.]])
+    """
+    frames = hidden.shape[-2]
+    if lengths is None:
+        pooled = hidden.mean(dim=-2)
+    else:
+        valid = torch.round(lengths.to(hidden.device).float() * frames).clamp(min=1)
+        mask = torch.arange(frames, device=hidden.device)[None, :] < valid[:, None]
+        mask = mask.to(hidden.dtype).unsqueeze(-1)  # [batch, frames, 1]
+        pooled = (hidden * mask).sum(dim=-2) / valid.to(hidden.dtype)[:, None]
+    if hidden.dim() == 4:
+        pooled = pooled.transpose(0, 1)
+    return pooled
 
 
 class ChannelNorm(nn.Module):
@@ -166,13 +269,9 @@ class ConvFeatureExtractor(nn.Module):
         bias=False,
     ):
         super().__init__()
-        if len(kernel_sizes) != len(strides):
-            raise ValueError(
-                f"conv_kernel_sizes {list(kernel_sizes)} and conv_strides "
-                f"{list(strides)} must have the same length"
-            )
-        self.kernel_sizes = tuple(kernel_sizes)
-        self.strides = tuple(strides)
+        self.grid = FrameGrid(kernel_sizes, strides)
+        self.kernel_sizes = self.grid.kernel_sizes
+        self.strides = self.grid.strides
         in_channels = [1] + [channels] * (len(kernel_sizes) - 1)
         self.convs = nn.ModuleList(
             nn.Conv1d(c_in, channels, k, stride=s, bias=bias)
@@ -183,19 +282,16 @@ class ConvFeatureExtractor(nn.Module):
     @property
     def receptive_field(self):
         """Samples seen by one output frame (WavLM: 400, 25 ms at 16 kHz)."""
-        return receptive_field(self.kernel_sizes, self.strides)
+        return self.grid.field
 
     @property
     def hop_length(self):
         """Samples between two output frames (WavLM: 320, 20 ms at 16 kHz)."""
-        hop = 1
-        for stride in self.strides:
-            hop *= stride
-        return hop
+        return self.grid.hop
 
     def output_lengths(self, num_samples):
         """Frames produced from ``num_samples`` samples (int or tensor)."""
-        return conv_output_lengths(num_samples, self.kernel_sizes, self.strides)
+        return self.grid.num_frames(num_samples)
 
     def forward(self, wavs, num_samples=None):
         """Computes frames ``[batch, frames, channels]`` from ``wavs``

@@ -43,34 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def masked_mean(hidden, lengths=None):
-    """Mean over valid frames.
-
-    Arguments
-    ---------
-    hidden : torch.Tensor
-        ``[batch, frames, dim]`` or ``[layers, batch, frames, dim]``.
-    lengths : torch.Tensor, optional
-        ``[batch]`` valid frames relative to ``frames`` (SpeechBrain's
-        relative lengths). None: all frames are valid.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[batch, dim]``, or ``[batch, layers, dim]`` for 4-D input.
-    """
-    frames = hidden.shape[-2]
-    if lengths is None:
-        pooled = hidden.mean(dim=-2)
-    else:
-        valid = torch.round(lengths.to(hidden.device).float() * frames).clamp(min=1)
-        mask = torch.arange(frames, device=hidden.device)[None, :] < valid[:, None]
-        mask = mask.to(hidden.dtype).unsqueeze(-1)  # [batch, frames, 1]
-        pooled = (hidden * mask).sum(dim=-2) / valid.to(hidden.dtype)[:, None]
-    if hidden.dim() == 4:
-        pooled = pooled.transpose(0, 1)
-    return pooled
+from care.lobes.frontend import masked_mean
 
 
 class LayerWeighting(nn.Module):

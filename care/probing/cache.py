@@ -39,7 +39,7 @@ import speechbrain as sb
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from care.io import save_torch
+from care.io import fingerprint, save_torch
 from care.processing.audio import SAMPLE_RATE, load_audio
 from care.processing.manifest import resolve_wav
 from care.probing.encoders import extractor_fingerprint
@@ -48,14 +48,12 @@ logger = get_logger(__name__)
 
 
 def data_fingerprint(data, data_folder):
-    """A hash of the utterance ids, their relative paths and the size and
-    modification time of each audio file."""
-    digest = hashlib.sha256()
-    for utt in sorted(data):
-        wav = data[utt]["wav"]
-        stat = os.stat(resolve_wav(wav, data_folder))
-        digest.update(f"{utt}\0{wav}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    """:func:`care.io.fingerprint` of the manifest's audio files, each named
+    by its utterance id and manifest path."""
+    return fingerprint({
+        f"{utt}\0{entry['wav']}": resolve_wav(entry["wav"], data_folder)
+        for utt, entry in data.items()
+    })  # fmt: skip
 
 
 def cache_key(extractor, data, data_folder, clip_rule=None):

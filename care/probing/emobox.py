@@ -51,11 +51,16 @@ from collections import Counter, defaultdict
 from speechbrain.utils.logger import get_logger
 
 from care.io import write_json, write_text
+from care.processing.folds import (  # noqa: F401 (PROTOCOLS, check_protocol, output_folder: re-exported)
+    PROTOCOLS,
+    check_protocol,
+    output_folder,
+    shared_test_speakers,
+)
 from care.processing.manifest import DATA_ROOT, ManifestError
 
 logger = get_logger(__name__)
 
-PROTOCOLS = ("speaker_independent", "emobox")
 SPLITS = ("train", "valid", "test")
 FOLD_FILE = re.compile(r"^(?P<dataset>.+?)_(?P<split>train|valid|test)_fold_?(?P<fold>\d+)\.(?P<ext>jsonl|json)$")
 # MSP-Podcast's "no agreement" (X) and "other" (O) classes
@@ -72,25 +77,6 @@ SYNONYMS = {
 
 class EmoBoxError(ManifestError):
     """EmoBox fold files that cannot be read or mapped onto our manifest."""
-
-
-def output_folder(root, encoder_name, protocol="speaker_independent"):
-    """``<root>/<encoder_name>`` for the default protocol, else
-    ``<root>/<protocol>/<encoder_name>``: the protocols never share results.
-
-    >>> output_folder("results/EmoDB", "egemaps"), output_folder("results/EmoDB", "egemaps", "emobox")
-    ('results/EmoDB/egemaps', 'results/EmoDB/emobox/egemaps')
-    """
-    check_protocol(protocol)
-    if protocol == "speaker_independent":
-        return os.path.join(root, encoder_name)
-    return os.path.join(root, protocol, encoder_name)
-
-
-def check_protocol(protocol):
-    """Raises :class:`ValueError` for an unknown protocol name."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -331,15 +317,6 @@ def _check_disjoint(fold, folder, number):
             )
 
 
-def speaker_overlap(data, train, test):
-    """``{"test_speakers": n, "also_in_training": m, "shared": [...]}`` for
-    utterance-id lists ``train`` and ``test`` (``"Unknown"`` speakers ignored)."""
-    speakers = lambda ids: {data[u]["speaker"] for u in ids} - {"Unknown", ""}  # noqa: E731
-    tested, trained = speakers(test), speakers(train)
-    shared = sorted(tested & trained)
-    return {"test_speakers": len(tested), "also_in_training": len(shared), "shared": shared}
-
-
 def validation_part(data, train, test, fraction, seed):
     """Splits the training ids into (train, valid) for model selection.
 
@@ -388,7 +365,7 @@ def validation_part(data, train, test, fraction, seed):
 def emobox_splits(data, folds_dir, dataset, exclude=DEFAULT_EXCLUDE, valid_fraction=0.2,
                   seed=0, folds=None):
     """``(splits, info)``: ``splits`` is a list of ``(fold, train, valid,
-    test)`` manifest subsets like :func:`care.processing.manifest.fold_splits`
+    test)`` manifest subsets like :func:`care.processing.folds.fold_splits`
     yields; ``info`` (see :func:`read_emobox_folds`) adds per fold the
     speaker overlap and how validation was chosen. The number of test
     speakers also in training is logged per fold."""
@@ -403,7 +380,7 @@ def emobox_splits(data, folds_dir, dataset, exclude=DEFAULT_EXCLUDE, valid_fract
             train, valid, how = fold["train"], fold["valid"], "EmoBox's valid file"
         else:
             train, valid, how = validation_part(data, fold["train"], fold["test"], valid_fraction, seed)
-        overlap = speaker_overlap(data, list(train) + list(valid), fold["test"])
+        overlap = shared_test_speakers(data, list(train) + list(valid), fold["test"])
         logger.info(
             f"EmoBox {dataset} {name}: {overlap['also_in_training']} of "
             f"{overlap['test_speakers']} test speakers also appear in training; "

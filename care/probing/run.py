@@ -32,6 +32,7 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -52,7 +53,6 @@ from care.lobes.export import save_classifier
 from care.lobes.probe import AuthorsProbe, ProbeEnsemble
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
-from care.probing.emobox import DEFAULT_EXCLUDE, check_protocol, emobox_splits
 from care.probing.encoders import authors_layout, build_extractor, resolve_layers
 from care.probing.metrics import (
     METRIC_NAMES,
@@ -63,10 +63,41 @@ from care.probing.metrics import (
     plot_confusion,
     summarize,
 )
-from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, fold_splits, load_manifest
+from care.processing.folds import protocol_splits
+from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
 from care.recipe import load_recipe
 
 logger = get_logger(__name__)
+
+# Keys every probe.yaml defines (tests/test_hparams.py checks the recipes and
+# the template); read as hparams[key], never with a default in code. Besides
+# these: ``head`` (picked by ``probe_head``) or, in a YAML without one, the
+# head's keys at the top level (see :func:`probe_settings`); the ``emobox_*``
+# keys with ``protocol: emobox``; ``authors_clip_rule`` with
+# ``extract_clips: authors``.
+PROBE_KEYS = (
+    "seed", "dataset", "data_folder", "encoder_source", "encoder_name", "hf_cache", "layers",
+    "protocol", "check_speakers", "output_folder", "save_folder", "prepare_folder",
+    "feature_folder", "prepare_options", "num_valid_folds", "test_folds",
+    "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
+    "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier",
+)  # fmt: skip
+
+
+@dataclasses.dataclass
+class ProbeTask:
+    """What every probe trained in one experiment shares: the hparams, run
+    options, cached features ``{utt_id: [layers, dim]}``, the manifest, the
+    label encoder, the probe's sizes (``dims``) and the head's settings
+    (:func:`probe_settings`)."""
+
+    hparams: dict
+    run_opts: object
+    features: dict
+    data: dict
+    label_encoder: CategoricalEncoder
+    dims: dict
+    head: dict
 
 
 def run_recipe(prepare_fn, argv, recipe_dir=None):
@@ -99,7 +130,7 @@ def run_recipe(prepare_fn, argv, recipe_dir=None):
         kwargs={
             "data_folder": hparams["data_folder"],
             "save_folder": hparams["prepare_folder"],
-            **(hparams.get("prepare_options") or {}),
+            **(hparams["prepare_options"] or {}),
         },
     )
     return run_probing(hparams, run_opts)
@@ -128,8 +159,8 @@ def run_probing(hparams, run_opts=None):
     # Fold files are read (and any unmatched id reported) before extraction.
     splits, protocol_info = protocol_splits(hparams, data, protocol)
 
-    extractor = build_extractor(hparams["encoder_source"], hparams.get("hf_cache"))
-    clips = hparams.get("extract_clips", "whole")
+    extractor = build_extractor(hparams["encoder_source"], hparams["hf_cache"])
+    clips = hparams["extract_clips"]
     if clips not in ("whole", "authors"):
         raise ValueError(f"extract_clips: {clips!r}; expected whole or authors")
     clip_rule = hparams["authors_clip_rule"] if clips == "authors" else None
@@ -165,24 +196,20 @@ def run_probing(hparams, run_opts=None):
             raise ValueError(f"probe_head authors weights its own layers; got layers: {hparams['layers']}")
         dims.update(authors_layout(extractor))
     reference = None
-    if hparams.get("reference") is not None:
+    if hparams["reference"] is not None:
         reference = summarize(hparams["reference"](features, data, splits, labels,
                                                    layers=layers))
     runs = []
     threads = torch.get_num_threads()
     # A probe is a tiny MLP: on CPU, more threads only add synchronisation.
-    torch.set_num_threads(hparams.get("probe_num_threads") or threads)
+    torch.set_num_threads(hparams["probe_num_threads"] or threads)
     signature = _run_signature(hparams, cache_path, layers, protocol_info)
+    task = ProbeTask(hparams, run_opts, features, data, label_encoder, dims, head)
     for seed in hparams["seeds"]:
         for fold, train, valid, test in splits:
             fold_dir = fold if str(fold).startswith("fold") else f"fold_{fold}"  # no "fold_fold_1"
             folder = os.path.join(hparams["save_folder"], signature, fold_dir, f"seed_{seed}")
-            runs.append(
-                _train_fold(
-                    hparams, run_opts, features, data, label_encoder, dims, head,
-                    (train, valid, test), seed, fold, folder,
-                )
-            )
+            runs.append(_train_fold(task, (train, valid, test), seed, fold, folder))
             logger.info(
                 f"seed {seed} fold {fold}: epoch {runs[-1]['best_epoch']}, test "
                 + ", ".join(f"{m} {runs[-1]['test'][m]:.4f}" for m in METRICS)
@@ -203,11 +230,8 @@ def run_probing(hparams, run_opts=None):
         "probe_training_all_runs": round(sum(r.get("seconds", float("nan")) for r in runs), 1),
     }
     results["machine"] = _machine(device)
-    if hparams.get("export_classifier", True):
-        results["classifier"] = _export(
-            hparams, run_opts, extractor, features, data, label_encoder, dims, head, labels, runs,
-            results,
-        )
+    if hparams["export_classifier"]:
+        results["classifier"] = _export(task, extractor, labels, runs, results)
     confusion = np.asarray(results["confusion_matrix"]["counts"])
     plot_confusion(
         confusion,
@@ -223,51 +247,6 @@ def run_probing(hparams, run_opts=None):
         f" -> {os.path.join(output_folder, 'results.md')}"
     )
     return results
-
-
-def protocol_splits(hparams, data, description=""):
-    """The ``(fold, train, valid, test)`` splits of ``hparams["protocol"]``
-    and a description of the protocol for the results.
-
-    - ``speaker_independent`` (default): the manifest's folds
-      (:func:`care.processing.manifest.fold_splits`), speaker overlap refused;
-    - ``emobox``: EmoBox's fold files from ``hparams["emobox_folds"]``
-      (:func:`care.probing.emobox.emobox_splits`), speaker overlap counted.
-
-    In both, ``valid`` is a part of the training data only: the test fold
-    never takes part in training or model selection.
-    """
-    protocol = hparams.get("protocol", "speaker_independent")
-    check_protocol(protocol)
-    if protocol == "speaker_independent":
-        splits = list(fold_splits(
-            data,
-            num_valid_folds=hparams["num_valid_folds"],
-            folds=hparams.get("test_folds"),
-            check_speakers=hparams.get("check_speakers", True),
-        ))
-        return splits, {"name": protocol, "description": description,
-                        "speaker_independent": bool(hparams.get("check_speakers", True))}
-    splits, info = emobox_splits(
-        data,
-        hparams.get("emobox_folds"),
-        hparams.get("emobox_dataset"),
-        exclude=hparams.get("emobox_exclude", DEFAULT_EXCLUDE),
-        valid_fraction=hparams.get("emobox_valid_fraction", 0.2),
-        seed=hparams.get("seed", 0),
-        folds=hparams.get("test_folds"),
-    )
-    shared = {f: v["test_speakers_in_training"] for f, v in info["folds"].items()}
-    speakers = {f: v["test_speakers"] for f, v in info["folds"].items()}
-    text = (
-        f"EmoBox folds of {info['dataset']} ({len(splits)} folds) from {info['folder']}; "
-        f"classes {', '.join(info['label_set'])}"
-        + (f"; excluded {info['excluded']}" if info["excluded"] else "")
-    )
-    if not info["speaker_independent"]:
-        text += "; NOT speaker-independent: test speakers also in training " + ", ".join(
-            f"{f}: {shared[f]} of {speakers[f]}" for f in shared)
-    return splits, {"name": protocol, "description": text, **info}
 
 
 def probe_settings(hparams):
@@ -291,11 +270,10 @@ def _is_authors(head):
     return isinstance(func, type) and issubclass(func, AuthorsProbe)
 
 
-def _train_fold(
-    hparams, run_opts, features, data, label_encoder, dims, head, sets, seed, fold, folder
-):
-    """Trains, selects and tests one probe (or, with ``members`` > 1, an
-    ensemble of probes trained independently); its result is saved in
+def _train_fold(task, sets, seed, fold, folder):
+    """Trains, selects and tests one probe of ``task`` (a :class:`ProbeTask`)
+    on ``sets`` (train, valid, test ids), or with the head's ``members`` > 1
+    an ensemble of probes trained independently; its result is saved in
     ``folder`` (``result.json``), so that a finished run is not repeated.
 
     The epoch of best validation weighted F1 is kept (checkpoints in
@@ -303,19 +281,20 @@ def _train_fold(
     training + validation for that many epochs (checkpoint in
     ``folder/refit``) and is the one tested. Ensemble members do the same in
     ``folder/member_<k>`` with seeds ``1000 * seed + k``; their class
-    probabilities are averaged. The test set is read once, at the end."""
+    probabilities are averaged. The test set is read once per member, after
+    its training."""
     result_path = os.path.join(folder, "result.json")
     if os.path.isfile(result_path):
         with open(result_path, encoding="utf-8") as handle:
             return json.load(handle)
     train, valid, test = sets
+    head = task.head
     started = time.time()
-    test_set = feature_dataset(sorted(test), features, data, label_encoder)
+    test_set = feature_dataset(sorted(test), task.features, task.data, task.label_encoder)
     members = head["members"]
     fitted = [
-        _train_member(hparams, run_opts, features, data, label_encoder, dims, head, train, valid,
-                      test_set, *((seed, folder) if members == 1
-                                  else (1000 * seed + k, os.path.join(folder, f"member_{k}"))))
+        _train_member(task, train, valid, test_set, *((seed, folder) if members == 1 else
+                      (1000 * seed + k, os.path.join(folder, f"member_{k}"))))
         for k in range(members)
     ]
     if members == 1:
@@ -326,7 +305,8 @@ def _train_fold(
         outputs = dict(fitted[0][1].stage_outputs)
         probabilities = torch.stack([torch.cat(b.probabilities) for _, b, _, _ in fitted]).mean(dim=0)
         outputs["predictions"] = probabilities.argmax(dim=-1).tolist()
-        stats = classification_metrics(outputs["targets"], outputs["predictions"], dims["num_classes"])
+        stats = classification_metrics(outputs["targets"], outputs["predictions"],
+                                       task.dims["num_classes"])
         selected = int(np.median([epoch for _, _, epoch, _ in fitted]))
         best_f1 = float(np.mean([f1 for _, _, _, f1 in fitted]))
         layer_weights = np.mean([p.layer_weighting.weights().detach().cpu().tolist()
@@ -350,38 +330,37 @@ def _train_fold(
     return result
 
 
-def _train_member(hparams, run_opts, features, data, label_encoder, dims, head, train, valid,
-                  test_set, seed, folder):
+def _train_member(task, train, valid, test_set, seed, folder):
     """One probe: trained on ``train``, its epoch selected on ``valid``,
     refit when the head says so, then tested. Returns the probe, its Brain
     (``stage_stats``, ``stage_outputs``, ``probabilities`` of the test set),
     the selected epoch and its validation weighted F1."""
-    probe, brain = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed,
-                        sorted(train), sorted(valid), head["epoch_counter"](), folder)
+    head = task.head
+    probe, brain = _fit(task, seed, sorted(train), sorted(valid), head["epoch_counter"](), folder)
     best = brain.checkpointer.find_checkpoint(max_key="weighted_f1")
     selected = int(best.meta["epoch"])
     if head["refit"]:
         everything = sorted(train) + sorted(valid)
-        probe, brain = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed,
-                            everything, None, head["epoch_counter"](limit=selected),
+        probe, brain = _fit(task, seed, everything, None, head["epoch_counter"](limit=selected),
                             os.path.join(folder, "refit"))
         if brain.checkpointer.find_checkpoint() is None:  # else: resumed, already trained
             brain.checkpointer.save_checkpoint(meta={"epoch": selected, "refit": True})
     brain.evaluate(
         test_set,
         max_key=None if head["refit"] else "weighted_f1",
-        test_loader_kwargs={"batch_size": hparams["batch_size"]},
+        test_loader_kwargs={"batch_size": task.hparams["batch_size"]},
     )
     return probe, brain, selected, float(best.meta["weighted_f1"])
 
 
-def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, train, valid,
-         counter, folder):
-    """A fresh probe (``seed``), standardised on ``train`` and trained on it
+def _fit(task, seed, train, valid, counter, folder):
+    """A fresh probe of ``task`` (``seed``), standardised on ``train`` and trained on it
     for ``counter``'s epochs; with ``valid``, the best validation epoch is
     checkpointed in ``folder``, and an interrupted run resumes there (no
     checkpoints when ``folder`` is None).
     Returns the probe and its Brain."""
+    hparams, features, data, label_encoder = task.hparams, task.features, task.data, task.label_encoder
+    dims, head = task.dims, task.head
     sb.utils.seed_everything(seed)
     probe = head["probe"](**dims)
     probe.set_normalization(torch.stack([features[u] for u in train]))
@@ -394,7 +373,7 @@ def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, tra
         )
     brain_hparams = {
         "compute_cost": hparams["compute_cost"],
-        "noprogressbar": hparams.get("noprogressbar", True),
+        "noprogressbar": hparams["noprogressbar"],
     }
     if head["balance_classes"]:  # inverse class frequency of this training set
         counts = torch.bincount(
@@ -408,7 +387,7 @@ def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, tra
         modules={"probe": probe},
         opt_class=head["opt_class"],
         hparams=brain_hparams,
-        run_opts=run_opts,
+        run_opts=task.run_opts,
         checkpointer=checkpointer,
     )
     loader = {"batch_size": hparams["batch_size"]}
@@ -422,21 +401,18 @@ def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, tra
     return probe, brain
 
 
-def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, head, labels,
-            runs, results):
+def _export(task, extractor, labels, runs, results):
     """Trains the exported probe on every utterance (see the module docstring)."""
+    hparams = task.hparams
     epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
     seed = hparams["seeds"][0]
-    everything = sorted(data)
-    seeds = [seed] if head["members"] == 1 else [1000 * seed + k for k in range(head["members"])]
-    probes = [
-        _fit(hparams, run_opts, features, data, label_encoder, dims, head, member_seed, everything,
-             None, head["epoch_counter"](limit=epochs), None)[0]
-        for member_seed in seeds
-    ]
+    everything = sorted(task.data)
+    seeds = [seed] if task.head["members"] == 1 else [1000 * seed + k for k in range(task.head["members"])]
+    probes = [_fit(task, member_seed, everything, None, task.head["epoch_counter"](limit=epochs), None)[0]
+              for member_seed in seeds]
     probe = probes[0] if len(probes) == 1 else ProbeEnsemble.from_members(probes)
     folder = os.path.join(hparams["output_folder"], "classifier")
-    layers = dims.get("layers")
+    layers = task.dims.get("layers")
     info = {
         "dataset": hparams["dataset"],
         "encoder_source": str(hparams["encoder_source"]),
@@ -554,7 +530,7 @@ def _run_signature(hparams, cache_path, layers, protocol_info=None):
         parts["members"] = head["members"]
     if protocol_info and protocol_info["name"] != "speaker_independent":
         parts["protocol"] = [protocol_info["name"], protocol_info.get("files"),
-                             hparams.get("emobox_valid_fraction"), hparams.get("seed")]
+                             hparams["emobox_valid_fraction"], hparams["seed"]]
     return "run-" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 

@@ -17,20 +17,19 @@ does nothing. ``prepare.json`` is removed before and written after
 prepared again. Paths are read back confined to the data folder: a ``wav``
 that leaves it (``{data_root}/../..``) is refused.
 
-A prepare script keeps only its corpus's parsing; the rest is here:
+A prepare script keeps only its corpus's parsing. This module holds the
+contract and its I/O:
 
-- corpus files: :func:`require_dir`, :func:`require_file`,
-  :func:`require_audio`, :func:`read_text`, :func:`read_table`;
-- durations from headers: :func:`audio_duration`, :func:`read_durations`;
-- checks against the release: :func:`check_counts`, :func:`check_release`,
-  :func:`check_labels`, :func:`validate_manifest`;
-- speaker independence: :func:`check_speaker_overlap`,
-  :func:`speaker_overlap`, :func:`check_fold_overlap`;
-- folds: :func:`group_speakers`, :func:`assign_speaker_folds`,
-  :func:`contiguous_folds`, and for the probe :func:`fold_splits`;
+- the contract: :data:`FIELDS`, :func:`validate_manifest` (with
+  :func:`check_counts`, :func:`check_labels`);
 - writing and reading: :func:`relative_wav`, :func:`resolve_wav`,
   :func:`skip_preparation`, :func:`write_manifest`, :func:`load_manifest`,
   :func:`check_manifest_paths`.
+
+Reading a corpus release (required files, tables, durations from headers,
+:func:`~care.processing.corpus.check_release`) is in :mod:`care.processing.corpus`;
+folds, speaker-overlap checks and probing protocols in
+:mod:`care.processing.folds`. Their names can still be imported from here.
 
 Example
 -------
@@ -40,28 +39,23 @@ Example
 ...     "a3": {"wav": "{data_root}/a3.wav", "duration": 1.0, "label": "ang", "speaker": "s3", "fold": "s3"},
 ... }
 >>> validate_manifest(data, "toy", expected_count=3, expected_labels=["ang", "neu"])
->>> [(name, sorted(train), sorted(valid), sorted(test)) for name, train, valid, test in fold_splits(data)][0]
-('s1', ['a3'], ['a2'], ['a1'])
->>> check_fold_overlap(dict(data, a4=dict(data["a1"], fold="s2")))
+>>> validate_manifest(dict(data, a4=dict(data["a1"], duration=0.0)), "toy")
 Traceback (most recent call last):
     ...
-care.processing.manifest.SpeakerOverlapError: speakers in more than one fold: s1/s2: s1
+care.processing.manifest.ManifestError: toy: utterance a4 ({data_root}/a1.wav) has no audio
 
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import csv
 import hashlib
-import io
+import importlib
 import json
 import os
-from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import TEMP_SUFFIX, write_json
-from care.processing.audio import AudioError, audio_info
+from care.io import TEMP_SUFFIX, fingerprint, write_json
 
 logger = get_logger(__name__)
 
@@ -70,7 +64,6 @@ MANIFEST_FILE = "data.json"
 PREPARE_FILE = "prepare.json"
 FIELDS = ("wav", "duration", "label", "speaker", "fold")
 OFFICIAL_SPLITS = ("train", "valid", "test")
-LFS_MAGIC = b"version https://git-lfs"
 STRICT_HINT = "is the corpus complete? strict=False prepares a subset"
 
 
@@ -81,224 +74,6 @@ class ManifestError(ValueError):
 
 class SpeakerOverlapError(ManifestError):
     """Train and test (or valid) sets share speakers."""
-
-
-# ---------------------------------------------------------------------------
-# Corpus files
-
-
-def require_dir(path, what, hint=""):
-    """Returns ``path``; raises :class:`ManifestError` naming it when it is
-    not a folder.
-
-    Arguments
-    ---------
-    path : str
-        The folder.
-    what : str
-        What it should hold, for the message.
-    hint : str
-        How to fix it, for the message.
-
-    Returns
-    -------
-    str
-        ``path``.
-
-    Example
-    -------
-    >>> require_dir("/no/such/folder", "the audio", "Unpack the corpus here")
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: /no/such/folder: missing folder (the audio). Unpack the corpus here
-    """
-    if not os.path.isdir(path):
-        raise ManifestError(f"{path}: missing folder ({what}). {hint}".rstrip())
-    return path
-
-
-def require_file(path, what, hint=""):
-    """Returns ``path``; raises :class:`ManifestError` naming it when it is
-    not a file (arguments as :func:`require_dir`).
-
-    Example
-    -------
-    >>> require_file("/no/such/labels.csv", "the labels")
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: /no/such/labels.csv: missing file (the labels).
-    """
-    if not os.path.isfile(path):
-        raise ManifestError(f"{path}: missing file ({what}). {hint}".rstrip())
-    return path
-
-
-def require_audio(paths, what):
-    """Raises :class:`ManifestError` when labelled items have no audio file.
-
-    Arguments
-    ---------
-    paths : dict
-        ``{utt_id: path}`` of the items a label file lists.
-    what : str
-        What the items are, for the message (``"labelled segments"``).
-
-    Example
-    -------
-    >>> require_audio({"u1": "/no/u1.wav"}, "labelled segments")
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: 1 labelled segments have no audio file, e.g. ['/no/u1.wav']
-    """
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    if missing:
-        raise ManifestError(f"{len(missing)} {what} have no audio file, e.g. {missing[:3]}")
-
-
-def read_text(path):
-    """Text of a label or transcript file: UTF-8 (with or without BOM), or
-    Windows-1252 for files that are not valid UTF-8 (some corpora ship both).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as handle:
-    ...     _ = handle.write("Colère".encode("cp1252"))
-    >>> read_text(handle.name)
-    'Colère'
-    """
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
-
-
-def read_table(path, columns=()):
-    """Rows of a CSV label table (read with :func:`read_text`) as dicts.
-
-    Arguments
-    ---------
-    path : str
-        The CSV file, with a header row (names are stripped of spaces).
-    columns : iterable of str
-        Columns that must be present.
-
-    Returns
-    -------
-    list of dict
-        One dict per row; raises :class:`ManifestError` naming the file when
-        a column is missing or there are no rows.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
-    ...     _ = handle.write("path, label\\na.wav,happy\\n")
-    >>> read_table(handle.name, ("path", "label"))
-    [{'path': 'a.wav', 'label': 'happy'}]
-    >>> read_table(handle.name, ("path", "speaker"))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: ....csv: missing column(s) ['speaker']; the header must name path, speaker (found ['path', 'label'])
-    """
-    reader = csv.DictReader(io.StringIO(read_text(path)))
-    header = [name.strip() for name in reader.fieldnames or []]
-    reader.fieldnames = header
-    absent = [c for c in columns if c not in header]
-    if absent:
-        raise ManifestError(
-            f"{path}: missing column(s) {absent}; the header must name "
-            f"{', '.join(columns)} (found {header})"
-        )
-    rows = list(reader)
-    if not rows:
-        raise ManifestError(f"{path}: no rows")
-    return rows
-
-
-# ---------------------------------------------------------------------------
-# Durations
-
-
-def audio_duration(path):
-    """Duration in seconds from the file header (no decoding).
-
-    Raises :class:`care.processing.audio.AudioError` naming the file when it
-    is missing, unreadable or reports no samples, and :class:`ManifestError`
-    for a Git LFS pointer (a corpus cloned without ``git lfs``).
-
-    Example
-    -------
-    >>> import tempfile, torch
-    >>> from speechbrain.dataio import audio_io
-    >>> path = os.path.join(tempfile.mkdtemp(), "half.wav")
-    >>> audio_io.save(path, torch.zeros(1, 8000), 16000)
-    >>> audio_duration(path)
-    0.5
-    """
-    try:
-        frames, rate, _ = audio_info(path)
-    except AudioError:
-        if os.path.isfile(path):
-            with open(path, "rb") as handle:
-                if handle.read(len(LFS_MAGIC)) == LFS_MAGIC:
-                    raise ManifestError(
-                        f"{path}: a Git LFS pointer, not audio; run `git lfs pull` "
-                        "in the corpus repository"
-                    ) from None
-        raise
-    if not frames > 0:
-        raise AudioError(f"{path}: the header reports no samples")
-    return frames / rate
-
-
-def read_durations(paths, max_unreadable=0):
-    """Header durations of many files; unreadable files are skipped and logged.
-
-    Arguments
-    ---------
-    paths : dict
-        ``{utt_id: path}``.
-    max_unreadable : int or None
-        Unreadable files tolerated (a corpus's known bad files); more raise
-        :class:`ManifestError` naming the first few. None tolerates any
-        number (the caller decides). A Git LFS pointer always raises.
-
-    Returns
-    -------
-    durations : dict
-        ``{utt_id: seconds}`` of the readable files.
-    unreadable : dict
-        ``{utt_id: message}``.
-
-    Example
-    -------
-    >>> read_durations({"u1": "/no/u1.wav"})
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: 1 unreadable audio files, at most 0 tolerated: /no/u1.wav: no such file
-    >>> read_durations({"u1": "/no/u1.wav"}, max_unreadable=None)
-    ({}, {'u1': '/no/u1.wav: no such file'})
-    """
-    durations, unreadable = {}, {}
-    for utt, path in paths.items():
-        try:
-            durations[utt] = audio_duration(path)
-        except AudioError as error:
-            unreadable[utt] = str(error)
-    if max_unreadable is None:
-        return durations, unreadable
-    if len(unreadable) > max_unreadable:
-        first = "; ".join(list(unreadable.values())[:5])
-        raise ManifestError(
-            f"{len(unreadable)} unreadable audio files, at most {max_unreadable} "
-            f"tolerated: {first}"
-        )
-    for message in unreadable.values():
-        logger.warning(f"Skipped unreadable audio: {message}")
-    return durations, unreadable
 
 
 # ---------------------------------------------------------------------------
@@ -356,32 +131,6 @@ def check_counts(found, expected, what, source, tolerance=0, hint=STRICT_HINT):
         raise ManifestError(
             f"{source}: {what} differ from the official release{within} ({'; '.join(wrong)}); {hint}"
         )
-
-
-def check_release(found, release, source):
-    """:func:`check_counts` for each count a corpus's official release fixes.
-
-    Arguments
-    ---------
-    found : dict
-        ``{what: count}``, a count being a total or ``{key: count}``.
-    release : dict or None
-        The official counts, with the same keys; None skips the checks
-        (``strict=False``: a subset).
-    source : str
-        The corpus folder or file, for the message.
-
-    Example
-    -------
-    >>> release = {"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}
-    >>> check_release({"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}, release, "/corpus")
-    >>> check_release({"files": 2, "files per emotion": {"angry": 2}}, release, "/corpus")
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.ManifestError: /corpus: expected 3 files, found 2: the files differ from the official release; is the corpus complete? strict=False prepares a subset
-    """
-    for what, count in found.items():
-        check_counts(count, None if release is None else release[what], what, source)
 
 
 def check_labels(found, allowed, source, complete=False, what="labels"):
@@ -486,262 +235,6 @@ def validate_manifest(
 
 
 # ---------------------------------------------------------------------------
-# Speaker independence
-
-
-def check_speaker_overlap(train, test, train_name="train", test_name="test"):
-    """Raises :class:`SpeakerOverlapError` naming the speakers found in both
-    ``train`` and ``test`` (``{utt_id: entry}`` dicts with a ``speaker``).
-
-    Example
-    -------
-    >>> check_speaker_overlap({"a": {"speaker": "s1"}}, {"b": {"speaker": "s1"}})
-    Traceback (most recent call last):
-        ...
-    care.processing.manifest.SpeakerOverlapError: train and test share 1 speaker(s): s1
-    """
-    shared = _speakers(train) & _speakers(test)
-    if shared:
-        raise SpeakerOverlapError(
-            f"{train_name} and {test_name} share {len(shared)} speaker(s): "
-            + ", ".join(sorted(shared))
-        )
-
-
-def speaker_overlap(data, ignore=()):
-    """Speakers shared by pairs of folds (or of official partitions).
-
-    Arguments
-    ---------
-    data : dict
-        A manifest.
-    ignore : iterable of str
-        Speaker ids that do not identify a person (e.g. ``"Unknown"``).
-
-    Returns
-    -------
-    dict
-        ``{"<fold>/<fold>": [speakers]}`` for the pairs that share speakers,
-        in fold order (``train``, ``valid``, ``test`` for official splits).
-
-    Example
-    -------
-    >>> data = {"a": {"speaker": "Ross", "fold": "train"}, "b": {"speaker": "Ross", "fold": "test"},
-    ...         "c": {"speaker": "Unknown", "fold": "train"}, "d": {"speaker": "Unknown", "fold": "valid"}}
-    >>> speaker_overlap(data, ignore=["Unknown"])
-    {'train/test': ['Ross']}
-    """
-    names = _fold_order(data)
-    folds = {name: _speakers(_part(data, name), ignore) for name in names}
-    overlap = {}
-    for index, first in enumerate(names):
-        for second in names[index + 1 :]:
-            shared = folds[first] & folds[second]
-            if shared:
-                overlap[f"{first}/{second}"] = sorted(shared)
-    return overlap
-
-
-def check_fold_overlap(data, ignore=()):
-    """Raises :class:`SpeakerOverlapError` naming the speakers found in more
-    than one fold (they would be in the training and the test part of a
-    fold), or in more than one official partition (see
-    :func:`speaker_overlap`)."""
-    overlap = speaker_overlap(data, ignore)
-    if overlap:
-        detail = "; ".join(
-            f"{pair}: {', '.join(names[:20])}" + (" ..." if len(names) > 20 else "")
-            for pair, names in overlap.items()
-        )
-        raise SpeakerOverlapError(f"speakers in more than one fold: {detail}")
-
-
-# ---------------------------------------------------------------------------
-# Folds
-
-
-def group_speakers(speaker_counts, num_groups):
-    """Greedy, deterministic speaker grouping, balanced in size and, when
-    counts per label are given, in label distribution: speakers from the
-    largest, each into the group whose counts it brings closest to the
-    per-group target (the corpus totals divided by ``num_groups``).
-
-    Arguments
-    ---------
-    speaker_counts : dict
-        ``{speaker: utterances}`` or ``{speaker: {label: utterances}}``.
-    num_groups : int
-        Number of groups (folds).
-
-    Returns
-    -------
-    dict
-        ``{speaker: group index}``.
-
-    Example
-    -------
-    >>> group_speakers({"a": 5, "b": 3, "c": 2, "d": 1}, 2)
-    {'a': 0, 'b': 1, 'c': 1, 'd': 0}
-    >>> group_speakers({"a": {"x": 2}, "b": {"y": 2}, "c": {"x": 2}, "d": {"y": 2}}, 2)
-    {'a': 0, 'b': 1, 'c': 1, 'd': 0}
-    """
-    if num_groups > len(speaker_counts):
-        raise ManifestError(
-            f"cannot make {num_groups} speaker groups from {len(speaker_counts)} speakers"
-        )
-    counts = {
-        s: c if isinstance(c, dict) else {"": c} for s, c in speaker_counts.items()
-    }
-    labels = sorted({label for c in counts.values() for label in c})
-    totals = {label: sum(c.get(label, 0) for c in counts.values()) for label in labels}
-    target = {label: totals[label] / num_groups for label in labels}
-    groups_counts = [dict.fromkeys(labels, 0) for _ in range(num_groups)]
-    size = {s: sum(c.values()) for s, c in counts.items()}
-
-    def distance(group, speaker=None):
-        # Squared distance of a group's label counts and total to the target.
-        add = counts[speaker] if speaker else {}
-        now = {lab: groups_counts[group][lab] + add.get(lab, 0) for lab in labels}
-        total = sum(now.values()) - sum(target.values())
-        return sum((now[lab] - target[lab]) ** 2 for lab in labels) + total**2
-
-    def cost(group, speaker):
-        return distance(group, speaker) - distance(group)
-
-    groups = {}
-    for speaker in sorted(counts, key=lambda s: (-size[s], s)):
-        index = min(range(num_groups), key=lambda g: (cost(g, speaker), g))
-        groups[speaker] = index
-        for label, n in counts[speaker].items():
-            groups_counts[index][label] += n
-    return groups
-
-
-def assign_speaker_folds(data, num_folds, prefix="fold"):
-    """Sets every entry's ``fold`` to its speaker's group
-    (:func:`group_speakers` on the speakers' label counts), named
-    ``<prefix>1`` ... ``<prefix><num_folds>``.
-
-    Arguments
-    ---------
-    data : dict
-        A manifest (its ``fold`` values are replaced).
-    num_folds : int
-        Number of folds.
-    prefix : str
-        Fold names' prefix.
-
-    Returns
-    -------
-    dict
-        ``{fold: utterances}``, in fold order.
-
-    Example
-    -------
-    >>> data = {f"u{i}": {"speaker": s, "label": "ab"[i % 2], "fold": None}
-    ...         for i, s in enumerate("aabbccdd")}
-    >>> assign_speaker_folds(data, 2, prefix="g")
-    {'g1': 4, 'g2': 4}
-    >>> data["u0"]["fold"], data["u2"]["fold"]
-    ('g1', 'g2')
-    """
-    counts = {}
-    for entry in data.values():
-        counts.setdefault(entry["speaker"], Counter())[entry["label"]] += 1
-    groups = group_speakers({s: dict(c) for s, c in counts.items()}, num_folds)
-    for entry in data.values():
-        entry["fold"] = f"{prefix}{groups[entry['speaker']] + 1}"
-    return {
-        f"{prefix}{g + 1}": sum(sum(c.values()) for s, c in counts.items() if groups[s] == g)
-        for g in range(num_folds)
-    }
-
-
-def contiguous_folds(speakers, num_folds):
-    """``{speaker: "fold<k>"}``: sorted speakers cut into ``num_folds``
-    consecutive groups of (nearly) equal size. For corpora whose speaker
-    numbering alternates gender (RAVDESS, CaFE), even groups keep every fold
-    gender-balanced.
-
-    Example
-    -------
-    >>> contiguous_folds(["01", "02", "03", "04", "05", "06"], 3)
-    {'01': 'fold1', '02': 'fold1', '03': 'fold2', '04': 'fold2', '05': 'fold3', '06': 'fold3'}
-    """
-    unique = sorted(set(speakers))
-    if not 2 <= num_folds <= len(unique):
-        raise ManifestError(f"cannot make {num_folds} speaker folds from {len(unique)} speakers")
-    size, extra = divmod(len(unique), num_folds)
-    folds, start = {}, 0
-    for index in range(num_folds):
-        stop = start + size + (1 if index < extra else 0)
-        for speaker in unique[start:stop]:
-            folds[speaker] = f"fold{index + 1}"
-        start = stop
-    return folds
-
-
-def is_official_split(data):
-    """True when ``fold`` holds official ``train``/``valid``/``test`` splits."""
-    return {e["fold"] for e in data.values()} <= set(OFFICIAL_SPLITS)
-
-
-def fold_names(data):
-    """Test folds in a stable order (numeric-aware), or ``["test"]`` for an
-    official split."""
-    if is_official_split(data):
-        return ["test"]
-    return _fold_order(data)
-
-
-def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
-    """Yields ``(fold, train, valid, test)`` for every test fold.
-
-    Cross-validation: ``test`` is the fold, ``valid`` the next
-    ``num_valid_folds`` folds in cyclic order (a speaker-disjoint part of the
-    training folds, for model selection), ``train`` the rest. Official
-    splits: one ``("test", train, valid, test)``.
-
-    Arguments
-    ---------
-    data : dict
-        A manifest.
-    num_valid_folds : int
-        Training folds held out for validation.
-    folds : list of str, optional
-        Only these test folds (default: all).
-    check_speakers : bool
-        Refuse speakers shared between train, valid and test
-        (:func:`check_speaker_overlap`). Switch off only for corpora whose
-        official splits share speakers by design, and say so in the recipe.
-    """
-    names = fold_names(data)
-    for name in [str(f) for f in folds] if folds else names:
-        if name not in names:
-            raise ManifestError(f"unknown test fold {name!r}; folds are {names}")
-        if is_official_split(data):
-            train, valid, test = (_part(data, split) for split in OFFICIAL_SPLITS)
-        else:
-            if not 1 <= num_valid_folds <= len(names) - 2:
-                raise ManifestError(
-                    f"{len(names)} folds leave no room for {num_valid_folds} validation fold(s)"
-                )
-            start = names.index(name)
-            held = {names[(start + 1 + i) % len(names)] for i in range(num_valid_folds)}
-            test = _part(data, name)
-            valid = {k: e for k, e in data.items() if e["fold"] in held}
-            train = {k: e for k, e in data.items() if e["fold"] != name and e["fold"] not in held}
-        for part, what in ((train, "train"), (valid, "valid"), (test, "test")):
-            if not part:
-                raise ManifestError(f"fold {name}: the {what} set is empty")
-        if check_speakers:
-            check_speaker_overlap(train, test, "train", f"test (fold {name})")
-            check_speaker_overlap(valid, test, "valid", f"test (fold {name})")
-            check_speaker_overlap(train, valid, "train", f"valid (fold {name})")
-        yield name, train, valid, test
-
-
-# ---------------------------------------------------------------------------
 # Writing and reading a manifest
 
 
@@ -786,36 +279,47 @@ def resolve_wav(wav, data_folder):
     return path
 
 
-def files_fingerprint(paths, data_folder):
-    """A hash of the relative paths, sizes and modification times of
-    ``paths``: changes when a file is added, removed, replaced or edited."""
-    digest = hashlib.sha256()
-    for path in sorted(os.path.relpath(p, data_folder) for p in paths):
-        stat = os.stat(os.path.join(data_folder, path))
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+def files_fingerprint(paths, data_folder, extra=None):
+    """:func:`care.io.fingerprint` of ``paths`` named by their path relative
+    to ``data_folder`` (so that a prepared corpus can move)."""
+    names = (os.path.relpath(path, data_folder) for path in paths)
+    return fingerprint({name: os.path.join(data_folder, name) for name in names}, extra)
 
 
-def skip_preparation(save_folder, options, audio_files, data_folder):
-    """True when ``save_folder`` already holds a manifest written with the same
-    ``options`` from the same ``audio_files`` (unchanged sizes and times) and
-    not changed since (its SHA-256 is the recorded one). Removes temp files
-    of interrupted writes."""
-    manifest = os.path.join(save_folder, MANIFEST_FILE)
+def skip_preparation(save_folder, options, audio_files=None, data_folder=None, files_key=None,
+                     outputs=(MANIFEST_FILE,)):  # fmt: skip
+    """True when ``save_folder`` already holds ``outputs`` written with the
+    same ``options`` from the same files and not changed since: the
+    ``prepare.json`` beside them records the options, the fingerprint of the
+    files (``files_key``, or :func:`files_fingerprint` of ``audio_files``)
+    and the SHA-256 of each output (the manifests' contents). Removes temp
+    files of interrupted writes. The one skip rule of every prepare function;
+    :func:`write_record` writes what it reads."""
+    if files_key is None:
+        files_key = files_fingerprint(audio_files, data_folder)
     record = os.path.join(save_folder, PREPARE_FILE)
-    _remove_stale_temp_files(save_folder, (MANIFEST_FILE, PREPARE_FILE))
-    if not (os.path.isfile(manifest) and os.path.isfile(record)):
+    _remove_stale_temp_files(save_folder, (*outputs, PREPARE_FILE))
+    paths = [os.path.join(save_folder, name) for name in outputs]
+    if not all(os.path.isfile(path) for path in paths + [record]):
         return False
     with open(record, encoding="utf-8") as handle:
         previous = json.load(handle)
     same = (
         previous.get("options") == _plain(options)
-        and previous.get("fingerprint") == files_fingerprint(audio_files, data_folder)
-        and previous.get("manifest_sha256") == _sha256(manifest)
+        and previous.get("fingerprint") == files_key
+        and previous.get("manifests") == _hashes(save_folder, outputs)
     )
     if same:
-        logger.info(f"{manifest} is up to date (same options and audio); skipping preparation")
+        logger.info(f"{', '.join(paths)} up to date (same options and files); skipping preparation")
     return same
+
+
+def write_record(save_folder, record, outputs=(MANIFEST_FILE,)):
+    """Writes ``prepare.json`` (``record`` plus the SHA-256 of each output),
+    last, after the outputs: its presence marks them complete."""
+    record = dict(record, manifests=_hashes(save_folder, outputs))
+    write_json(os.path.join(save_folder, PREPARE_FILE), record)
+    return record
 
 
 def write_manifest(
@@ -861,6 +365,8 @@ def write_manifest(
     ignore_speakers : iterable of str
         Speaker ids that do not identify a person (e.g. ``"Unknown"``).
     """
+    from care.processing.folds import check_fold_overlap  # folds imports this module
+
     validate_manifest(data, data_folder)
     if check_speakers:
         check_fold_overlap(data, ignore_speakers)
@@ -878,12 +384,11 @@ def write_manifest(
         "fingerprint": files_fingerprint(audio_files, data_folder),
     }
     record.update(facts or {})
-    manifest, record_path = (os.path.join(save_folder, f) for f in (MANIFEST_FILE, PREPARE_FILE))
+    record_path = os.path.join(save_folder, PREPARE_FILE)
     if os.path.exists(record_path):
         os.remove(record_path)
-    write_json(manifest, data)
-    record["manifest_sha256"] = _sha256(manifest)
-    write_json(record_path, record)
+    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
+    write_record(save_folder, record)
     logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
 
 
@@ -919,24 +424,8 @@ def _resolve_entry(path, utt, entry, data_folder):
 # Helpers
 
 
-def _speakers(part, ignore=()):
-    return {e["speaker"] for e in part.values()} - set(ignore)
-
-
-def _part(data, fold):
-    return {k: e for k, e in data.items() if e["fold"] == fold}
-
-
-def _fold_order(data):
-    """Folds in a stable order: ``train``, ``valid``, ``test`` for official
-    splits, numeric-aware otherwise."""
-    folds = {e["fold"] for e in data.values()}
-    if folds <= set(OFFICIAL_SPLITS):
-        return [split for split in OFFICIAL_SPLITS if split in folds]
-    return sorted(folds, key=_natural)
-
-
-def _natural(name):
+def natural_key(name):
+    """Sort key of a fold or label name, numeric-aware (``fold2`` before ``fold10``)."""
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in _tokens(name)]
 
 
@@ -954,16 +443,24 @@ def _count(data, field):
     counts = {}
     for entry in data.values():
         counts[entry[field]] = counts.get(entry[field], 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: _natural(str(kv[0]))))
+    return dict(sorted(counts.items(), key=lambda kv: natural_key(str(kv[0]))))
 
 
 def _plain(options):
     return json.loads(json.dumps(options, default=str))
 
 
-def _sha256(path):
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+def _hashes(folder, names):
+    """``{name: SHA-256}`` of the files ``names`` in ``folder`` (None for a missing one)."""
+    hashes = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            hashes[name] = None
+            continue
+        with open(path, "rb") as handle:
+            hashes[name] = hashlib.sha256(handle.read()).hexdigest()
+    return hashes
 
 
 def _remove_stale_temp_files(folder, names):
@@ -974,3 +471,27 @@ def _remove_stale_temp_files(folder, names):
     for name in os.listdir(folder):
         if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
             os.remove(os.path.join(folder, name))
+
+
+# Names that moved to their own modules, still importable from here.
+_MOVED = {
+    "care.processing.corpus": (
+        "LFS_MAGIC", "require_dir", "require_file", "require_audio", "read_text",
+        "read_table", "audio_duration", "read_durations", "check_release",
+    ),
+    "care.processing.folds": (
+        "check_speaker_overlap", "check_fold_overlap", "group_speakers", "assign_speaker_folds",
+        "contiguous_folds", "is_official_split", "fold_names", "fold_splits",
+    ),
+}  # fmt: skip
+
+
+def __getattr__(name):
+    """Moved names (``from care.processing.manifest import fold_splits``) keep working;
+    ``speaker_overlap`` is now :func:`care.processing.folds.fold_speaker_overlap`."""
+    if name == "speaker_overlap":
+        return importlib.import_module("care.processing.folds").fold_speaker_overlap
+    for module, names in _MOVED.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,14 +23,13 @@ Authors
 """
 
 import hashlib
-import json
 import os
 
 import torch
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from care.io import save_torch
+from care.io import fingerprint, save_torch
 
 logger = get_logger(__name__)
 
@@ -128,18 +127,15 @@ class TextTeacher:
         """What identifies the teacher's embeddings: source, pooling, length
         limit, and for a local folder the size and mtime of its files."""
         key = {"source": self.source, "pooling": self.pooling, "max_length": self.max_length}
+        files = {}
         if self.is_local:
-            files = []
-            for folder, _, names in sorted(os.walk(self.source)):
-                for name in sorted(names):
+            for folder, _, names in os.walk(self.source):
+                for name in names:
                     if name.endswith(WEIGHT_FILES):
                         path = os.path.join(folder, name)
-                        stat = os.stat(path)
-                        rel = os.path.relpath(path, self.source)
-                        files.append([rel, stat.st_size, stat.st_mtime_ns])
+                        files[os.path.relpath(path, self.source)] = path
             key["source"] = os.path.abspath(self.source)
-            key["files"] = files
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        return fingerprint(files, extra=key)
 
     def _load(self):
         if self._model is not None:

@@ -54,7 +54,6 @@ Authors
 
 import csv
 import fnmatch
-import hashlib
 import io
 import json
 import os
@@ -64,8 +63,14 @@ from collections import Counter, defaultdict
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import TEMP_SUFFIX, write_json
+from care.io import write_json
 from care.processing.audio import AudioError, audio_info
+from care.processing.manifest import (
+    PREPARE_FILE,
+    files_fingerprint,
+    skip_preparation,
+    write_record,
+)
 
 logger = get_logger(__name__)
 
@@ -138,19 +143,12 @@ def prepare_pretraining(
     }
     unreadable = []  # folders os.walk could not list
     fingerprint = _fingerprint(data_folder, unreadable)
-    info_path = os.path.join(save_folder, "prepare.json")
-    outputs = [os.path.join(save_folder, f"{s}.json") for s in ("train", "valid")]
-    _remove_stale_temp_files(save_folder, outputs + [info_path])
-    if all(os.path.isfile(p) for p in outputs + [info_path]):
+    info_path = os.path.join(save_folder, PREPARE_FILE)
+    names = ("train.json", "valid.json")
+    outputs = [os.path.join(save_folder, name) for name in names]
+    if skip_preparation(save_folder, options, files_key=fingerprint, outputs=names):
         with open(info_path, encoding="utf-8") as fin:
-            previous = json.load(fin)
-        if (
-            previous.get("options") == options
-            and previous.get("fingerprint") == fingerprint
-            and previous.get("manifests") == _hashes(outputs)
-        ):
-            logger.info("Pretraining manifests in %s are up to date; skipping", save_folder)
-            return previous
+            return json.load(fin)
     if os.path.exists(info_path):  # from here on the manifests are not up to date
         os.remove(info_path)
 
@@ -191,7 +189,6 @@ def prepare_pretraining(
     info = {
         "options": options,
         "fingerprint": fingerprint,
-        "manifests": _hashes(outputs),
         "counts": {
             "train": len(train),
             "valid": len(valid),
@@ -208,7 +205,7 @@ def prepare_pretraining(
         "excluded": excluded,
         "skipped": {reason: files for reason, files in sorted(skipped.items())},
     }
-    write_json(info_path, info)  # last: it marks the manifests complete
+    info = write_record(save_folder, info, names)  # last: it marks the manifests complete
     if skipped.get("unreadable folder"):
         logger.warning("Folders that could not be read: %s", "; ".join(skipped["unreadable folder"]))
     logger.info(
@@ -416,44 +413,14 @@ def _split(entries, valid_ratio, seed):
 
 
 def _fingerprint(data_folder, unreadable):
-    """Hash of every file's relative path, size and modification time (of a
-    broken link: the link's own), and of the folders that could not be read
-    (appended to ``unreadable``)."""
-    digest = hashlib.sha1()
+    """:func:`care.processing.manifest.files_fingerprint` of every file under
+    ``data_folder`` (of a broken link: the link's own) and of the folders
+    that could not be read (appended to ``unreadable``)."""
+    paths = []
     for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable)):
         dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            try:
-                stat = os.stat(path)
-            except OSError:  # a broken link or a link loop: skipped later, with its reason
-                stat = os.lstat(path)
-            digest.update(f"{os.path.relpath(path, data_folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    for error in unreadable:
-        digest.update(f"unreadable\0{error.filename}\n".encode())
-    return digest.hexdigest()
-
-
-def _hashes(paths):
-    """``{file name: SHA-256}`` of the manifests (None for a missing one)."""
-    hashes = {}
-    for path in paths:
-        if not os.path.isfile(path):
-            hashes[os.path.basename(path)] = None
-            continue
-        with open(path, "rb") as fin:
-            hashes[os.path.basename(path)] = hashlib.sha256(fin.read()).hexdigest()
-    return hashes
-
-
-def _remove_stale_temp_files(folder, paths):
-    """Temp files that a killed atomic write of ``paths`` left behind."""
-    if not os.path.isdir(folder):
-        return
-    prefixes = tuple("." + os.path.basename(p) + "." for p in paths)
-    for name in os.listdir(folder):
-        if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
-            os.remove(os.path.join(folder, name))
+        paths += [os.path.join(root, name) for name in files]
+    return files_fingerprint(paths, data_folder, extra=[e.filename for e in unreadable] or None)
 
 
 def _counts(skipped):

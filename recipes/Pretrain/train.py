@@ -35,7 +35,7 @@ from pretrain_prepare import prepare_pretraining  # noqa: E402
 from care.lobes import save_encoder  # noqa: E402
 from care.pretraining import CAREPretrainer, crop_length, pretraining_datasets  # noqa: E402
 from care.processing import TextTargets  # noqa: E402
-from care.processing.manifest import check_manifest_paths  # noqa: E402
+from care.processing.manifest import load_manifest  # noqa: E402
 from care.processing.transcribe import transcribe  # noqa: E402
 from care.recipe import load_recipe  # noqa: E402
 
@@ -43,12 +43,13 @@ logger = get_logger(__name__)
 
 
 def read_manifests(hparams):
-    """``{split: {id: entry}}`` of the prepared train and valid manifests."""
-    manifests = {}
-    for split in ("train", "valid"):
-        with open(hparams[f"{split}_manifest"], encoding="utf-8") as fin:
-            manifests[split] = json.load(fin)
-    return manifests
+    """``{split: {id: entry}}`` of the prepared train and valid manifests,
+    ``{data_root}`` replaced by ``data_folder`` (manifests are data: a path
+    that leaves the data folder is refused, naming the manifest)."""
+    return {
+        split: load_manifest(hparams[f"{split}_manifest"], hparams["data_folder"])
+        for split in ("train", "valid")
+    }
 
 
 def text_targets_for(hparams, manifests):
@@ -71,11 +72,7 @@ def text_targets_for(hparams, manifests):
         return targets
     transcripts = {utt_id: entry.get("text") for utt_id, entry in entries.items()}
     if hparams["asr_source"] is not None:
-        missing = {
-            utt_id: dict(entry, wav=entry["wav"].replace("{data_root}", hparams["data_folder"]))
-            for utt_id, entry in entries.items()
-            if not entry.get("text")
-        }
+        missing = {utt_id: entry for utt_id, entry in entries.items() if not entry.get("text")}
         if missing:
             asr_file = os.path.join(hparams["manifest_folder"], "transcripts_asr.json")
             run_on_main(
@@ -114,8 +111,6 @@ if __name__ == "__main__":
             "seed": hparams["seed"],
         },
     )
-    for split in ("train", "valid"):  # manifests are data: paths stay in data_folder
-        check_manifest_paths(hparams[f"{split}_manifest"], hparams["data_folder"])
     manifests = read_manifests(hparams)
     text_targets = text_targets_for(hparams, manifests)
     frame_targets = hparams["frame_targets"]
@@ -127,11 +122,7 @@ if __name__ == "__main__":
     datasets = pretraining_datasets(hparams, text_targets)
     if not frame_targets.on_the_fly or getattr(frame_targets, "needs_utterance_stats", False):
         for split in ("train", "valid"):
-            entries = {
-                k: dict(v, wav=v["wav"].replace("{data_root}", hparams["data_folder"]))
-                for k, v in manifests[split].items()
-            }
-            run_on_main(frame_targets.prepare, args=[entries])  # cached on disk
+            run_on_main(frame_targets.prepare, args=[manifests[split]])  # cached on disk
 
     if hparams["batch_size"] is None:  # batches of about the same total audio
         train_loader_kwargs = {

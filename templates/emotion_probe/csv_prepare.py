@@ -31,13 +31,11 @@ import os
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import read_durations, read_table, require_file
+from care.processing.folds import assign_speaker_folds
 from care.processing.manifest import (
     ManifestError,
-    assign_speaker_folds,
-    read_durations,
-    read_table,
     relative_wav,
-    require_file,
     skip_preparation,
     validate_manifest,
     write_manifest,

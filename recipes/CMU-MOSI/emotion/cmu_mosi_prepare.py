@@ -30,23 +30,16 @@ import json
 import os
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
-from care.processing.manifest import (
-    ManifestError,
+from care.processing.corpus import (
     check_release,
     read_durations,
     read_table,
     read_text,
-    relative_wav,
     require_audio,
     require_dir,
     require_file,
-    skip_preparation,
-    write_manifest,
 )
-
-logger = get_logger(__name__)
+from care.processing.manifest import ManifestError, relative_wav, skip_preparation, write_manifest
 
 FOLDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standard_folds.json")
 RELEASE = {"segments per standard fold": {"train": 1284, "valid": 229, "test": 686}, "videos": 93}

@@ -9,7 +9,7 @@ File names are ``<actor>_<sentence>_<emotion>_<level>.wav``: 91 actors
 MD, HI or XX (unspecified). 7442 files: 1271 per emotion, 1087 neutral.
 
 Protocol: 5 actor-independent folds; actors are grouped by
-:func:`care.processing.manifest.assign_speaker_folds` so that folds hold nearly
+:func:`care.processing.folds.assign_speaker_folds` so that folds hold nearly
 equal numbers of files and of each emotion.
 
 Known problems of the release: a file or two that soundfile cannot read
@@ -25,21 +25,15 @@ import os
 import re
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
+from care.processing.corpus import check_release, read_durations, require_dir
+from care.processing.folds import assign_speaker_folds
 from care.processing.manifest import (
     ManifestError,
-    assign_speaker_folds,
-    check_release,
     check_labels,
-    read_durations,
     relative_wav,
-    require_dir,
     skip_preparation,
     write_manifest,
 )
-
-logger = get_logger(__name__)
 
 EMOTIONS = {
     "ANG": "angry",

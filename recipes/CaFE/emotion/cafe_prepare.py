@@ -27,21 +27,15 @@ import os
 import re
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
+from care.processing.corpus import check_release, read_durations, require_dir
+from care.processing.folds import contiguous_folds
 from care.processing.manifest import (
     ManifestError,
-    check_release,
     check_labels,
-    contiguous_folds,
-    read_durations,
     relative_wav,
-    require_dir,
     skip_preparation,
     write_manifest,
 )
-
-logger = get_logger(__name__)
 
 EMOTIONS = {
     "C": "angry",

@@ -18,9 +18,9 @@ import re
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import read_durations
 from care.processing.manifest import (
     ManifestError,
-    read_durations,
     relative_wav,
     skip_preparation,
     validate_manifest,

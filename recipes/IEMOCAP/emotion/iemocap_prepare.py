@@ -30,15 +30,12 @@ import re
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import read_durations, read_text, require_audio, require_dir
 from care.processing.manifest import (
     ManifestError,
     check_counts,
     check_labels,
-    read_durations,
-    read_text,
     relative_wav,
-    require_audio,
-    require_dir,
     skip_preparation,
     write_manifest,
 )

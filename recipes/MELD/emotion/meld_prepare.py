@@ -22,7 +22,7 @@ the literature. The splits share speakers (the six main characters are in
 all three): this is the one corpus where preparation does NOT refuse speaker
 overlap; it logs it and records it in ``prepare.json`` under
 ``speaker_overlap``. Probe results on MELD are therefore not
-speaker-independent (``care.processing.manifest.fold_splits`` must be called
+speaker-independent (``care.processing.folds.fold_splits`` must be called
 with ``check_speakers=False`` for it).
 
 Known problems of the release: ``dev`` dia110_utt7 has no video and
@@ -38,16 +38,14 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import read_durations, read_table, require_dir
+from care.processing.folds import fold_speaker_overlap
 from care.processing.manifest import (
     ManifestError,
     check_counts,
     check_labels,
-    read_durations,
-    read_table,
     relative_wav,
-    require_dir,
     skip_preparation,
-    speaker_overlap,
     write_manifest,
 )
 
@@ -130,7 +128,7 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
         }
     for utt in missing:
         logger.warning(f"Skipped {utt}: no audio file")
-    overlap = speaker_overlap(data)
+    overlap = fold_speaker_overlap(data)
     if overlap:
         logger.warning(
             "MELD's official splits share speakers (kept, as in the literature): "

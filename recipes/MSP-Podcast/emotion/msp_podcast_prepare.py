@@ -35,17 +35,19 @@ from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import (
+    read_durations,
+    read_table,
+    read_text,
+    require_audio,
+    require_dir,
+    require_file,
+)
 from care.processing.manifest import (
     ManifestError,
     check_counts,
     check_labels,
-    read_durations,
-    read_table,
-    read_text,
     relative_wav,
-    require_audio,
-    require_dir,
-    require_file,
     skip_preparation,
     write_manifest,
 )

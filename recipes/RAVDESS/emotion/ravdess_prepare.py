@@ -23,20 +23,15 @@ import os
 import re
 from collections import Counter
 
-from speechbrain.utils.logger import get_logger
-
+from care.processing.corpus import check_release, read_durations
+from care.processing.folds import contiguous_folds
 from care.processing.manifest import (
     ManifestError,
-    check_release,
     check_labels,
-    contiguous_folds,
-    read_durations,
     relative_wav,
     skip_preparation,
     write_manifest,
 )
-
-logger = get_logger(__name__)
 
 EMOTIONS = {
     "01": "neutral",

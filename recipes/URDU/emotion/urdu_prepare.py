@@ -27,10 +27,10 @@ import re
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.corpus import read_durations
+from care.processing.folds import assign_speaker_folds
 from care.processing.manifest import (
     ManifestError,
-    assign_speaker_folds,
-    read_durations,
     relative_wav,
     skip_preparation,
     validate_manifest,

@@ -1,0 +1,278 @@
+"""Reading a corpus release for a ``<dataset>_prepare.py`` script: the
+folders and files it must hold, its text and tables, durations from audio
+headers, and its counts checked against the official release.
+
+- corpus files: :func:`require_dir`, :func:`require_file`,
+  :func:`require_audio`, :func:`read_text`, :func:`read_table`;
+- durations from headers: :func:`audio_duration`, :func:`read_durations`;
+- checks against the release: :func:`check_release` (and, in
+  :mod:`care.processing.manifest`, :func:`~care.processing.manifest.check_counts`
+  and :func:`~care.processing.manifest.check_labels`).
+
+Errors are :class:`care.processing.manifest.ManifestError`, naming the file
+or folder and the problem.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import csv
+import io
+import os
+
+from speechbrain.utils.logger import get_logger
+
+from care.processing.audio import AudioError, audio_info
+from care.processing.manifest import ManifestError, check_counts
+
+logger = get_logger(__name__)
+
+LFS_MAGIC = b"version https://git-lfs"
+
+
+# ---------------------------------------------------------------------------
+# Corpus files
+
+
+def require_dir(path, what, hint=""):
+    """Returns ``path``; raises :class:`ManifestError` naming it when it is
+    not a folder.
+
+    Arguments
+    ---------
+    path : str
+        The folder.
+    what : str
+        What it should hold, for the message.
+    hint : str
+        How to fix it, for the message.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Example
+    -------
+    >>> require_dir("/no/such/folder", "the audio", "Unpack the corpus here")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /no/such/folder: missing folder (the audio). Unpack the corpus here
+    """
+    if not os.path.isdir(path):
+        raise ManifestError(f"{path}: missing folder ({what}). {hint}".rstrip())
+    return path
+
+
+def require_file(path, what, hint=""):
+    """Returns ``path``; raises :class:`ManifestError` naming it when it is
+    not a file (arguments as :func:`require_dir`).
+
+    Example
+    -------
+    >>> require_file("/no/such/labels.csv", "the labels")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /no/such/labels.csv: missing file (the labels).
+    """
+    if not os.path.isfile(path):
+        raise ManifestError(f"{path}: missing file ({what}). {hint}".rstrip())
+    return path
+
+
+def require_audio(paths, what):
+    """Raises :class:`ManifestError` when labelled items have no audio file.
+
+    Arguments
+    ---------
+    paths : dict
+        ``{utt_id: path}`` of the items a label file lists.
+    what : str
+        What the items are, for the message (``"labelled segments"``).
+
+    Example
+    -------
+    >>> require_audio({"u1": "/no/u1.wav"}, "labelled segments")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: 1 labelled segments have no audio file, e.g. ['/no/u1.wav']
+    """
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    if missing:
+        raise ManifestError(f"{len(missing)} {what} have no audio file, e.g. {missing[:3]}")
+
+
+def read_text(path):
+    """Text of a label or transcript file: UTF-8 (with or without BOM), or
+    Windows-1252 for files that are not valid UTF-8 (some corpora ship both).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as handle:
+    ...     _ = handle.write("Colère".encode("cp1252"))
+    >>> read_text(handle.name)
+    'Colère'
+    """
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def read_table(path, columns=()):
+    """Rows of a CSV label table (read with :func:`read_text`) as dicts.
+
+    Arguments
+    ---------
+    path : str
+        The CSV file, with a header row (names are stripped of spaces).
+    columns : iterable of str
+        Columns that must be present.
+
+    Returns
+    -------
+    list of dict
+        One dict per row; raises :class:`ManifestError` naming the file when
+        a column is missing or there are no rows.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
+    ...     _ = handle.write("path, label\\na.wav,happy\\n")
+    >>> read_table(handle.name, ("path", "label"))
+    [{'path': 'a.wav', 'label': 'happy'}]
+    >>> read_table(handle.name, ("path", "speaker"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: ....csv: missing column(s) ['speaker']; the header must name path, speaker (found ['path', 'label'])
+    """
+    reader = csv.DictReader(io.StringIO(read_text(path)))
+    header = [name.strip() for name in reader.fieldnames or []]
+    reader.fieldnames = header
+    absent = [c for c in columns if c not in header]
+    if absent:
+        raise ManifestError(
+            f"{path}: missing column(s) {absent}; the header must name "
+            f"{', '.join(columns)} (found {header})"
+        )
+    rows = list(reader)
+    if not rows:
+        raise ManifestError(f"{path}: no rows")
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Durations
+
+
+def audio_duration(path):
+    """Duration in seconds from the file header (no decoding).
+
+    Raises :class:`care.processing.audio.AudioError` naming the file when it
+    is missing, unreadable or reports no samples, and :class:`ManifestError`
+    for a Git LFS pointer (a corpus cloned without ``git lfs``).
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from speechbrain.dataio import audio_io
+    >>> path = os.path.join(tempfile.mkdtemp(), "half.wav")
+    >>> audio_io.save(path, torch.zeros(1, 8000), 16000)
+    >>> audio_duration(path)
+    0.5
+    """
+    try:
+        frames, rate, _ = audio_info(path)
+    except AudioError:
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                if handle.read(len(LFS_MAGIC)) == LFS_MAGIC:
+                    raise ManifestError(
+                        f"{path}: a Git LFS pointer, not audio; run `git lfs pull` "
+                        "in the corpus repository"
+                    ) from None
+        raise
+    if not frames > 0:
+        raise AudioError(f"{path}: the header reports no samples")
+    return frames / rate
+
+
+def read_durations(paths, max_unreadable=0):
+    """Header durations of many files; unreadable files are skipped and logged.
+
+    Arguments
+    ---------
+    paths : dict
+        ``{utt_id: path}``.
+    max_unreadable : int or None
+        Unreadable files tolerated (a corpus's known bad files); more raise
+        :class:`ManifestError` naming the first few. None tolerates any
+        number (the caller decides). A Git LFS pointer always raises.
+
+    Returns
+    -------
+    durations : dict
+        ``{utt_id: seconds}`` of the readable files.
+    unreadable : dict
+        ``{utt_id: message}``.
+
+    Example
+    -------
+    >>> read_durations({"u1": "/no/u1.wav"})
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: 1 unreadable audio files, at most 0 tolerated: /no/u1.wav: no such file
+    >>> read_durations({"u1": "/no/u1.wav"}, max_unreadable=None)
+    ({}, {'u1': '/no/u1.wav: no such file'})
+    """
+    durations, unreadable = {}, {}
+    for utt, path in paths.items():
+        try:
+            durations[utt] = audio_duration(path)
+        except AudioError as error:
+            unreadable[utt] = str(error)
+    if max_unreadable is None:
+        return durations, unreadable
+    if len(unreadable) > max_unreadable:
+        first = "; ".join(list(unreadable.values())[:5])
+        raise ManifestError(
+            f"{len(unreadable)} unreadable audio files, at most {max_unreadable} "
+            f"tolerated: {first}"
+        )
+    for message in unreadable.values():
+        logger.warning(f"Skipped unreadable audio: {message}")
+    return durations, unreadable
+
+
+# ---------------------------------------------------------------------------
+# Checks against the release
+
+
+def check_release(found, release, source):
+    """:func:`check_counts` for each count a corpus's official release fixes.
+
+    Arguments
+    ---------
+    found : dict
+        ``{what: count}``, a count being a total or ``{key: count}``.
+    release : dict or None
+        The official counts, with the same keys; None skips the checks
+        (``strict=False``: a subset).
+    source : str
+        The corpus folder or file, for the message.
+
+    Example
+    -------
+    >>> release = {"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}
+    >>> check_release({"files": 3, "files per emotion": {"angry": 2, "neutral": 1}}, release, "/corpus")
+    >>> check_release({"files": 2, "files per emotion": {"angry": 2}}, release, "/corpus")
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: /corpus: expected 3 files, found 2: the files differ from the official release; is the corpus complete? strict=False prepares a subset
+    """
+    for what, count in found.items():
+        check_counts(count, None if release is None else release[what], what, source)
