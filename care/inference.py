@@ -10,6 +10,11 @@ A probing run exports a folder with :func:`care.lobes.save_classifier`
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
     result = recognizer.recognize_file("meeting.flac")   # + per-window timeline
 
+A dimensional probe (``task: dimensional``, see ``care.probing.dimensional``)
+predicts attribute values (arousal, valence, dominance) instead of classes:
+``predict_batch`` returns them, ``recognize_file`` gives them per file and per
+window (``FileResult.attributes``), and ``care-classify`` prints them.
+
 Files of any sample rate and channel count are read with
 :class:`care.processing.stream.AudioStream`: recordings longer than ``window``
 seconds are classified in overlapping windows, read and resampled one window
@@ -80,6 +85,7 @@ class WindowResult:
     label: str
     score: float
     probabilities: torch.Tensor
+    attributes: dict = None  # dimensional classifiers: {attribute: value}; label, score, probabilities None
 
 
 @dataclasses.dataclass
@@ -101,6 +107,10 @@ class FileResult:
         The most probable class, its probability and index.
     windows : list of WindowResult
         The per-window timeline.
+    attributes : dict or None
+        A dimensional classifier's ``{attribute: value}`` (the windows' values
+        averaged, weighted by length); then ``labels`` are the attributes and
+        ``probabilities``, ``label``, ``score`` and ``index`` are None.
     """
 
     path: str
@@ -111,6 +121,7 @@ class FileResult:
     score: float
     index: int
     windows: list
+    attributes: dict = None
 
     def to_dict(self):
         """Plain values for JSON: file, duration, label, score, probabilities
@@ -119,6 +130,17 @@ class FileResult:
         def probs(values):
             return {lab: round(float(p), 6) for lab, p in zip(self.labels, values)}
 
+        if self.attributes is not None:
+            return {
+                "file": self.path,
+                "duration": round(self.duration, 3),
+                "attributes": probs(self.attributes.values()),
+                "windows": [
+                    {"start": round(w.start, 3), "end": round(w.end, 3),
+                     "attributes": probs(w.attributes.values())}
+                    for w in self.windows
+                ],
+            }
         return {
             "file": self.path,
             "duration": round(self.duration, 3),
@@ -247,6 +269,7 @@ class EmotionRecognizer(Pretrained):
                 f"{len(label_encoder)} labels ({list(label_encoder.lab2ind)})"
             )
         label_encoder.expect_len(len(label_encoder))
+        self.dimensional = getattr(self.hparams, "task", "categorical") == "dimensional"
 
     @property
     def labels(self):
@@ -296,6 +319,11 @@ class EmotionRecognizer(Pretrained):
         text_lab : list of str
             The best class's label.
         """
+        if self.dimensional:
+            raise TypeError(
+                "this classifier is dimensional (it predicts attributes "
+                f"{', '.join(self.labels)}, not classes): use predict_batch or recognize_file"
+            )
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         with torch.no_grad(), self.inference_ctx:
             logits = self.mods.probe(self.mods.extractor(wavs, wav_lens))
@@ -303,6 +331,31 @@ class EmotionRecognizer(Pretrained):
         score, index = out_prob.max(dim=-1)
         text_lab = self.hparams.label_encoder.decode_torch(index.cpu())
         return out_prob, score, index, text_lab
+
+    def predict_batch(self, wavs, wav_lens=None):
+        """A dimensional classifier's attribute values (on the scale of the
+        corpus it was trained on) of a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` (or ``[samples]``), mono at 16 kHz.
+        wav_lens : torch.Tensor, optional
+            ``[batch]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, attributes]``, in the order of :attr:`labels`.
+        """
+        if not self.dimensional:
+            raise TypeError("this classifier is categorical: use classify_batch")
+        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        with torch.no_grad(), self.inference_ctx:
+            outputs = self.mods.probe(self.mods.extractor(wavs, wav_lens)).float()
+        mean = torch.tensor(self.hparams.attribute_mean, device=outputs.device)
+        std = torch.tensor(self.hparams.attribute_std, device=outputs.device)
+        return outputs * std + mean
 
     def encode_batch(self, wavs, wav_lens=None, kind="both"):
         """CARE embeddings of a batch of waveforms.
@@ -361,6 +414,8 @@ class EmotionRecognizer(Pretrained):
         AudioError
             The file is missing, unreadable, empty or too short.
         """
+        if self.dimensional:
+            raise TypeError("this classifier is dimensional: use recognize_file (.attributes)")
         result = self.recognize_file(path, window=window, hop=hop, batch_size=batch_size)
         out_prob = result.probabilities.unsqueeze(0)
         return out_prob, torch.tensor([result.score]), torch.tensor([result.index]), [result.label]
@@ -461,7 +516,10 @@ class EmotionRecognizer(Pretrained):
         padded = torch.stack([torch.nn.functional.pad(w, (0, longest - len(w))) for w in wavs])
         lens = torch.tensor([len(w) / longest for w in wavs])
         try:
-            out_prob, _, _, _ = self.classify_batch(padded, lens)
+            if self.dimensional:
+                out_prob = self.predict_batch(padded, lens)
+            else:
+                out_prob, _, _, _ = self.classify_batch(padded, lens)
         except Exception as error:
             for job, _, _ in batch:
                 job.error = error
@@ -479,6 +537,8 @@ class EmotionRecognizer(Pretrained):
     def _file_result(self, job):
         rate = self.hparams.sample_rate
         labels = self.labels
+        if self.dimensional:  # job.probs hold attribute values
+            return self._attribute_result(job)
         windows = []
         for (start, stop), probs in zip(job.spans, job.probs):
             score, index = probs.max(dim=0)
@@ -497,6 +557,23 @@ class EmotionRecognizer(Pretrained):
             score=float(score),
             index=int(index),
             windows=windows,
+        )
+
+
+    def _attribute_result(self, job):
+        """A dimensional classifier's :class:`FileResult`: per-window values
+        and their length-weighted mean."""
+        rate, labels = self.hparams.sample_rate, self.labels
+        windows = [
+            WindowResult(start / rate, stop / rate, None, None, None,
+                         attributes=dict(zip(labels, values.tolist())))
+            for (start, stop), values in zip(job.spans, job.probs)
+        ]
+        weights = torch.tensor([float(stop - start) for start, stop in job.spans])
+        mean = (torch.stack(job.probs) * weights[:, None]).sum(dim=0) / weights.sum()
+        return FileResult(
+            path=job.path, duration=job.duration, labels=labels, probabilities=None, label=None,
+            score=None, index=None, windows=windows, attributes=dict(zip(labels, mean.tolist())),
         )
 
 
@@ -583,6 +660,8 @@ def _printable(text):
 def format_table(results, labels, timeline=False):
     """An aligned text table: file, duration, label, score and one
     probability column per class (and, with ``timeline``, a row per window)."""
+    if results and results[0].attributes is not None:
+        return _attribute_table(results, labels, timeline)
     header = ["file", "duration_s", "label", "score"] + list(labels)
     rows = []
     for result in results:
@@ -607,6 +686,23 @@ def format_table(results, labels, timeline=False):
     return "\n".join(line(row) for row in [header] + rows) + "\n"
 
 
+def _attribute_table(results, attributes, timeline=False):
+    """:func:`format_table` for a dimensional classifier: file, duration and
+    one column per attribute (and, with ``timeline``, a row per window)."""
+    rows = [["file", "duration_s"] + list(attributes)]
+    for result in results:
+        rows.append([_printable(result.path), f"{result.duration:.2f}"]
+                    + [f"{v:.3f}" for v in result.attributes.values()])
+        if timeline and len(result.windows) > 1:
+            rows += [[f"  {w.start:.2f}-{w.end:.2f} s", f"{w.end - w.start:.2f}"]
+                     + [f"{v:.3f}" for v in w.attributes.values()] for w in result.windows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip()
+        for row in rows
+    ) + "\n"
+
+
 def _seconds(text):
     """A finite, positive number of seconds (for ``--window`` and ``--hop``)."""
     try:
@@ -622,7 +718,8 @@ def parse_args(argv=None):
     """The command line's options (see ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="care-classify",
-        description="Emotion label per audio file with an exported CARE classifier. "
+        description="Emotion label (or, for a dimensional probe, attribute values such as "
+        "arousal, valence and dominance) per audio file with an exported CARE classifier. "
         "Loading a classifier runs its hyperparams.yaml, which can hold any code: a folder "
         "or hub id holding more than care's exporter writes is refused unless --trust.",
         epilog="Exit status: 0 every file classified; 1 some inputs could not be read or "

@@ -146,6 +146,11 @@ def run_probing(hparams, run_opts=None):
     features = dict(zip(ids, features))
     layers = resolve_layers(hparams["layers"], extractor)
     head = probe_settings(hparams)
+    if hparams.get("task", "categorical") != "categorical":  # regression (arousal, valence, ...)
+        from care.probing.dimensional import run_dimensional
+
+        return run_dimensional(hparams, run_opts, extractor, features, data, splits, protocol_info,
+                               layers, head, cache_path, _machine(device), clip_rule)
 
     labels = sorted({entry["label"] for entry in data.values()})
     label_encoder = CategoricalEncoder()
