@@ -153,7 +153,7 @@ def validation_speakers(data, num_groups):
     >>> data = {f"u{i}": {"speaker": s, "label": l} for i, (s, l) in
     ...         enumerate(zip("aabbccdd", "xyxyxxyy"))}
     >>> sorted(validation_speakers(data, 2))
-    ['a', 'b']
+    ['a', 'c']
     """
     counts = {}
     for entry in data.values():

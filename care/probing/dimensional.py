@@ -26,11 +26,11 @@ with population (biased) moments.
 Example
 -------
 >>> round(ccc([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 3.5, 4.0]), 4)
-0.9275
+0.9474
 >>> m = regression_metrics([[1.0, 5.0], [2.0, 4.0], [3.0, 1.0]],
 ...                        [[1.0, 4.0], [2.0, 4.0], [3.0, 2.0]], ["arousal", "valence"])
 >>> {k: round(v, 3) for k, v in m.items() if k.startswith("ccc")}
-{'ccc_mean': 0.923, 'ccc_arousal': 1.0, 'ccc_valence': 0.846}
+{'ccc_mean': 0.912, 'ccc_arousal': 1.0, 'ccc_valence': 0.824}
 
 Authors
  * CARE for SpeechBrain contributors, 2026
