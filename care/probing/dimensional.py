@@ -317,6 +317,12 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
     """
     task = hparams.get("task", "categorical")
     check_task(task)
+    prepared_for = (hparams.get("prepare_options") or {}).get("task", task)
+    if prepared_for != task:
+        raise ValueError(
+            f"task: {task}, but prepare_options says task: {prepared_for} (a --prepare_options "
+            f"override replaces the whole mapping: add task: {task} to it)"
+        )
     loss_name = hparams.get("dimensional_loss", "ccc")
     if loss_name not in LOSSES:
         raise ValueError(f"dimensional_loss: {loss_name!r}; expected one of {', '.join(LOSSES)}")
