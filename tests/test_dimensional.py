@@ -103,6 +103,13 @@ def test_attributes_present_or_named():
     assert task_folder("results/X", "dimensional") == "results/X/dimensional"
     with pytest.raises(ValueError, match="expected one of categorical, dimensional"):
         task_folder("results/X", "regression")
+    # A --prepare_options override without task: dimensional would probe the
+    # categorical manifest's subset: refused before any training.
+    from care.probing.dimensional import run_dimensional
+
+    hparams = {"task": "dimensional", "prepare_options": {"num_classes": 6, "task": "categorical"}}
+    with pytest.raises(ValueError, match="prepare_options says task: categorical"):
+        run_dimensional(hparams, None, *[None] * 8, machine=None)
 
 
 # ---------------------------------------------------------------------------
@@ -200,8 +207,30 @@ def load_script(name):
     return module
 
 
-def test_benchmark_dimensional_table():
+def test_benchmark_dimensional_table(tmp_path, monkeypatch):
     benchmark = load_script("benchmark")
+    # main(): --task dimensional reaches every recipe; the CCC columns and average.
+    calls = []
+
+    def fake_run(recipe_dir, argv):
+        calls.append(argv)
+        value = 0.4 if "iemocap" in str(recipe_dir).lower() else 0.6
+        metrics = {"mean": {"ccc_mean": value, "ccc_arousal": value + 0.1, "ccc_valence": value - 0.1,
+                            "ccc_dominance": value}, "std_folds": {"ccc_mean": 0.01}, "per_fold": {"a": {}}}
+        return {"task": "dimensional", "probe_head": "mlp", "metrics": metrics, "seeds": [1],
+                "protocol": "p", "output_folder": str(tmp_path), "speaker_independent": True}
+
+    monkeypatch.setattr(benchmark, "run_dataset", fake_run)
+    for name in ("iemocap", "msp-podcast"):
+        (tmp_path / name).mkdir()
+    rows = benchmark.main(["--encoder_source", "egemaps", "--datasets", "iemocap,msp-podcast",
+                           "--data_folder", str(tmp_path), "--output_folder", str(tmp_path / "bench"),
+                           "--task", "dimensional"])
+    assert all(argv[argv.index("--task") + 1] == "dimensional" for argv in calls)
+    assert rows[0]["average"]["ccc_mean"] == pytest.approx(0.5)
+    text = (tmp_path / "bench" / "benchmark.md").read_text()
+    assert "| `egemaps` | mlp | speaker_independent | 0.400 ± 0.010 | 0.500 / 0.300 / 0.400 | " in text
+    assert "--task dimensional" in text
     cell = {"mean": {"ccc_mean": 0.5, "ccc_arousal": 0.7, "ccc_valence": 0.3},
             "std": {"ccc_mean": 0.05}, "speaker_independent": True}
     rows = [{"encoder_source": "egemaps", "probe": "mlp", "protocol": "speaker_independent",

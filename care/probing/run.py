@@ -22,6 +22,10 @@ picked in the YAML by ``probe_head`` (``head``: ``probe``, ``opt_class``,
 gives them at its top level. A logistic-regression reference (``care.probing.reference``) is
 scored on the same features and folds.
 
+With ``task: dimensional`` the same features, splits and head regress
+numeric attributes (arousal, valence, dominance) instead: see
+``care.probing.dimensional``.
+
 Exported classifier: a probe trained on *all* utterances of the corpus (every
 fold) for the median of the epochs selected on the validation folds, with
 feature statistics of all utterances; no test fold chooses it, and it is the
