@@ -245,7 +245,7 @@ def save_classifier(folder, extractor, probe, labels, info=None, window=8.0, hop
     outputs : dict, optional
         Plain top-level values describing the probe's outputs, for a probe
         that is not a classifier: a dimensional probe's ``task:
-        dimensional``, ``attributes`` (then also ``labels``), and
+        dimensional``, ``attributes`` (the same names as ``labels``) and
         ``attribute_mean`` / ``attribute_std`` (its outputs are standardised
         attributes; see ``care.probing.dimensional``).
 

@@ -317,6 +317,8 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
     """
     task = hparams.get("task", "categorical")
     check_task(task)
+    if task != "dimensional":
+        raise ValueError(f"run_dimensional runs task: dimensional, not {task}")
     prepared_for = (hparams.get("prepare_options") or {}).get("task", task)
     if prepared_for != task:
         raise ValueError(
@@ -385,7 +387,8 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
         "folds": list(summary["per_fold"]),
         "metrics": summary,
         "pooled_over_folds": {m: float(np.mean([p[m] for p in pooled])) for m in names},
-        "mean_layer_weights": [round(float(w), 4) for w in np.mean([r["layer_weights"] for r in runs], axis=0)],
+        "mean_layer_weights": [
+            round(float(w), 4) for w in np.mean([r["layer_weights"] for r in runs], axis=0)],
         "runs": [{k: v for k, v in r.items() if k != "outputs"} for r in runs],
         "probe_head": hparams.get("probe_head", "probe"),
     }
@@ -508,7 +511,8 @@ def _export(setup, extractor, data, runs, results):
         "encoder_source": str(hparams["encoder_source"]),
         "probe_head": hparams.get("probe_head", "probe"),
         "layers": "all" if layers is None else layers,
-        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected epoch), seed {seed}",
+        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected "
+                      f"epoch), seed {seed}",
         "cross_validated_ccc_mean": round(results["metrics"]["mean"]["ccc_mean"], 4),
     }
     outputs = {

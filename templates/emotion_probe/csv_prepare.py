@@ -90,7 +90,8 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     """
     if task not in ("categorical", "dimensional"):
         raise ManifestError(f"task must be categorical or dimensional, not {task!r}")
-    rows = _read_csv(csv_file, data_folder, required=REQUIRED_COLUMNS if task == "categorical" else ("path", "speaker"))
+    required = REQUIRED_COLUMNS if task == "categorical" else ("path", "speaker")  # label optional
+    rows = _read_csv(csv_file, data_folder, required)
     columns = _attribute_columns(csv_file, rows, attributes) if task == "dimensional" else []
     files = [_audio_path(row["path"], data_folder) for row in rows]
     with open(csv_file, "rb") as handle:

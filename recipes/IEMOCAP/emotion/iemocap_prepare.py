@@ -136,7 +136,8 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True, task="
     for _, code, _, _ in turns.values():
         labels[classes[code]] = labels.get(classes[code], 0) + 1
     if task == "categorical":
-        check_counts(labels, EXPECTED_LABELS[num_classes] if strict else None, "utterances per class", data_folder)
+        expected = EXPECTED_LABELS[num_classes] if strict else None
+        check_counts(labels, expected, "utterances per class", data_folder)
     else:
         check_counts(len(turns), EXPECTED_TURNS if strict else None, "labelled turns", data_folder)
 
