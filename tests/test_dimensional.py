@@ -112,6 +112,48 @@ def test_attributes_present_or_named():
         run_dimensional(hparams, None, *[None] * 8, machine=None)
 
 
+@pytest.mark.parametrize("loss", ["ccc", "mse"])
+def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss):
+    """One fold of the runner's training on synthetic features whose ratings
+    are a linear function of one layer (different scales and offsets): the
+    epoch chosen on validation CCC, refit, and the test predictions on the
+    ratings' own scale (high CCC, small MAE): a sign or scale slip in the
+    standardisation fails here."""
+    from functools import partial
+
+    from speechbrain.utils.epoch_loop import EpochCounter
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    from care.lobes import EmotionProbe
+    from care.probing import dimensional
+
+    generator = torch.Generator().manual_seed(0)
+    ids = [f"u{i:03d}" for i in range(160)]
+    features = {u: torch.randn(2, 8, generator=generator) for u in ids}
+    weights = torch.randn(8, 2, generator=generator)
+    data = {u: {"arousal": 4.0 + 0.8 * float(features[u][1] @ weights[:, 0]),
+                "valence": 2.0 + 0.3 * float(features[u][1] @ weights[:, 1])} for u in ids}
+    attributes = ["arousal", "valence"]
+    setup = {
+        "hparams": {"batch_size": 16, "noprogressbar": True, "train_logger": FileTrainLogger},
+        "run_opts": {"device": "cpu"},
+        "features": features,
+        "targets": dimensional.attribute_targets(data, attributes),
+        "dims": {"num_layers": 2, "input_dim": 8, "num_classes": 2, "layers": None},
+        "head": {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False),
+                 "opt_class": partial(torch.optim.AdamW, lr=0.01),
+                 "epoch_counter": partial(EpochCounter, limit=25), "refit": True},
+        "attributes": attributes,
+        "loss": dimensional.LOSS_FUNCTIONS[loss],
+    }
+    result = dimensional._train_fold(setup, (ids[:100], ids[100:130], ids[130:]), 1, "f",
+                                     str(tmp_path / loss))
+    assert result["test"]["ccc_mean"] > 0.8
+    assert result["test"]["mae_arousal"] < 0.5 and result["test"]["mae_valence"] < 0.2
+    predictions = np.array(result["outputs"]["predictions"])
+    assert abs(predictions[:, 0].mean() - 4.0) < 0.5 and abs(predictions[:, 1].mean() - 2.0) < 0.3
+
+
 # ---------------------------------------------------------------------------
 # The exported dimensional classifier
 
