@@ -92,7 +92,7 @@ def test_ccc_loss_is_one_minus_the_batch_ccc_and_trains():
     assert float(ccc_loss(layer(inputs), outputs).detach()) < 0.01
 
 
-def test_attributes_present_or_named():
+def test_attributes_present_or_named(tmp_path):
     data = {"a": {"arousal": 3.0, "valence": 2.0}, "b": {"arousal": 4.0, "valence": 5.0, "dominance": 1.0}}
     assert manifest_attributes(data) == ["arousal", "valence"]  # dominance: not in every utterance
     assert manifest_attributes(data, ["valence"]) == ["valence"]
@@ -107,8 +107,9 @@ def test_attributes_present_or_named():
     # categorical manifest's subset: refused before any training.
     from care.probing.dimensional import run_dimensional
 
-    hparams = {"task": "dimensional", "prepare_options": {"num_classes": 6, "task": "categorical"}}
-    with pytest.raises(ValueError, match="prepare_options says task: categorical"):
+    (tmp_path / "prepare.json").write_text(json.dumps({"options": {"num_classes": 6}}))
+    hparams = {"task": "dimensional", "prepare_folder": str(tmp_path)}
+    with pytest.raises(ValueError, match="prepare.json: the corpus was prepared for task categorical"):
         run_dimensional(hparams, None, *[None] * 8, machine=None)
 
 

@@ -53,6 +53,7 @@ from care.lobes.probe import AuthorsProbe
 from care.probing.cache import cache_info
 from care.probing.encoders import authors_layout
 from care.probing.metrics import summarize
+from care.processing.manifest import PREPARE_FILE
 
 logger = get_logger(__name__)
 
@@ -319,11 +320,16 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
     check_task(task)
     if task != "dimensional":
         raise ValueError(f"run_dimensional runs task: dimensional, not {task}")
-    prepared_for = (hparams.get("prepare_options") or {}).get("task", task)
+    # The manifest must be the dimensional one (every utterance with
+    # attributes), not a categorical subset that happens to carry them.
+    record_path = os.path.join(hparams["prepare_folder"], PREPARE_FILE)
+    with open(record_path, encoding="utf-8") as handle:
+        prepared_for = json.load(handle).get("options", {}).get("task", "categorical")
     if prepared_for != task:
         raise ValueError(
-            f"task: {task}, but prepare_options says task: {prepared_for} (a --prepare_options "
-            f"override replaces the whole mapping: add task: {task} to it)"
+            f"{record_path}: the corpus was prepared for task {prepared_for}; prepare it with "
+            f"task: {task} in prepare_options (a --prepare_options override replaces the whole "
+            "mapping: include it there)"
         )
     loss_name = hparams.get("dimensional_loss", "ccc")
     if loss_name not in LOSSES:
