@@ -325,6 +325,11 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     results = json.loads((folder / "random-tiny_care" / "results.json").read_text())
     assert results["labels"] == ["anger", "happiness", "neutral", "sadness"]
     assert results["folds"] == ["test"] and "classifier" not in results
+    # The combined feature cache was built from the corpora's own caches and
+    # reused by the probing run (an extraction there would have replaced it).
+    cache = torch.load(folder / "features" / "random-tiny_care.pt", weights_only=True)
+    assert cache["info"]["from"] == "the corpora's own caches"
+    assert (tmp_path / "results" / "EmoDB" / "features" / "random-tiny_care.pt").is_file()
     data = json.loads((folder / "prepared" / "data.json").read_text())
     splits = {}
     for utt, entry in data.items():
