@@ -13,7 +13,10 @@ extracted by running the recipe once), the feature cache name, and a JSON
 object of variants: ``lr_ref`` (scikit-learn logistic regression, C = 0.1, on
 all non-test folds) or keyword arguments of ``run_variant``: ``hidden`` (0:
 linear), ``dropout``, ``ln`` (per-layer LayerNorm), ``lr``, ``wd``,
-``epochs``, ``balanced`` (class-weighted loss), ``mode`` (``select``: train on
+``epochs``, ``balanced`` (class-weighted loss), ``hidden_dim``, ``ls`` (label
+smoothing), ``ensemble`` (that many probes trained independently, each with its
+own seed, epoch selection and refit, probabilities averaged: the recipes'
+``members``), ``mode`` (``select``: train on
 the training folds, test the best validation epoch; ``refit``: then retrain on
 training + validation for that many epochs; ``all``: train + validation for
 ``epochs``, no selection, a diagnostic only). Each prints weighted F1 and UA,
@@ -53,7 +56,7 @@ def lr_ref(feats, y, splits, C=0.1, layers_mode="concat"):
         out.append(classification_metrics([y[u] for u in tst], p, len(set(y.values()))))
     return out
 
-def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, opt="adamw", balanced=False):
+def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, opt="adamw", balanced=False, ls=0.0):
     g = torch.Generator().manual_seed(seed)
     o = (torch.optim.AdamW if opt == "adamw" else torch.optim.Adam)(probe.parameters(), lr=lr, weight_decay=wd)
     n = len(ytr); curve = []; best = (-1, 0, None)
@@ -66,7 +69,7 @@ def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, op
         perm = torch.randperm(n, generator=g)
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
-            loss = torch.nn.functional.cross_entropy(probe(Xtr[idx]), ytr[idx], weight=weight)
+            loss = torch.nn.functional.cross_entropy(probe(Xtr[idx]), ytr[idx], weight=weight, label_smoothing=ls)
             o.zero_grad(); loss.backward(); o.step()
         if Xva is not None:
             probe.eval()
@@ -79,7 +82,26 @@ def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, op
     return best, curve
 
 def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=True, lr=1e-3, wd=0.01,
-                epochs=40, mode="select", scale_epochs=False, opt="adamw", balanced=False, fixed_epochs=None):
+                epochs=40, mode="select", scale_epochs=False, opt="adamw", balanced=False, fixed_epochs=None,
+                hidden_dim=256, ls=0.0, ensemble=1):
+    if ensemble > 1:  # average the class probabilities of `ensemble` probes (seeds seed*1000 + k)
+        members = [run_variant_single(feats, y, splits, C, [s * 1000 + k for s in seeds for k in range(ensemble)],
+                                      hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs, opt, balanced,
+                                      fixed_epochs, hidden_dim, ls)]
+        res = []
+        for seed in seeds:
+            for fold, _, _, te in splits:
+                rows = [r for r in members[0] if r["fold"] == fold and r["seed"] // 1000 == seed]
+                prob = torch.stack([r["prob"] for r in rows]).mean(0)
+                m = classification_metrics(rows[0]["true"], prob.argmax(-1).tolist(), C)
+                m["fold"], m["seed"], m["epoch"] = fold, seed, float(np.median([r["epoch"] for r in rows]))
+                res.append(m)
+        return res
+    return run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs,
+                              opt, balanced, fixed_epochs, hidden_dim, ls)
+
+def run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs, opt,
+                       balanced, fixed_epochs, hidden_dim, ls):
     res = []
     for seed in seeds:
         for fold, tr, va, te in splits:
@@ -88,14 +110,14 @@ def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=
             tr, va, te = sorted(tr), sorted(va), sorted(te)
             torch.manual_seed(seed)
             mk = lambda: EmotionProbe(num_layers=feats[tr[0]].shape[0], input_dim=feats[tr[0]].shape[1], num_classes=C,
-                                      hidden_dim=256, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln)
+                                      hidden_dim=hidden_dim, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln)
             if mode == "all":  # train+valid, fixed epochs, no selection (diagnostic)
                 p = mk(); p.set_normalization(T(tr + va))
-                train(p, T(tr + va), L(tr + va), fixed_epochs or epochs, lr, wd, seed=seed, opt=opt, balanced=balanced)
+                train(p, T(tr + va), L(tr + va), fixed_epochs or epochs, lr, wd, seed=seed, opt=opt, balanced=balanced, ls=ls)
                 ep = fixed_epochs or epochs
             else:
                 p = mk(); p.set_normalization(T(tr))
-                (f1, ep, state), curve = train(p, T(tr), L(tr), epochs, lr, wd, Xva=T(va), yva=L(va), seed=seed, opt=opt, balanced=balanced)
+                (f1, ep, state), curve = train(p, T(tr), L(tr), epochs, lr, wd, Xva=T(va), yva=L(va), seed=seed, opt=opt, balanced=balanced, ls=ls)
                 p.load_state_dict(state)
                 if mode == "refit":
                     torch.manual_seed(seed)
@@ -103,11 +125,13 @@ def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=
                     e2 = ep
                     if scale_epochs:
                         e2 = max(1, round(ep * len(tr) / len(tr + va)))  # same number of steps
-                    train(p, T(tr + va), L(tr + va), e2, lr, wd, seed=seed, opt=opt, balanced=balanced)
+                    train(p, T(tr + va), L(tr + va), e2, lr, wd, seed=seed, opt=opt, balanced=balanced, ls=ls)
             p.eval()
             with torch.no_grad():
-                pred = p(T(te)).argmax(-1)
+                prob = p(T(te)).softmax(-1)
+            pred = prob.argmax(-1)
             m = classification_metrics(L(te).tolist(), pred.tolist(), C); m["fold"] = fold; m["seed"] = seed; m["epoch"] = ep
+            m["prob"], m["true"] = prob, L(te).tolist()
             res.append(m)
     return res
 

@@ -253,41 +253,50 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     head = run_module.probe_settings(hparams)
     assert head["refit"], "the default head refits on training + validation"
 
-    evaluated = []
+    members = head["members"]
+    evaluated = []  # per evaluation: the features read since the previous one (or the run's start)
     original = ProbeBrain.evaluate
 
     def evaluate(self, *args, **kwargs):
-        evaluated.append(list(spy.read))
-        return original(self, *args, **kwargs)
+        evaluated.append(spy.read[spy.mark:])
+        result = original(self, *args, **kwargs)
+        spy.mark = len(spy.read)  # what this evaluation read is not the next member's training
+        return result
 
     monkeypatch.setattr(ProbeBrain, "evaluate", evaluate)
 
     def run(name, feats, manifest):
         nonlocal spy
         spy = SpyFeatures(feats)
+        spy.mark = 0
         return run_module._train_fold(hparams, None, spy, manifest, encoder, dims, head,
                                       (train, valid, {u: manifest[u] for u in test}), 1, "f",
                                       str(tmp_path / name))
 
     spy = None
     first = run("a", features, data)
-    assert not set(evaluated[0]) & set(test), "test features read before the test evaluation"
+    assert len(evaluated) == members  # the test set is evaluated once per member, after its training
+    for reads in evaluated:
+        assert not set(reads) & set(test), "test features read before the test evaluation"
     assert set(test) <= set(spy.read)
 
     noisy = dict(features, **{u: 10 * torch.randn(1, 8) for u in test})
     shuffled = {u: dict(e, label=labels[(labels.index(e["label"]) + 1) % 3]) if u in test else e
                 for u, e in data.items()}
     second = run("b", noisy, shuffled)
-    assert not set(evaluated[1]) & set(test)
+    for reads in evaluated[members:]:
+        assert not set(reads) & set(test)
     assert second["best_epoch"] == first["best_epoch"]
     assert second["valid_weighted_f1"] == first["valid_weighted_f1"]
     assert second["layer_weights"] == first["layer_weights"]
     assert second["test"] != first["test"]  # the test fold did change
-    for folder in ("", "refit"):  # the selected epoch's probe, and the refit one that is tested
-        kept = [torch.load(next((tmp_path / n / folder).glob("CKPT*")) / "probe.ckpt")
-                for n in ("a", "b")]
-        for key in kept[0]:
-            torch.testing.assert_close(kept[0][key], kept[1][key])
+    member_folders = [""] if members == 1 else [f"member_{k}" for k in range(members)]
+    for member in member_folders:
+        for folder in ("", "refit"):  # the selected epoch's probe, and the refit one that is tested
+            kept = [torch.load(next((tmp_path / n / member / folder).glob("CKPT*")) / "probe.ckpt")
+                    for n in ("a", "b")]
+            for key in kept[0]:
+                torch.testing.assert_close(kept[0][key], kept[1][key])
 
 
 # ---------------------------------------------------------------------------

@@ -91,3 +91,31 @@ def test_classifier_folder_round_trip(tmp_path, tiny_kwargs):
     torch.testing.assert_close(got, expected)
     assert hparams["label_encoder"].decode_ndim([0, 2]) == ["ang", "neu"]
     assert hparams["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "authors"])
+def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
+    """Every probe the recipes can export (the default ensemble, the authors'
+    probe) is one the safe loader accepts, and classifies as it did when
+    saved."""
+    from care.inference import EmotionRecognizer
+    from care.lobes import AuthorsProbe, CAREFeatures, ProbeEnsemble, save_classifier
+    from care.probing.encoders import authors_layout
+
+    torch.manual_seed(0)
+    extractor = CAREFeatures(CAREEncoder(**tiny_kwargs)).eval()
+    dims = (extractor.num_layers, extractor.dim, 3)
+    if kind == "ensemble":
+        members = [EmotionProbe(*dims, hidden_dim=8) for _ in range(3)]
+        for member in members:
+            member.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+        probe = ProbeEnsemble.from_members(members).eval()
+    else:
+        probe = AuthorsProbe(*dims, hidden_dims=[8, 4], **authors_layout(extractor)).eval()
+    folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["ang", "hap", "neu"])
+    recognizer = EmotionRecognizer.from_hparams(source=folder, savedir=str(tmp_path / "collect"))
+    wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.8])
+    with torch.no_grad():
+        expected = probe(extractor(wavs, lens)).softmax(dim=-1)
+    out_prob = recognizer.classify_batch(wavs, lens)[0]
+    torch.testing.assert_close(out_prob, expected)

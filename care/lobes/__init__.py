@@ -6,7 +6,14 @@ Importing this package has no side effects; weight loading (which needs
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_classifier, save_encoder
-from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting, masked_mean
+from care.lobes.probe import (
+    AuthorsProbe,
+    CAREFeatures,
+    EmotionProbe,
+    LayerWeighting,
+    ProbeEnsemble,
+    masked_mean,
+)
 
 __all__ = [
     "AuthorsProbe",
@@ -15,6 +22,7 @@ __all__ = [
     "CAREOutput",
     "EmotionProbe",
     "LayerWeighting",
+    "ProbeEnsemble",
     "load_encoder",
     "masked_mean",
     "save_classifier",

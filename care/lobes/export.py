@@ -62,6 +62,8 @@ CLASSIFIER_CLASSES = {
     **ENCODER_CLASSES,
     "care.lobes.CAREFeatures": {"encoder"},
     "care.lobes.EmotionProbe": None,
+    "care.lobes.ProbeEnsemble": None,
+    "care.lobes.AuthorsProbe": None,
     "care.probing.encoders.EGeMAPSFeatures": {"feature_set", "sample_rate"},
     "care.probing.encoders.HFSpeechFeatures": {"source"},
     "speechbrain.dataio.encoder.CategoricalEncoder": set(),

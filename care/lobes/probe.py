@@ -3,6 +3,9 @@
 - :class:`EmotionProbe` (this collection's probe; ``probe_head: mlp`` and
   ``linear`` of the recipes): train-fold feature standardisation, a learned
   softmax weighting over the chosen layers, then an MLP or a linear layer.
+- :class:`ProbeEnsemble`: several :class:`EmotionProbe` trained
+  independently (their own seeds, epoch selection and refit), whose class
+  probabilities are averaged (the recipes' ``mlp`` head, ``members: 5``).
 - :class:`AuthorsProbe` (``probe_head: authors``): the downstream probe of
   the authors' code (iiscleap/CARE, ``downstream/``): the two branches'
   pooled outputs concatenated at each depth, softmax-weighted over depths,
@@ -33,6 +36,8 @@ torch.Size([2, 4])
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -173,6 +178,68 @@ class EmotionProbe(nn.Module):
         pooled = (pooled - self.feature_mean) / self.feature_std
         return self.mlp(self.layer_weighting(pooled))
 
+
+class ProbeEnsemble(nn.Module):
+    """An ensemble of :class:`EmotionProbe`: the log of the members' mean
+    class probabilities.
+
+    The members are trained separately (``care.probing.run`` gives each its
+    own seed, epoch selection and refit) and gathered with
+    :meth:`from_members`; averaging several small probes trained on a few
+    hundred utterances reduces the variance that one probe's initialisation,
+    shuffling and selected epoch add to a test score.
+
+    Arguments
+    ---------
+    num_layers, input_dim, num_classes :
+        As :class:`EmotionProbe`.
+    members : int
+        Number of member probes.
+    **probe_options :
+        The members' other :class:`EmotionProbe` arguments.
+
+    Example
+    -------
+    >>> members = [EmotionProbe(2, 8, 3, hidden_dim=4) for _ in range(3)]
+    >>> ensemble = ProbeEnsemble.from_members(members).eval()
+    >>> x = torch.randn(5, 2, 8)
+    >>> mean = torch.stack([m.eval()(x).softmax(-1) for m in members]).mean(0)
+    >>> torch.allclose(ensemble(x).exp(), mean)
+    True
+    >>> ensemble.layer_weights().shape
+    torch.Size([2])
+    """
+
+    def __init__(self, num_layers, input_dim, num_classes, members=5, **probe_options):
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"members must be at least 1, got {members}")
+        self.config = {"num_layers": num_layers, "input_dim": input_dim,
+                       "num_classes": num_classes, "members": members, **probe_options}
+        self.members = nn.ModuleList(
+            EmotionProbe(num_layers, input_dim, num_classes, **probe_options) for _ in range(members)
+        )
+
+    @classmethod
+    def from_members(cls, probes):
+        """An ensemble holding copies of the trained ``probes`` (all built
+        with the same :class:`EmotionProbe` arguments)."""
+        configs = [dict(p.config) for p in probes]
+        if not probes or any(c != configs[0] for c in configs):
+            raise ValueError("an ensemble needs one or more probes of the same configuration")
+        ensemble = cls(members=len(probes), **configs[0])
+        for member, probe in zip(ensemble.members, probes):
+            member.load_state_dict(probe.state_dict())
+        return ensemble
+
+    def layer_weights(self):
+        """The members' mean softmax layer weights."""
+        return torch.stack([m.layer_weighting.weights() for m in self.members]).mean(dim=0)
+
+    def forward(self, pooled):
+        """``[batch, layers, dim]`` -> ``[batch, classes]`` log mean probabilities."""
+        logits = torch.stack([m(pooled) for m in self.members])
+        return logits.log_softmax(dim=-1).logsumexp(dim=0) - math.log(len(self.members))
 
 
 class AuthorsProbe(nn.Module):

@@ -25,7 +25,8 @@ class ProbeBrain(sb.Brain):
     (``compute_cost(..., weight=...)``).
 
     After a validation or test stage, ``self.stage_stats`` holds the loss
-    and metrics, and ``self.stage_outputs`` the ids, targets and predictions.
+    and metrics, ``self.stage_outputs`` the ids, targets and predictions, and
+    ``self.probabilities`` the class probabilities (a list of batches).
     """
 
     def compute_forward(self, batch, stage):
@@ -41,6 +42,7 @@ class ProbeBrain(sb.Brain):
             self.ids += batch.id
             self.targets += targets.tolist()
             self.predictions += predictions.argmax(dim=-1).tolist()
+            self.probabilities.append(predictions.detach().float().softmax(dim=-1).cpu())
         weight = getattr(self.hparams, "class_weight", None)
         if stage == sb.Stage.TRAIN and weight is not None:
             return self.hparams.compute_cost(predictions, targets, weight=weight.to(self.device))
@@ -48,7 +50,7 @@ class ProbeBrain(sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Resets the collected predictions."""
-        self.ids, self.targets, self.predictions = [], [], []
+        self.ids, self.targets, self.predictions, self.probabilities = [], [], [], []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Metrics; logging and best-epoch checkpointing on validation."""

@@ -53,7 +53,7 @@ from speechbrain.utils.logger import get_logger
 from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
 from care.lobes.export import save_classifier
-from care.lobes.probe import AuthorsProbe
+from care.lobes.probe import AuthorsProbe, ProbeEnsemble
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
 from care.probing.emobox import DEFAULT_EXCLUDE, check_protocol, emobox_splits
@@ -61,6 +61,7 @@ from care.probing.encoders import authors_layout, build_extractor, resolve_layer
 from care.probing.metrics import (
     METRIC_NAMES,
     METRICS,
+    classification_metrics,
     confusion_matrix,
     metrics_from_confusion,
     plot_confusion,
@@ -166,6 +167,8 @@ def run_probing(hparams, run_opts=None):
         "num_classes": len(labels),
         "layers": layers,
     }
+    if _is_authors(head) and head["members"] != 1:
+        raise ValueError(f"probe_head authors trains one probe (the authors' code); got members: {head['members']}")
     if _is_authors(head):  # its own layout of the layers (see AuthorsProbe)
         if layers is not None:
             raise ValueError(f"probe_head authors weights its own layers; got layers: {hparams['layers']}")
@@ -278,7 +281,8 @@ def protocol_splits(hparams, data, description=""):
 
 def probe_settings(hparams):
     """The chosen head's ``probe``, ``opt_class``, ``epoch_counter``,
-    ``refit`` and ``balance_classes``: ``hparams["head"]`` (picked by
+    ``refit``, ``balance_classes`` and ``members`` (probes trained
+    independently and averaged; 1: one probe): ``hparams["head"]`` (picked by
     ``probe_head``), or the top level of a YAML without one."""
     head = hparams.get("head") or hparams
     return {
@@ -287,6 +291,7 @@ def probe_settings(hparams):
         "epoch_counter": head["epoch_counter"],
         "refit": bool(head.get("refit", False)),
         "balance_classes": bool(head.get("balance_classes", False)),
+        "members": int(head.get("members", 1)),
     }
 
 
@@ -298,20 +303,68 @@ def _is_authors(head):
 def _train_fold(
     hparams, run_opts, features, data, label_encoder, dims, head, sets, seed, fold, folder
 ):
-    """Trains, selects and tests one probe; its result is saved in ``folder``
-    (``result.json``), so that a finished run is not repeated.
+    """Trains, selects and tests one probe (or, with ``members`` > 1, an
+    ensemble of probes trained independently); its result is saved in
+    ``folder`` (``result.json``), so that a finished run is not repeated.
 
     The epoch of best validation weighted F1 is kept (checkpoints in
     ``folder``); with ``refit``, a fresh probe (same seed) then trains on
     training + validation for that many epochs (checkpoint in
-    ``folder/refit``) and is the one tested. The test set is read once, at
-    the end."""
+    ``folder/refit``) and is the one tested. Ensemble members do the same in
+    ``folder/member_<k>`` with seeds ``1000 * seed + k``; their class
+    probabilities are averaged. The test set is read once, at the end."""
     result_path = os.path.join(folder, "result.json")
     if os.path.isfile(result_path):
         with open(result_path, encoding="utf-8") as handle:
             return json.load(handle)
     train, valid, test = sets
     started = time.time()
+    test_set = feature_dataset(sorted(test), features, data, label_encoder)
+    members = head["members"]
+    fitted = [
+        _train_member(hparams, run_opts, features, data, label_encoder, dims, head, train, valid,
+                      test_set, *((seed, folder) if members == 1
+                                  else (1000 * seed + k, os.path.join(folder, f"member_{k}"))))
+        for k in range(members)
+    ]
+    if members == 1:
+        probe, brain, selected, best_f1 = fitted[0]
+        stats, outputs = brain.stage_stats, brain.stage_outputs
+        layer_weights = probe.layer_weighting.weights().detach().cpu().tolist()
+    else:
+        outputs = dict(fitted[0][1].stage_outputs)
+        probabilities = torch.stack([torch.cat(b.probabilities) for _, b, _, _ in fitted]).mean(dim=0)
+        outputs["predictions"] = probabilities.argmax(dim=-1).tolist()
+        stats = classification_metrics(outputs["targets"], outputs["predictions"], dims["num_classes"])
+        selected = int(np.median([epoch for _, _, epoch, _ in fitted]))
+        best_f1 = float(np.mean([f1 for _, _, _, f1 in fitted]))
+        layer_weights = np.mean([p.layer_weighting.weights().detach().cpu().tolist()
+                                 for p, _, _, _ in fitted], axis=0).tolist()
+    result = {
+        "seed": seed,
+        "fold": fold,
+        "best_epoch": selected,
+        "valid_weighted_f1": best_f1,
+        "refit": head["refit"],
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+        "test": {m: stats[m] for m in METRICS},
+        "layer_weights": layer_weights,
+        "outputs": outputs,
+        "seconds": round(time.time() - started, 2),
+    }
+    if members > 1:
+        result["members"] = {"count": members, "best_epochs": [e for _, _, e, _ in fitted],
+                             "valid_weighted_f1": [f for _, _, _, f in fitted]}
+    write_json(result_path, result)
+    return result
+
+
+def _train_member(hparams, run_opts, features, data, label_encoder, dims, head, train, valid,
+                  test_set, seed, folder):
+    """One probe: trained on ``train``, its epoch selected on ``valid``,
+    refit when the head says so, then tested. Returns the probe, its Brain
+    (``stage_stats``, ``stage_outputs``, ``probabilities`` of the test set),
+    the selected epoch and its validation weighted F1."""
     probe, brain = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed,
                         sorted(train), sorted(valid), head["epoch_counter"](), folder)
     best = brain.checkpointer.find_checkpoint(max_key="weighted_f1")
@@ -323,27 +376,12 @@ def _train_fold(
                             os.path.join(folder, "refit"))
         if brain.checkpointer.find_checkpoint() is None:  # else: resumed, already trained
             brain.checkpointer.save_checkpoint(meta={"epoch": selected, "refit": True})
-    loader = {"batch_size": hparams["batch_size"]}
     brain.evaluate(
-        feature_dataset(sorted(test), features, data, label_encoder),
+        test_set,
         max_key=None if head["refit"] else "weighted_f1",
-        test_loader_kwargs=loader,
+        test_loader_kwargs={"batch_size": hparams["batch_size"]},
     )
-    stats = brain.stage_stats
-    result = {
-        "seed": seed,
-        "fold": fold,
-        "best_epoch": selected,
-        "valid_weighted_f1": float(best.meta["weighted_f1"]),
-        "refit": head["refit"],
-        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
-        "test": {m: stats[m] for m in METRICS},
-        "layer_weights": probe.layer_weighting.weights().detach().cpu().tolist(),
-        "outputs": brain.stage_outputs,
-        "seconds": round(time.time() - started, 2),
-    }
-    write_json(result_path, result)
-    return result
+    return probe, brain, selected, float(best.meta["weighted_f1"])
 
 
 def _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, train, valid,
@@ -399,8 +437,13 @@ def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, h
     epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
     seed = hparams["seeds"][0]
     everything = sorted(data)
-    probe, _ = _fit(hparams, run_opts, features, data, label_encoder, dims, head, seed, everything,
-                    None, head["epoch_counter"](limit=epochs), None)
+    seeds = [seed] if head["members"] == 1 else [1000 * seed + k for k in range(head["members"])]
+    probes = [
+        _fit(hparams, run_opts, features, data, label_encoder, dims, head, member_seed, everything,
+             None, head["epoch_counter"](limit=epochs), None)[0]
+        for member_seed in seeds
+    ]
+    probe = probes[0] if len(probes) == 1 else ProbeEnsemble.from_members(probes)
     folder = os.path.join(hparams["output_folder"], "classifier")
     layers = dims.get("layers")
     info = {
@@ -408,7 +451,8 @@ def _export(hparams, run_opts, extractor, features, data, label_encoder, dims, h
         "encoder_source": str(hparams["encoder_source"]),
         "probe_head": hparams.get("probe_head", "probe"),
         "layers": "all" if layers is None else layers,
-        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected epoch), seed {seed}",
+        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected epoch), "
+        + (f"seed {seed}" if len(seeds) == 1 else f"{len(seeds)} members, seeds {seeds}"),
         "cross_validated_weighted_f1": round(results["metrics"]["mean"]["weighted_f1"], 4),
         "cross_validated_ua": round(results["metrics"]["mean"]["ua"], 4),
     }
@@ -515,6 +559,8 @@ def _run_signature(hparams, cache_path, layers, protocol_info=None):
     for option in ("refit", "balance_classes"):
         if head[option]:
             parts[option] = True
+    if head["members"] != 1:
+        parts["members"] = head["members"]
     if protocol_info and protocol_info["name"] != "speaker_independent":
         parts["protocol"] = [protocol_info["name"], protocol_info.get("files"),
                              hparams.get("emobox_valid_fraction"), hparams.get("seed")]
