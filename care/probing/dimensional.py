@@ -336,6 +336,9 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
         raise ValueError(f"dimensional_loss: {loss_name!r}; expected one of {', '.join(LOSSES)}")
     attributes = manifest_attributes(data, hparams.get("attributes"))
     targets = attribute_targets(data, attributes)
+    if head.get("members", 1) != 1:
+        logger.warning(f"task: dimensional trains one probe per seed and fold; the head's "
+                       f"members: {head['members']} (an ensemble) is not applied")
     dims = {"num_layers": extractor.num_layers, "input_dim": extractor.dim,
             "num_classes": len(attributes), "layers": layers}
     probe_class = getattr(head["probe"], "func", head["probe"])
