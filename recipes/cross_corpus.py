@@ -393,6 +393,7 @@ def main(argv=None):
         + "\nCommand: `python recipes/cross_corpus.py --train " + ",".join(args.train)
         + f" --test {args.test} " + " ".join(f"--encoder_source {s}" for s in args.encoder_source)
         + f" --data_folder {args.data_folder}"
+        + (f" --output_folder {args.output_folder}" if args.output_folder != "results/cross_corpus" else "")
         + "".join(f" --dataset_folder {d}" for d in args.dataset_folder)
         + (f" --labels {args.labels}" if args.labels != ",".join(DEFAULT_LABELS) else "")
         + (f" --label_map {args.label_map}" if args.label_map else "")
