@@ -97,6 +97,8 @@ def _printable(text):
 def format_table(results, labels, timeline=False):
     """An aligned text table: file, duration, label, score and one
     probability column per class (and, with ``timeline``, a row per window)."""
+    if results and results[0].attributes is not None:
+        return _attribute_table(results, labels, timeline)
     header = ["file", "duration_s", "label", "score"] + list(labels)
     rows = []
     for result in results:
@@ -121,6 +123,23 @@ def format_table(results, labels, timeline=False):
     return "\n".join(line(row) for row in [header] + rows) + "\n"
 
 
+def _attribute_table(results, attributes, timeline=False):
+    """:func:`format_table` for a dimensional classifier: file, duration and
+    one column per attribute (and, with ``timeline``, a row per window)."""
+    rows = [["file", "duration_s"] + list(attributes)]
+    for result in results:
+        rows.append([_printable(result.path), f"{result.duration:.2f}"]
+                    + [f"{v:.3f}" for v in result.attributes.values()])
+        if timeline and len(result.windows) > 1:
+            rows += [[f"  {w.start:.2f}-{w.end:.2f} s", f"{w.end - w.start:.2f}"]
+                     + [f"{v:.3f}" for v in w.attributes.values()] for w in result.windows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip()
+        for row in rows
+    ) + "\n"
+
+
 def _seconds(text):
     """A finite, positive number of seconds (for ``--window`` and ``--hop``)."""
     try:
@@ -136,7 +155,8 @@ def parse_args(argv=None):
     """The command line's options (see ``--help``)."""
     parser = argparse.ArgumentParser(
         prog="care-classify",
-        description="Emotion label per audio file with an exported CARE classifier. "
+        description="Emotion label (or, for a dimensional probe, attribute values such as "
+        "arousal, valence and dominance) per audio file with an exported CARE classifier. "
         "Loading a classifier runs its hyperparams.yaml, which can hold any code: a folder "
         "or hub id holding more than care's exporter writes is refused unless --trust.",
         epilog="Exit status: 0 every file classified; 1 some inputs could not be read or "

@@ -10,6 +10,11 @@ A probing run exports a folder with :func:`care.lobes.save_classifier`
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
     result = recognizer.recognize_file("meeting.flac")   # + per-window timeline
 
+A dimensional probe (``task: dimensional``, see ``care.probing.dimensional``)
+predicts attribute values (arousal, valence, dominance) instead of classes:
+``predict_batch`` returns them, ``recognize_file`` gives them per file and per
+window (``FileResult.attributes``), and ``care-classify`` prints them.
+
 Files of any sample rate and channel count are read with
 :class:`care.processing.stream.AudioStream`: recordings longer than ``window``
 seconds are classified in overlapping windows, read and resampled one window
@@ -130,6 +135,7 @@ class EmotionRecognizer(Pretrained):
                 f"{len(label_encoder)} labels ({list(label_encoder.lab2ind)})"
             )
         label_encoder.expect_len(len(label_encoder))
+        self.dimensional = getattr(self.hparams, "task", "categorical") == "dimensional"
 
     @property
     def labels(self):
@@ -178,6 +184,11 @@ class EmotionRecognizer(Pretrained):
         text_lab : list of str
             The best class's label.
         """
+        if self.dimensional:
+            raise TypeError(
+                "this classifier is dimensional (it predicts attributes "
+                f"{', '.join(self.labels)}, not classes): use predict_batch or recognize_file"
+            )
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         with torch.no_grad(), self.inference_ctx:
             logits = self.mods.probe(self.mods.extractor(wavs, wav_lens))
@@ -185,6 +196,31 @@ class EmotionRecognizer(Pretrained):
         score, index = out_prob.max(dim=-1)
         text_lab = self.hparams.label_encoder.decode_torch(index.cpu())
         return out_prob, score, index, text_lab
+
+    def predict_batch(self, wavs, wav_lens=None):
+        """A dimensional classifier's attribute values (on the scale of the
+        corpus it was trained on) of a batch of waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[batch, samples]`` (or ``[samples]``), mono at 16 kHz.
+        wav_lens : torch.Tensor, optional
+            ``[batch]`` relative lengths.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[batch, attributes]``, in the order of :attr:`labels`.
+        """
+        if not self.dimensional:
+            raise TypeError("this classifier is categorical: use classify_batch")
+        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        with torch.no_grad(), self.inference_ctx:
+            outputs = self.mods.probe(self.mods.extractor(wavs, wav_lens)).float()
+        mean = torch.tensor(self.hparams.attribute_mean, device=outputs.device)
+        std = torch.tensor(self.hparams.attribute_std, device=outputs.device)
+        return outputs * std + mean
 
     def encode_batch(self, wavs, wav_lens=None, kind="both"):
         """CARE embeddings of a batch of waveforms.
@@ -243,6 +279,8 @@ class EmotionRecognizer(Pretrained):
         AudioError
             The file is missing, unreadable, empty or too short.
         """
+        if self.dimensional:
+            raise TypeError("this classifier is dimensional: use recognize_file (.attributes)")
         result = self.recognize_file(path, window=window, hop=hop, batch_size=batch_size)
         out_prob = result.probabilities.unsqueeze(0)
         return out_prob, torch.tensor([result.score]), torch.tensor([result.index]), [result.label]

@@ -27,6 +27,11 @@ ranks encoders by their average performance across datasets).
   ``logistic regression``), so the table shows what the probe itself adds;
   ``--reference null`` leaves it out. ``--probe_head authors`` (or ``linear``)
   is passed to the recipes like any other option.
+- ``--task dimensional`` runs the recipes' regression of arousal, valence and
+  dominance (``care/probing/dimensional.py``; corpora with attributes:
+  ``iemocap``, ``msp-podcast``) and the table shows, per dataset, the mean
+  CCC over attributes and the CCC of each (arousal / valence / dominance),
+  mean over test folds; the reference row is the ridge regression.
 - Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
 
 Authors
@@ -47,6 +52,11 @@ from care.probing.emobox import read_reference_csv  # noqa: E402
 from care.processing.folds import PROTOCOLS  # noqa: E402
 
 NOT_INDEPENDENT = "†"
+# Per task: the metrics of the table (the first two are averaged over datasets).
+TASK_METRICS = {
+    "categorical": ("weighted_f1", "ua"),
+    "dimensional": ("ccc_mean", "ccc_arousal", "ccc_valence", "ccc_dominance"),
+}
 
 
 def available_datasets():
@@ -70,10 +80,13 @@ def run_dataset(recipe_dir, argv):
         sys.path.remove(str(recipe_dir))
 
 
-def table(rows, datasets, references=()):
+def table(rows, datasets, references=(), task="categorical"):
     """Markdown table: one row per encoder, probe and protocol, weighted F1
     and UA (%) per dataset (mean ± std over folds; † when test speakers also
-    train), then the averages over datasets; reference rows last."""
+    train), then the averages over datasets; reference rows last. For
+    ``task="dimensional"``, see :func:`dimensional_table`."""
+    if task == "dimensional":
+        return dimensional_table(rows, datasets)
     head = ["encoder", "probe", "protocol"]
     for name in datasets:
         head += [f"{name} wF1", f"{name} UA"]
@@ -97,6 +110,30 @@ def table(rows, datasets, references=()):
                 cells.append("–" if value is None else f"{value:.1f}")
         cells += ["–" if ref["average"][m] is None else f"{ref['average'][m]:.1f}"
                   for m in ("weighted_f1", "ua")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def dimensional_table(rows, datasets):
+    """Markdown table of dimensional runs: per dataset the mean CCC over
+    attributes (± std over folds) and the CCC of arousal / valence /
+    dominance (– when absent), then the mean CCC averaged over datasets."""
+    head = ["encoder", "probe", "protocol"]
+    for name in datasets:
+        head += [f"{name} CCC", f"{name} CCC aro / val / dom"]
+    head += ["average CCC"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for row in rows:
+        cells = [f"`{row['encoder_source']}`", row.get("probe", "probe"),
+                 row.get("protocol", "speaker_independent")]
+        for name in datasets:
+            result = row["datasets"][name]
+            mark = "" if result.get("speaker_independent", True) else " " + NOT_INDEPENDENT
+            cells.append(f"{result['mean']['ccc_mean']:.3f} ± {result['std']['ccc_mean']:.3f}{mark}")
+            cells.append(" / ".join(
+                "–" if f"ccc_{a}" not in result["mean"] else f"{result['mean'][f'ccc_{a}']:.3f}"
+                for a in ("arousal", "valence", "dominance")))
+        cells.append(f"{row['average']['ccc_mean']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -150,6 +187,8 @@ def main(argv=None):
                         help="repeat to put protocols side by side (default: speaker_independent)")
     parser.add_argument("--emobox_folds", default=None,
                         help="EmoBox's data/ folder (the user's copy), for --protocol emobox")
+    parser.add_argument("--task", default="categorical", choices=sorted(TASK_METRICS),
+                        help="dimensional: arousal, valence, dominance (CCC) instead of classes")
     parser.add_argument("--reference_csv", default=None,
                         help="reference figures: encoder,dataset,protocol,weighted_f1,ua,source")
     args, passthrough = parser.parse_known_args(argv)
@@ -174,7 +213,7 @@ def main(argv=None):
     rows = []
     for source in args.encoder_source:
         for protocol in protocols:
-            extra = ["--protocol", protocol]
+            extra = ["--protocol", protocol] + (["--task", args.task] if args.task != "categorical" else [])
             if protocol == "emobox":
                 extra += ["--emobox_folds", args.emobox_folds]
             row = {"encoder_source": source, "protocol": protocol, "datasets": {}}
@@ -194,7 +233,8 @@ def main(argv=None):
                 if len(done["datasets"]) == len(datasets):
                     done["average"] = {
                         metric: sum(done["datasets"][n]["mean"][metric] for n in datasets) / len(datasets)
-                        for metric in ("weighted_f1", "ua")
+                        for metric in TASK_METRICS[args.task][:2]
+                        if all(metric in done["datasets"][n]["mean"] for n in datasets)
                     }
                     rows.append(done)
     refs = reference_rows(references, datasets)
@@ -205,16 +245,25 @@ def main(argv=None):
     for ref in refs:
         notes += f"\nReference `{ref['encoder']}` ({ref['protocol']}): {'; '.join(ref['sources'])}\n"
 
-    text = (
-        "# Emotion probing across datasets\n\n"
+    summary = (
         "Weighted F1 and UA (%), mean ± std over test folds (each fold averaged over seeds); "
         "the averages are over datasets. Probe `mlp`, `linear`, `authors`: the recipes' "
         "`probe_head`; logistic regression: the reference on the same features and folds.\n\n"
-        + table(rows, datasets, references)
+    ) if args.task == "categorical" else (
+        "Dimensional task: concordance correlation coefficient (CCC), mean over attributes "
+        "± std over test folds, and per attribute (each fold averaged over seeds); the average "
+        "is over datasets. Probe `mlp`, `linear`, `authors`: the recipes' `probe_head`; ridge "
+        "regression: the reference on the same features and folds.\n\n"
+    )
+    text = (
+        "# Emotion probing across datasets\n\n"
+        + summary
+        + table(rows, datasets, references, task=args.task)
         + notes
         + "\nCommand: `python recipes/benchmark.py "
         + " ".join(f"--encoder_source {s}" for s in args.encoder_source)
         + "".join(f" --protocol {p}" for p in args.protocol or [])
+        + (f" --task {args.task}" if args.task != "categorical" else "")
         + (f" --emobox_folds {args.emobox_folds}" if args.emobox_folds else "")
         + (f" --reference_csv {args.reference_csv}" if args.reference_csv else "")
         + f" --datasets {','.join(datasets)} --data_folder {args.data_folder}"

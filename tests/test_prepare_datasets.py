@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from speechbrain.dataio import audio_io
@@ -245,12 +246,12 @@ def test_cafe_errors(tmp_path):
 # ---------------------------------------------------------------------------
 # IEMOCAP
 
-IEMOCAP_TURNS = [  # (turn suffix, code, start, end)
-    ("F000", "neu", 6.2901, 8.2357),
-    ("M000", "exc", 10.0100, 11.3925),
-    ("F001", "fru", 14.8872, 18.0175),
-    ("M001", "xxx", 19.2900, 20.7875),
-    ("F002", "hap", 21.3257, 24.7400),
+IEMOCAP_TURNS = [  # (turn suffix, code, start, end, [V, A, D])
+    ("F000", "neu", 6.2901, 8.2357, (3.0, 2.0, 2.5)),
+    ("M000", "exc", 10.0100, 11.3925, (4.0, 4.5, 3.5)),
+    ("F001", "fru", 14.8872, 18.0175, (2.0, 3.5, 3.0)),
+    ("M001", "xxx", 19.2900, 20.7875, (2.5, 2.5, 2.0)),
+    ("F002", "hap", 21.3257, 24.7400, (4.5, 3.0, 3.0)),
 ]
 
 
@@ -260,10 +261,10 @@ def iemocap_tree(root, sessions=range(1, 6)):
         dialog = f"Ses0{index}F_impro01"
         lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
         text = []
-        for suffix, code, start, end in IEMOCAP_TURNS:
+        for suffix, code, start, end, vad in IEMOCAP_TURNS:
             utt = f"{dialog}_{suffix}"
             lines += [
-                f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[2.5000, 3.0000, 2.0000]",
+                f"[{start:.4f} - {end:.4f}]\t{utt}\t{code}\t[" + ", ".join(f"{x:.4f}" for x in vad) + "]",
                 "C-E2:\tNeutral;\t()",
                 "A-E3:\tval 3; act 2; dom  2;\t()",
                 "",
@@ -291,7 +292,7 @@ def test_iemocap(tmp_path):
     assert {e["label"] for e in data.values()} == {"neutral", "happy"}
     entry = data["Ses03F_impro01_M000"]
     assert (entry["label"], entry["speaker"], entry["fold"]) == ("happy", "Ses03M", "Session3")
-    assert entry["text"] == "Excuse me M000." and entry["arousal"] == 3.0
+    assert entry["text"] == "Excuse me M000." and entry["arousal"] == 4.5
     assert len({e["speaker"] for e in data.values()}) == 10
     folds = list(fold_splits(data))
     assert [name for name, *_ in folds] == [f"Session{i}" for i in range(1, 6)]
@@ -323,6 +324,26 @@ def test_iemocap_errors(tmp_path):
         mod.prepare_iemocap(root, tmp_path / "s4", strict=False)
 
 
+def test_iemocap_dimensional(tmp_path):
+    """task: dimensional keeps every labelled turn (xxx and fru included) with
+    the [V, A, D] of its line; strict checks the release's 10039 turns."""
+    mod = load("IEMOCAP", "iemocap_prepare")
+    root, save = iemocap_tree(tmp_path / "IEMOCAP_full_release"), tmp_path / "save"
+    with pytest.raises(ManifestError, match="expected 10039 labelled turns, found 25"):
+        mod.prepare_iemocap(root, save, task="dimensional")
+    mod.prepare_iemocap(root, save, strict=False, task="dimensional")
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 25 and len({e["fold"] for e in data.values()}) == 5
+    entry = data["Ses02F_impro01_M001"]
+    assert (entry["label"], entry["valence"], entry["arousal"], entry["dominance"]) == (
+        "no_agreement", 2.5, 2.5, 2.0)
+    assert data["Ses04F_impro01_F001"]["label"] == "frustrated"
+    assert record(save)["options"]["task"] == "dimensional"
+    with pytest.raises(ManifestError, match="task must be one of"):
+        mod.prepare_iemocap(root, save, task="regression")
+
+
 # ---------------------------------------------------------------------------
 # MSP-Podcast
 
@@ -336,6 +357,8 @@ MSP_ROWS = [
     ("MSP-PODCAST_0004_0011.wav", "O", "3.4", "3.2", "3.8", "131", "Male", "Test1"),
     ("MSP-PODCAST_0005_0002.wav", "C", "4.4", "3.0", "4.8", "132", "Female", "Test1"),
     ("MSP-PODCAST_0006_0010.wav", "N", "3.8", "4.0", "4.0", "140", "Male", "Test2"),
+    ("MSP-PODCAST_0008_0001.wav", "X", "4.6", "3.8", "4.2", "133", "Female", "Development"),
+    ("MSP-PODCAST_0009_0004.wav", "O", "2.8", "4.4", "3.4", "134", "Male", "Development"),
     ("MSP-PODCAST_0007_0003.wav", "", "", "", "", "", "", "Test3"),  # labels hidden
 ]
 
@@ -399,6 +422,26 @@ def test_msp_podcast_errors(tmp_path):
         mod.prepare_msp_podcast(root, tmp_path / "s5", strict=False)
     with pytest.raises(ManifestError, match="Audios: missing folder"):
         mod.prepare_msp_podcast(tmp_path / "nowhere", tmp_path / "s6", strict=False)
+
+
+def test_msp_podcast_dimensional(tmp_path):
+    """task: dimensional keeps every labelled segment of Train, Development and
+    the test partition (O and X included) with EmoAct, EmoVal, EmoDom as
+    arousal, valence, dominance; a missing attribute is an error naming it."""
+    mod = load("MSP-Podcast", "msp_podcast_prepare")
+    root, save = msp_tree(tmp_path / "MSP-PODCAST-Publish-1.11"), tmp_path / "save"
+    mod.prepare_msp_podcast(root, save, strict=False, task="dimensional")
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 9  # 3 Train, 3 Development, 3 Test1 (Test2 and Test3 left out)
+    entry = data["MSP-PODCAST_0009_0004"]
+    assert (entry["label"], entry["fold"]) == ("other", "valid")
+    assert (entry["arousal"], entry["valence"], entry["dominance"]) == (2.8, 4.4, 3.4)
+    assert data["MSP-PODCAST_0002_0033"]["label"] == "no_agreement"
+    missing = [row if row[0] != "MSP-PODCAST_0001_0019.wav" else row[:3] + ("",) + row[4:] for row in MSP_ROWS]
+    msp_tree(tmp_path / "missing", missing)
+    with pytest.raises(ManifestError, match="MSP-PODCAST_0001_0019.wav: EmoVal is not a number"):
+        mod.prepare_msp_podcast(tmp_path / "missing", tmp_path / "s1", strict=False, task="dimensional")
 
 
 # ---------------------------------------------------------------------------
@@ -598,3 +641,66 @@ def test_recipe_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch):
     assert results["folds"] == folds
     assert results["utterances"] == len(manifest(tmp_path / "prepared"))
     assert 0.0 <= results["metrics"]["mean"]["weighted_f1"] <= 1.0
+
+
+DIMENSIONAL = {  # name: (tree builder, prepare options, expected test folds, utterances)
+    "IEMOCAP": (iemocap_tree, "{num_classes: 4, strict: False, task: dimensional}",
+                [f"Session{i}" for i in range(1, 6)], 25),
+    "MSP-Podcast": (msp_tree, "{test_set: Test1, release: null, strict: False, task: dimensional}",
+                    ["test"], 9),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(DIMENSIONAL))
+def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch, capsys):
+    """``train.py hparams/probe.yaml --task dimensional`` on the miniature
+    releases: every utterance with attributes, the official folds, CCC /
+    Pearson / MAE per attribute, the epoch chosen on validation mean CCC, the
+    ridge reference; MSP-Podcast also exports a classifier that care-classify
+    runs, printing the attribute values per file and window."""
+    from care.inference import main as classify
+    from care.probing.dimensional import ccc
+
+    monkeypatch.chdir(tmp_path)
+    build, options, folds, utterances = DIMENSIONAL[recipe]
+    root = build(tmp_path / "corpus")
+    export = recipe == "MSP-Podcast"
+    results = load(recipe, "train").main([
+        "hparams/probe.yaml",
+        "--data_folder", str(root),
+        "--encoder_source", str(tiny_wavlm),
+        "--output_folder", str(tmp_path / "out"),
+        "--prepare_folder", str(tmp_path / "prepared"),
+        "--feature_folder", str(tmp_path / "features"),
+        "--prepare_options", options,
+        "--task", "dimensional",
+        "--dimensional_loss", "mse" if recipe == "IEMOCAP" else "ccc",
+        "--seeds", "[1]",
+        "--number_of_epochs", "3",
+        "--export_classifier", str(export),
+    ])
+    assert results["task"] == "dimensional" and results["dataset"] == recipe
+    assert results["attributes"] == ["arousal", "valence", "dominance"]
+    assert results["folds"] == folds and results["utterances"] == utterances
+    mean = results["metrics"]["mean"]
+    assert {"ccc_mean", "ccc_arousal", "pearson_valence", "mae_dominance"} <= set(mean)
+    assert -1.0 <= mean["ccc_mean"] <= 1.0 and mean["mae_mean"] > 0
+    assert results["reference"]["name"] == "ridge regression (alpha=1.0)"
+    assert "| CCC |" in (tmp_path / "out" / "results.md").read_text()
+    # Each run's test scores are those of its saved predictions (our formula
+    # again, independently of the Brain), and the epoch is chosen on valid CCC.
+    for path in sorted((tmp_path / "out" / "save").glob("dim-*/*/seed_1/result.json")):
+        run = json.loads(path.read_text())
+        targets = np.array(run["outputs"]["targets"])
+        predictions = np.array(run["outputs"]["predictions"])
+        assert run["test"]["ccc_valence"] == pytest.approx(ccc(targets[:, 1], predictions[:, 1]))
+        valid = [line for line in (path.parent / "train_log.txt").read_text().splitlines() if line]
+        scores = [float(line.split("ccc_mean: ")[1].split(",")[0]) for line in valid]
+        assert scores[run["best_epoch"] - 1] == max(scores)  # (as logged, 3 digits)
+    if export:
+        clip = str(root / "Audios" / "MSP-PODCAST_0004_0005.wav")
+        assert classify(["--source", str(tmp_path / "out" / "classifier"), clip, "--jsonl"]) == 0
+        lines = capsys.readouterr().out.splitlines()  # the recipe's log lines, then the record
+        record = json.loads([line for line in lines if line.startswith('{"file"')][-1])
+        assert list(record["attributes"]) == ["arousal", "valence", "dominance"]
+        assert list(record["windows"][0]["attributes"]) == ["arousal", "valence", "dominance"]

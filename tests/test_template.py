@@ -217,3 +217,36 @@ def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
     listed = sorted(line.split()[0] for line in lines[1:])
     assert listed == sorted(str(folder / row["path"]) for row in rows)
     assert all(line.split()[2] in LABELS for line in lines[1:])
+
+
+def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch):
+    """The README's dimensional corpus: a CSV with numeric arousal and valence
+    columns and no label; ``--task dimensional`` regresses them (CCC, Pearson
+    r, MAE); a value that is not a number is an error naming line and column."""
+    folder, rows = corpus
+    numeric = [dict(row, arousal=(1.5 if row["label"] == "calm" else 4.5) + 0.1 * k,
+                    valence=3.0 + 0.2 * (k % 5)) for k, row in enumerate(rows)]
+    write_csv(folder / "attributes.csv", numeric, ("path", "speaker", "arousal", "valence"))
+    torch.manual_seed(0)
+    encoder = save_encoder(CAREEncoder(**tiny_kwargs), str(tmp_path / "encoder"))
+    argv = ["hparams/probe.yaml", "--data_folder", str(folder), "--encoder_source", encoder,
+            "--csv_file", str(folder / "attributes.csv"), "--dataset", "numbers",
+            "--task", "dimensional", "--num_folds", "4", "--seeds", "[1]",
+            "--number_of_epochs", "3", "--device", "cpu", "--export_classifier", "False"]
+    monkeypatch.chdir(tmp_path)  # results/numbers/dimensional/...
+    results = load_template_module("train").main(argv)
+    assert results["task"] == "dimensional" and results["attributes"] == ["arousal", "valence"]
+    assert len(results["folds"]) == 4 and results["utterances"] == len(rows)
+    assert {"ccc_mean", "ccc_arousal", "pearson_valence", "mae_arousal"} <= set(results["metrics"]["mean"])
+    output = tmp_path / "results" / "numbers" / "dimensional" / encoder_name(encoder)
+    assert "| CCC |" in (output / "results.md").read_text()
+    data = load_manifest(tmp_path / "results" / "numbers" / "dimensional" / "prepared" / "data.json")
+    assert data[rows[0]["path"]]["arousal"] == 1.5
+    numeric[3]["valence"] = "high"
+    write_csv(folder / "attributes.csv", numeric, ("path", "speaker", "arousal", "valence"))
+    prepare = load_template_module("csv_prepare").prepare_csv
+    with pytest.raises(ManifestError, match=r"attributes.csv, line 5: valence is not a number \('high'\)"):
+        prepare(folder, tmp_path / "s", str(folder / "attributes.csv"), task="dimensional")
+    with pytest.raises(ManifestError, match="missing \\['dominance'\\]"):
+        prepare(folder, tmp_path / "s", str(folder / "attributes.csv"), task="dimensional",
+                attributes=["dominance"])

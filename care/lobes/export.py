@@ -221,7 +221,7 @@ def save_encoder(encoder, folder, info=None):
 
 
 def save_classifier(
-    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP
+    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP, outputs=None
 ):
     """Writes a trained probe with its feature extractor as a folder that
     ``care.inference.EmotionRecognizer.from_hparams(source=folder)`` loads.
@@ -247,6 +247,12 @@ def save_classifier(
     window, hop : float
         Default window length and hop (seconds) in which inference classifies
         recordings longer than ``window``.
+    outputs : dict, optional
+        Plain top-level values describing the probe's outputs, for a probe
+        that is not a classifier: a dimensional probe's ``task:
+        dimensional``, ``attributes`` (the same names as ``labels``) and
+        ``attribute_mean`` / ``attribute_std`` (its outputs are standardised
+        attributes; see ``care.probing.dimensional``).
 
     Returns
     -------
@@ -278,6 +284,8 @@ def save_classifier(
         f"window: {float(window)}",
         f"hop: {float(hop)}",
         "",
+        *(["# What the probe's outputs are (care.inference reads this).", _dump(outputs), ""]
+          if outputs else []),
         "# The modules Pretrained.from_hparams puts on the device and freezes.",
         "modules:",
         "    extractor: !ref <extractor>",

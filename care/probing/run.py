@@ -22,6 +22,10 @@ picked in the YAML by ``probe_head`` (``head``: ``probe``, ``opt_class``,
 gives them at its top level. A logistic-regression reference (``care.probing.reference``) is
 scored on the same features and folds.
 
+With ``task: dimensional`` the same features, splits and head regress
+numeric attributes (arousal, valence, dominance) instead: see
+``care.probing.dimensional``.
+
 Exported classifier: a probe trained on *all* utterances of the corpus (every
 fold) for the median of the epochs selected on the validation folds, with
 feature statistics of all utterances; no test fold chooses it, and it is the
@@ -178,6 +182,11 @@ def run_probing(hparams, run_opts=None):
     features = dict(zip(ids, features))
     layers = resolve_layers(hparams["layers"], extractor)
     head = probe_settings(hparams)
+    if hparams.get("task", "categorical") != "categorical":  # regression (arousal, valence, ...)
+        from care.probing.dimensional import run_dimensional
+
+        return run_dimensional(hparams, run_opts, extractor, features, data, splits, protocol_info,
+                               layers, head, cache_path, _machine(device), clip_rule)
 
     labels = sorted({entry["label"] for entry in data.values()})
     label_encoder = CategoricalEncoder()

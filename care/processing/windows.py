@@ -38,6 +38,7 @@ class WindowResult:
     label: str
     score: float
     probabilities: torch.Tensor
+    attributes: dict = None  # dimensional classifiers: {attribute: value}; label, score, probabilities None
 
 
 @dataclasses.dataclass
@@ -59,6 +60,10 @@ class FileResult:
         The most probable class, its probability and index.
     windows : list of WindowResult
         The per-window timeline.
+    attributes : dict or None
+        A dimensional classifier's ``{attribute: value}`` (the windows' values
+        averaged, weighted by length); then ``labels`` are the attributes and
+        ``probabilities``, ``label``, ``score`` and ``index`` are None.
     """
 
     path: str
@@ -69,6 +74,7 @@ class FileResult:
     score: float
     index: int
     windows: list
+    attributes: dict = None
 
     def to_dict(self):
         """Plain values for JSON: file, duration, label, score, probabilities
@@ -77,6 +83,17 @@ class FileResult:
         def probs(values):
             return {lab: round(float(p), 6) for lab, p in zip(self.labels, values)}
 
+        if self.attributes is not None:
+            return {
+                "file": self.path,
+                "duration": round(self.duration, 3),
+                "attributes": probs(self.attributes.values()),
+                "windows": [
+                    {"start": round(w.start, 3), "end": round(w.end, 3),
+                     "attributes": probs(w.attributes.values())}
+                    for w in self.windows
+                ],
+            }
         return {
             "file": self.path,
             "duration": round(self.duration, 3),
@@ -94,36 +111,6 @@ class FileResult:
                 for w in self.windows
             ],
         }
-
-
-def window_spans(num_samples, window, hop, min_samples=1):
-    """Windows ``[start, stop)`` (samples) covering ``num_samples``.
-
-    One window when the recording fits; otherwise windows of ``window``
-    samples every ``hop`` samples, the last one ending at the recording's
-    end (so it may be shorter, but longer than ``window - hop``). A last
-    window shorter than ``min_samples`` is dropped.
-
-    Example
-    -------
-    >>> window_spans(10, window=8, hop=4)
-    [(0, 8), (4, 10)]
-    >>> window_spans(5, window=8, hop=4)
-    [(0, 5)]
-    >>> window_spans(17, window=8, hop=8, min_samples=2)
-    [(0, 8), (8, 16)]
-    """
-    if not 0 < hop <= window:
-        raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
-    spans = []
-    start = 0
-    while True:
-        stop = min(start + window, num_samples)
-        if stop - start >= min_samples or not spans:
-            spans.append((start, stop))
-        if stop >= num_samples:
-            return spans
-        start += hop
 
 
 def window_spans(num_samples, window, hop, min_samples=1):
@@ -245,13 +232,17 @@ def _run_windows(recognizer, batch):
     padded = torch.stack([torch.nn.functional.pad(w, (0, longest - len(w))) for w in wavs])
     lens = torch.tensor([len(w) / longest for w in wavs])
     try:
-        out_prob, _, _, _ = recognizer.classify_batch(padded, lens)
+        if recognizer.dimensional:  # attribute values instead of probabilities
+            out_prob = recognizer.predict_batch(padded, lens)
+        else:
+            out_prob, _, _, _ = recognizer.classify_batch(padded, lens)
     except Exception as error:
         for job, _, _ in batch:
             job.error = error
         return
     for (job, k, _), probs in zip(batch, out_prob.cpu()):
         job.probs[k] = probs
+
 
 def _pop_finished(recognizer, jobs):
     """Yields ``(path, result or error)`` for the complete jobs at the head
@@ -260,9 +251,12 @@ def _pop_finished(recognizer, jobs):
         job = jobs.pop(0)
         yield job.path, job.error if job.error is not None else _file_result(recognizer, job)
 
+
 def _file_result(recognizer, job):
     rate = recognizer.hparams.sample_rate
     labels = recognizer.labels
+    if recognizer.dimensional:  # job.probs hold attribute values
+        return _attribute_result(recognizer, job)
     windows = []
     for (start, stop), probs in zip(job.spans, job.probs):
         score, index = probs.max(dim=0)
@@ -281,6 +275,23 @@ def _file_result(recognizer, job):
         score=float(score),
         index=int(index),
         windows=windows,
+    )
+
+
+def _attribute_result(recognizer, job):
+    """A dimensional classifier's :class:`FileResult`: per-window values and
+    their length-weighted mean."""
+    rate, labels = recognizer.hparams.sample_rate, recognizer.labels
+    windows = [
+        WindowResult(start / rate, stop / rate, None, None, None,
+                     attributes=dict(zip(labels, values.tolist())))
+        for (start, stop), values in zip(job.spans, job.probs)
+    ]
+    weights = torch.tensor([float(stop - start) for start, stop in job.spans])
+    mean = (torch.stack(job.probs) * weights[:, None]).sum(dim=0) / weights.sum()
+    return FileResult(
+        path=job.path, duration=job.duration, labels=labels, probabilities=None, label=None,
+        score=None, index=None, windows=windows, attributes=dict(zip(labels, mean.tolist())),
     )
 
 

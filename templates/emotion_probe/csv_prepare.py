@@ -18,6 +18,18 @@ The CSV has a header row and (at least) these columns::
   it, speakers are grouped into ``num_folds`` folds balanced in size and
   label distribution.
 
+A dimensional corpus (``task: dimensional``: numeric attributes such as
+arousal, valence and dominance, probed by regression and scored by CCC) has a
+numeric column per attribute; ``label`` is then optional::
+
+    path,speaker,arousal,valence,dominance
+    alice/0001.wav,alice,4.2,3.0,3.8
+    bob/take3.wav,bob,2.0,5.5,3.1
+
+``attributes`` names the columns (any names); by default those of
+``arousal``, ``valence``, ``dominance`` the header has. Every value must be a
+finite number (an error names the line and column).
+
 Writes ``<save_folder>/data.json`` in the manifest form shared by every
 emotion recipe (see ``care.processing.manifest``) and ``prepare.json``; a
 second call with the same CSV, options and audio files does nothing.
@@ -27,6 +39,7 @@ Authors
 """
 
 import hashlib
+import math
 import os
 
 from speechbrain.utils.logger import get_logger
@@ -44,9 +57,11 @@ from care.processing.manifest import (
 logger = get_logger(__name__)
 
 REQUIRED_COLUMNS = ("path", "label", "speaker")
+ATTRIBUTES = ("arousal", "valence", "dominance")  # looked for by task: dimensional
 
 
-def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=False):
+def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=False,
+                task="categorical", attributes=None):
     """Writes ``data.json`` and ``prepare.json`` for the corpus in ``csv_file``.
 
     Arguments
@@ -64,12 +79,24 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
         False: a missing or unreadable audio file stops the preparation with
         an error listing them. True: such rows are skipped with a warning
         giving their count.
+    task : str
+        ``categorical`` (the ``label`` column) or ``dimensional`` (numeric
+        attribute columns, copied into the manifest as numbers).
+    attributes : list of str, optional
+        The attribute columns of a dimensional corpus; None: those of
+        arousal, valence, dominance the CSV has.
     """
-    rows = _read_csv(csv_file, data_folder)
+    if task not in ("categorical", "dimensional"):
+        raise ManifestError(f"task must be categorical or dimensional, not {task!r}")
+    required = REQUIRED_COLUMNS if task == "categorical" else ("path", "speaker")  # label optional
+    rows = _read_csv(csv_file, data_folder, required)
+    columns = _attribute_columns(csv_file, rows, attributes) if task == "dimensional" else []
     files = [_audio_path(row["path"], data_folder) for row in rows]
     with open(csv_file, "rb") as handle:
         csv_hash = hashlib.sha256(handle.read()).hexdigest()
     options = {"csv_sha256": csv_hash, "num_folds": num_folds, "skip_bad_files": skip_bad_files}
+    if task == "dimensional":  # (the categorical options, and so their skip, unchanged)
+        options.update(task=task, attributes=columns)
     present = [path for path in files if os.path.isfile(path)]
     if skip_preparation(save_folder, options, present, data_folder):
         return
@@ -87,9 +114,10 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
         data[wav.split("/", 1)[1]] = {
             "wav": wav,
             "duration": round(durations[index], 4),
-            "label": row["label"],
+            "label": row.get("label") or "none",  # a dimensional corpus may have no classes
             "speaker": row["speaker"],
             "fold": row.get("fold"),  # None: made from speakers below
+            **{column: row[column] for column in columns},  # numbers (checked when read)
         }
     if problems and not skip_bad_files:
         raise ManifestError(
@@ -114,7 +142,7 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     else:
         protocol = "the CSV's fold column (speaker overlap between folds is refused)"
     validate_manifest(data, csv_file)
-    if len({entry["label"] for entry in data.values()}) < 2:
+    if task == "categorical" and len({entry["label"] for entry in data.values()}) < 2:
         raise ManifestError(f"{csv_file}: needs at least two labels")
     # Your own folds may put a speaker in two of them: fold_splits refuses
     # such a manifest when the probe splits it, naming the speakers.
@@ -123,11 +151,11 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     )
 
 
-def _read_csv(csv_file, data_folder):
-    """The CSV's rows as dicts, checked for the required columns, extra or
+def _read_csv(csv_file, data_folder, required=REQUIRED_COLUMNS):
+    """The CSV's rows as dicts, checked for the ``required`` columns, extra or
     empty values and duplicate files, however spelled (``./wav/x.wav`` and
     ``wav//x.wav``); errors name the file and the line."""
-    table = read_table(require_file(csv_file, "the corpus CSV"), REQUIRED_COLUMNS)
+    table = read_table(require_file(csv_file, "the corpus CSV"), required)
     rows, seen = [], {}
     for line, row in enumerate(table, start=2):
         if None in row:  # csv.DictReader keeps fields beyond the header under None
@@ -136,7 +164,7 @@ def _read_csv(csv_file, data_folder):
                 f"names ({row[None]}); quote values that contain commas"
             )
         row = {k.strip(): (v or "").strip() for k, v in row.items()}
-        empty = [c for c in REQUIRED_COLUMNS + ("fold",) if c in row and not row[c]]
+        empty = [c for c in tuple(required) + ("fold",) if c in row and not row[c]]
         if empty:
             raise ManifestError(f"{csv_file}, line {line}: empty {empty}")
         path = _audio_path(row["path"], data_folder)
@@ -148,6 +176,29 @@ def _read_csv(csv_file, data_folder):
         seen[path] = line
         rows.append(row)
     return rows
+
+
+def _attribute_columns(csv_file, rows, attributes=None):
+    """The attribute columns of a dimensional CSV, their values turned into
+    numbers in ``rows``; errors name the file, the line and the column."""
+    header = set(rows[0]) if rows else set()
+    columns = list(attributes) if attributes else [c for c in ATTRIBUTES if c in header]
+    missing = [c for c in columns if c not in header]
+    if not columns or missing:
+        raise ManifestError(
+            f"{csv_file}: task dimensional needs numeric attribute columns "
+            + (f"(missing {missing})" if missing else f"(none of {list(ATTRIBUTES)} in the header)")
+        )
+    for line, row in enumerate(rows, start=2):
+        for column in columns:
+            try:
+                value = float(row[column])
+            except ValueError:
+                value = float("nan")
+            if not math.isfinite(value):
+                raise ManifestError(f"{csv_file}, line {line}: {column} is not a number ({row[column]!r})")
+            row[column] = value
+    return columns
 
 
 def _audio_path(path, data_folder):

@@ -19,6 +19,12 @@ Speaker = session + gender of the turn's speaker (``Ses01F``): 10 speakers.
   angry, sad; 5531 utterances (1708, 1636, 1103, 1084).
 - ``num_classes: 6``: neutral, happy, excited, angry, sad, frustrated; 7380
   utterances (1708, 595, 1041, 1103, 1084, 1849).
+- ``task: dimensional``: every labelled turn (10039, all categories,
+  ``num_classes`` ignored) with the ``[V, A, D]`` of its line (the
+  evaluators' mean ratings, 1 to 5) as ``valence``, ``arousal`` and
+  ``dominance``; the probe regresses them (``care.probing.dimensional``),
+  leave-one-session-out as above. The manifest's ``label`` is the turn's
+  category name (``xxx``: ``no_agreement``).
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -58,13 +64,19 @@ EXPECTED_LABELS = {
     4: {"neutral": 1708, "happy": 1636, "angry": 1103, "sad": 1084},
     6: {"neutral": 1708, "happy": 595, "excited": 1041, "angry": 1103, "sad": 1084, "frustrated": 1849},
 }
+# task: dimensional keeps every labelled turn, named by its category.
+ALL_CLASSES = dict(
+    CLASSES[6], fea="fear", sur="surprise", dis="disgust", oth="other", xxx="no_agreement"
+)
+EXPECTED_TURNS = 10039
+TASKS = ("categorical", "dimensional")
 SESSIONS = [f"Session{index}" for index in range(1, 6)]
 EVALUATION = re.compile(r"^\[(\d+\.\d+) - (\d+\.\d+)\]\t(Ses\S+)\t(\S+)\t\[([^\]]*)\]")
 TRANSCRIPT = re.compile(r"^(Ses\S+) \[[\d.]+-[\d.]+\]: ?(.*)$")
 HINT = "data_folder must be IEMOCAP_full_release (the folder holding Session1 ... Session5)"
 
 
-def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
+def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True, task="categorical"):
     """Writes ``<save_folder>/data.json`` and ``prepare.json`` for IEMOCAP.
 
     Arguments
@@ -76,12 +88,20 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
     num_classes : int
         4 (happy and excited merged) or 6 (adds excited and frustrated).
     strict : bool
-        Check the official counts per class (see the module docstring).
+        Check the official counts per class (see the module docstring), or
+        the total of 10039 turns for ``task: dimensional``.
+    task : str
+        ``categorical`` (the ``num_classes`` classes) or ``dimensional``
+        (every turn, with its valence, arousal and dominance).
     """
     if num_classes not in CLASSES:
         raise ManifestError(f"num_classes must be 4 or 6, not {num_classes}")
+    if task not in TASKS:
+        raise ManifestError(f"task must be one of {TASKS}, not {task!r}")
     options = {"num_classes": num_classes, "strict": strict}
-    classes = CLASSES[num_classes]
+    if task != "categorical":  # (the default's options, and so its skip, unchanged)
+        options["task"] = task
+    classes = CLASSES[num_classes] if task == "categorical" else ALL_CLASSES
     turns, paths, label_files = {}, {}, []
     for session in SESSIONS:
         base = require_dir(os.path.join(data_folder, session), "an IEMOCAP session", HINT)
@@ -112,7 +132,11 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
     labels = {}
     for _, code, _, _ in turns.values():
         labels[classes[code]] = labels.get(classes[code], 0) + 1
-    check_counts(labels, EXPECTED_LABELS[num_classes] if strict else None, "utterances per class", data_folder)
+    if task == "categorical":
+        expected = EXPECTED_LABELS[num_classes] if strict else None
+        check_counts(labels, expected, "utterances per class", data_folder)
+    else:
+        check_counts(len(turns), EXPECTED_TURNS if strict else None, "labelled turns", data_folder)
 
     texts = _transcripts(data_folder, {t[3] for t in turns.values()}, {t[0] for t in turns.values()})
     durations, _ = read_durations(paths)
@@ -136,13 +160,14 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True):
     without_text = sum("text" not in entry for entry in data.values())
     if without_text:
         logger.warning(f"{without_text} utterances have no transcription line")
+    what = f"{num_classes} classes" if task == "categorical" else "attributes valence, arousal, dominance"
     write_manifest(
         save_folder,
         data,
         options,
         list(paths.values()) + label_files,
         data_folder,
-        protocol=f"leave-one-session-out, {num_classes} classes",
+        protocol=f"leave-one-session-out, {what}",
     )
 
 

@@ -1,4 +1,4 @@
-"""Prepares MSP-Podcast for categorical emotion probing.
+"""Prepares MSP-Podcast for categorical or dimensional emotion probing.
 
 Layout (a release from UT Dallas, e.g. ``MSP-PODCAST-Publish-1.11``)::
 
@@ -16,6 +16,12 @@ valid, ``Test1`` (default) or ``Test2`` -> test.
 
 - ``num_classes: 8`` (default): the eight primary emotions; O and X dropped.
 - ``num_classes: 4``: angry, happy, neutral, sad.
+- ``task: dimensional``: every labelled segment of the chosen partitions
+  (O and X included, ``num_classes`` ignored), with its consensus
+  attributes ``EmoAct`` -> ``arousal``, ``EmoVal`` -> ``valence``,
+  ``EmoDom`` -> ``dominance`` (1 to 7), each required to be a number; the
+  probe regresses them (``care.probing.dimensional``). The manifest's
+  ``label`` is still the segment's class.
 
 Speakers are ``SpkrID``. Segments whose speaker is ``Unknown`` (train only,
 in the releases we know) cannot be checked for overlap; the check between
@@ -72,11 +78,14 @@ LABELLED = ("Train", "Development", "Test1", "Test2")
 RELEASE_COUNTS = {"1.11": {"Train": 84030, "Development": 19815, "Test1": 30647, "Test2": 14815}}
 COLUMNS = ("FileName", "EmoClass", "SpkrID", "Split_Set")
 UNKNOWN = "Unknown"
+TASKS = ("categorical", "dimensional")
+ATTRIBUTES = {"EmoAct": "arousal", "EmoVal": "valence", "EmoDom": "dominance"}
 LABELS = os.path.join("Labels", "labels_consensus.csv")
 
 
 def prepare_msp_podcast(
-    data_folder, save_folder, num_classes=8, test_set="Test1", release="1.11", strict=True
+    data_folder, save_folder, num_classes=8, test_set="Test1", release="1.11", strict=True,
+    task="categorical",
 ):
     """Writes ``<save_folder>/data.json`` and ``prepare.json`` for MSP-Podcast.
 
@@ -94,6 +103,9 @@ def prepare_msp_podcast(
         The release whose partition sizes are checked (``"1.11"``); None skips.
     strict : bool
         Check partition sizes; False for a subset.
+    task : str
+        ``categorical`` (the ``num_classes`` classes) or ``dimensional``
+        (every labelled segment, with its three attributes).
     """
     if num_classes not in CLASSES:
         raise ManifestError(f"num_classes must be 8 or 4, not {num_classes}")
@@ -104,7 +116,11 @@ def prepare_msp_podcast(
             f"partition sizes of release {release} are not known; known: "
             f"{sorted(RELEASE_COUNTS)}. Pass release=None to skip the check"
         )
+    if task not in TASKS:
+        raise ManifestError(f"task must be one of {TASKS}, not {task!r}")
     options = {"num_classes": num_classes, "test_set": test_set, "release": release, "strict": strict}
+    if task != "categorical":  # (the default's options, and so its skip, unchanged)
+        options["task"] = task
     audio_dir = require_dir(os.path.join(data_folder, "Audios"), "MSP-Podcast audio")
     label_file = require_file(os.path.join(data_folder, LABELS), "consensus labels")
     rows = read_table(label_file, COLUMNS)
@@ -116,7 +132,7 @@ def prepare_msp_podcast(
     check_counts(dict(sizes), expected, f"rows of {LABELS} per partition", data_folder)
 
     splits = {"Train": "train", "Development": "valid", test_set: "test"}
-    keep = set(CLASSES[num_classes])
+    keep = set(CLASSES[num_classes]) if task == "categorical" else set(CODES)
     chosen = [r for r in labelled if r["Split_Set"] in splits and r["EmoClass"] in keep]
     paths = {}
     for row in chosen:
@@ -141,9 +157,9 @@ def prepare_msp_podcast(
             "fold": splits[row["Split_Set"]],
             "partition": row["Split_Set"],
         }
-        for column, key in (("EmoAct", "arousal"), ("EmoVal", "valence"), ("EmoDom", "dominance")):
-            if row.get(column):
-                entry[key] = float(row[column])
+        for column, key in ATTRIBUTES.items():
+            if row.get(column) or task == "dimensional":
+                entry[key] = _attribute(row.get(column), column, row["FileName"], label_file)
         if row.get("Gender"):
             entry["gender"] = row["Gender"]
         text_file = os.path.join(transcripts, utt + ".txt")
@@ -153,13 +169,22 @@ def prepare_msp_podcast(
     unknown = Counter(e["fold"] for e in data.values() if e["speaker"] == UNKNOWN)
     if unknown:
         logger.warning(f"Speaker overlap not checked for segments of unknown speakers: {dict(unknown)}")
+    what = f"{num_classes} classes" if task == "categorical" else "attributes arousal, valence, dominance"
     write_manifest(
         save_folder,
         data,
         options,
         list(paths.values()) + [label_file],
         data_folder,
-        protocol=f"official partitions (test = {test_set}), {num_classes} classes",
+        protocol=f"official partitions (test = {test_set}), {what}",
         facts={"unknown_speaker_segments": dict(unknown)},
         ignore_speakers=(UNKNOWN,),
     )
+
+
+def _attribute(text, column, file_name, label_file):
+    """A consensus attribute as a number; an error names the file and row."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ManifestError(f"{label_file}: {file_name}: {column} is not a number ({text!r})") from None

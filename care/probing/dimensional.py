@@ -1,0 +1,631 @@
+"""Dimensional emotion probing: regression of arousal, valence and dominance
+(or any subset present in the manifest) from the same frozen per-layer
+features and layer weighting as the categorical probe (``task: dimensional``
+in a recipe's ``probe.yaml``; see ``care.probing.run``).
+
+- Head: the probe of ``probe_head`` (``EmotionProbe`` or ``AuthorsProbe``)
+  with one output per attribute. Targets are standardised with the training
+  set's mean and standard deviation; predictions are mapped back to the
+  corpus's scale (MSP-Podcast 1-7, IEMOCAP 1-5) before any metric.
+- Loss (``dimensional_loss``): ``ccc`` (1 - the mean over attributes of the
+  batch's concordance correlation coefficient) or ``mse`` (on standardised
+  targets).
+- Metrics per attribute: CCC (the headline, as in the MSP-Podcast
+  challenge), Pearson's r and the mean absolute error (on the corpus's
+  scale), and their means over attributes (``ccc_mean`` ...).
+- Model selection: the epoch of best validation ``ccc_mean`` and nothing
+  else; with ``refit`` a fresh probe then trains on training + validation for
+  that many epochs and is tested, as in the categorical runner.
+- A ridge-regression reference (:func:`ridge_regression`) is scored on the
+  same features and folds, like the categorical logistic regression.
+
+The concordance correlation coefficient of targets ``y`` and predictions
+``x`` (Lin, 1989) is ``2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))^2)``
+with population (biased) moments.
+
+Example
+-------
+>>> round(ccc([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 3.5, 4.0]), 4)
+0.9474
+>>> m = regression_metrics([[1.0, 5.0], [2.0, 4.0], [3.0, 1.0]],
+...                        [[1.0, 4.0], [2.0, 4.0], [3.0, 2.0]], ["arousal", "valence"])
+>>> {k: round(v, 3) for k, v in m.items() if k.startswith("ccc")}
+{'ccc_mean': 0.912, 'ccc_arousal': 1.0, 'ccc_valence': 0.824}
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+import speechbrain as sb
+import torch
+from speechbrain.utils.logger import get_logger
+
+from care.checkpoints import AtomicCheckpointer, RandomState
+from care.io import write_json, write_text
+from care.lobes.export import save_classifier
+from care.lobes.probe import AuthorsProbe
+from care.probing.cache import cache_info
+from care.probing.encoders import authors_layout
+from care.probing.metrics import summarize
+from care.processing.manifest import PREPARE_FILE
+
+logger = get_logger(__name__)
+
+TASKS = ("categorical", "dimensional")
+ATTRIBUTES = ("arousal", "valence", "dominance")
+LOSSES = ("ccc", "mse")
+STATISTICS = ("ccc", "pearson", "mae")
+STATISTIC_NAMES = {"ccc": "CCC", "pearson": "Pearson r", "mae": "MAE"}
+
+
+def check_task(task):
+    """Raises ``ValueError`` unless ``task`` is one of :data:`TASKS`."""
+    if task not in TASKS:
+        raise ValueError(f"task: {task!r}; expected one of {', '.join(TASKS)}")
+
+
+def metric_names(attributes):
+    """Result keys, headline first: ``ccc_mean``, ``ccc_<attribute>`` ...,
+    then Pearson and MAE likewise.
+
+    Example
+    -------
+    >>> metric_names(["arousal"])
+    ['ccc_mean', 'ccc_arousal', 'pearson_mean', 'pearson_arousal', 'mae_mean', 'mae_arousal']
+    """
+    return [f"{s}_{a}" for s in STATISTICS for a in ["mean"] + list(attributes)]
+
+
+def ccc(targets, predictions):
+    """Lin's concordance correlation coefficient of two 1-D sequences
+    (population moments); 0 when both are constant."""
+    y = np.asarray(targets, dtype=np.float64)
+    x = np.asarray(predictions, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"need two non-empty 1-D sequences of one length, got {x.shape}, {y.shape}")
+    covariance = ((x - x.mean()) * (y - y.mean())).mean()
+    denominator = x.var() + y.var() + (x.mean() - y.mean()) ** 2
+    return float(2 * covariance / denominator) if denominator > 0 else 0.0
+
+
+def pearson(targets, predictions):
+    """Pearson's correlation of two 1-D sequences; 0 when either is constant."""
+    y = np.asarray(targets, dtype=np.float64)
+    x = np.asarray(predictions, dtype=np.float64)
+    spread = x.std() * y.std()
+    return float(((x - x.mean()) * (y - y.mean())).mean() / spread) if spread > 0 else 0.0
+
+
+def regression_metrics(targets, predictions, attributes):
+    """CCC, Pearson's r and MAE per attribute and their means.
+
+    Arguments
+    ---------
+    targets, predictions : array-like
+        ``[utterances, attributes]``, on the corpus's scale.
+    attributes : list of str
+        The columns' names.
+
+    Returns
+    -------
+    dict
+        ``{name: float}`` for every name of :func:`metric_names`.
+    """
+    y = np.asarray(targets, dtype=np.float64).reshape(-1, len(attributes))
+    x = np.asarray(predictions, dtype=np.float64).reshape(-1, len(attributes))
+    out = {}
+    for k, attribute in enumerate(attributes):
+        out[f"ccc_{attribute}"] = ccc(y[:, k], x[:, k])
+        out[f"pearson_{attribute}"] = pearson(y[:, k], x[:, k])
+        out[f"mae_{attribute}"] = float(np.abs(x[:, k] - y[:, k]).mean())
+    for statistic in STATISTICS:
+        out[f"{statistic}_mean"] = float(np.mean([out[f"{statistic}_{a}"] for a in attributes]))
+    return {name: out[name] for name in metric_names(attributes)}
+
+
+def ccc_loss(predictions, targets):
+    """``1 -`` the mean over columns of the batch's CCC (differentiable).
+
+    Example
+    -------
+    >>> y = torch.tensor([[1.0], [2.0], [3.0]])
+    >>> float(ccc_loss(y, y)), float(ccc_loss(torch.zeros(3, 1), y))
+    (0.0, 1.0)
+    """
+    x, y = predictions.float(), targets.float()
+    x_mean, y_mean = x.mean(dim=0), y.mean(dim=0)
+    covariance = ((x - x_mean) * (y - y_mean)).mean(dim=0)
+    denominator = x.var(dim=0, unbiased=False) + y.var(dim=0, unbiased=False) + (x_mean - y_mean) ** 2
+    return 1 - (2 * covariance / denominator.clamp(min=1e-8)).mean()
+
+
+def mse_loss(predictions, targets):
+    """Mean squared error over utterances and attributes."""
+    return torch.nn.functional.mse_loss(predictions.float(), targets.float())
+
+
+LOSS_FUNCTIONS = {"ccc": ccc_loss, "mse": mse_loss}
+
+
+def manifest_attributes(data, requested=None):
+    """The attributes the probe predicts: ``requested`` (a list, each checked
+    to be a number in every utterance), or, when None, every one of
+    :data:`ATTRIBUTES` that all utterances have. Raises ``ValueError`` naming
+    utterances that lack one, or when none is present.
+
+    Example
+    -------
+    >>> manifest_attributes({"u": {"arousal": 3.0, "valence": 2.5}})
+    ['arousal', 'valence']
+    """
+    if requested is None:
+        found = [a for a in ATTRIBUTES if all(_number(e.get(a)) for e in data.values())]
+        if not found:
+            raise ValueError(
+                "task: dimensional needs numeric attributes in the manifest "
+                f"({', '.join(ATTRIBUTES)}); no attribute is present in every utterance"
+            )
+        return found
+    attributes = [str(a) for a in requested]
+    for attribute in attributes:
+        lacking = sorted(u for u, e in data.items() if not _number(e.get(attribute)))
+        if lacking:
+            raise ValueError(
+                f"attribute {attribute!r}: {len(lacking)} of {len(data)} utterances lack a "
+                f"numeric value, e.g. {lacking[:3]}"
+            )
+    return attributes
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+class DimensionalBrain(sb.Brain):
+    """Hooks of the regression probe's training. Expects ``hparams.loss``
+    (predictions, targets), ``hparams.target_mean`` / ``target_std``
+    (``[attributes]``: the probe predicts standardised attributes),
+    ``hparams.attributes`` and, when validating, ``hparams.train_logger``.
+
+    After a validation or test stage, ``self.stage_stats`` holds the loss
+    and :func:`regression_metrics`, and ``self.stage_outputs`` the ids,
+    targets and predictions (corpus scale).
+    """
+
+    def compute_forward(self, batch, stage):
+        """Standardised attribute predictions ``[batch, attributes]``."""
+        batch = batch.to(self.device)
+        return self.modules.probe(batch.features.data)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """The loss on standardised targets; collects predictions on the
+        corpus's scale outside training."""
+        mean = self.hparams.target_mean.to(self.device)
+        std = self.hparams.target_std.to(self.device)
+        targets = batch.targets.data
+        if stage != sb.Stage.TRAIN:
+            self.ids += batch.id
+            self.targets += targets.tolist()
+            self.predictions += (predictions.float() * std + mean).tolist()
+        return self.hparams.loss(predictions, (targets - mean) / std)
+
+    def on_stage_start(self, stage, epoch=None):
+        """Resets the collected predictions."""
+        self.ids, self.targets, self.predictions = [], [], []
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Metrics; logging and best-epoch checkpointing (validation mean CCC)."""
+        if stage == sb.Stage.TRAIN:
+            self.train_loss = stage_loss
+            return
+        self.stage_stats = {
+            "loss": stage_loss,
+            **regression_metrics(self.targets, self.predictions, self.hparams.attributes),
+        }
+        self.stage_outputs = {"ids": self.ids, "targets": self.targets, "predictions": self.predictions}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=self.stage_stats
+            )
+            # Only an improvement is saved; the earliest best epoch wins ties.
+            best = self.checkpointer.find_checkpoint(max_key="ccc_mean")
+            if best is None or self.stage_stats["ccc_mean"] > best.meta["ccc_mean"]:
+                self.checkpointer.save_and_keep_only(
+                    meta={"ccc_mean": self.stage_stats["ccc_mean"], "epoch": epoch},
+                    max_keys=["ccc_mean"],
+                )
+
+
+def attribute_targets(data, attributes):
+    """``{utt_id: tensor [attributes]}`` from the manifest."""
+    return {u: torch.tensor([float(e[a]) for a in attributes]) for u, e in data.items()}
+
+
+def attribute_dataset(ids, features, targets):
+    """A ``DynamicItemDataset`` with output keys ``id``, ``features``
+    ``[layers, dim]`` and ``targets`` ``[attributes]``."""
+    dataset = sb.dataio.dataset.DynamicItemDataset({utt: {} for utt in ids})
+
+    @sb.utils.data_pipeline.takes("id")
+    @sb.utils.data_pipeline.provides("features", "targets")
+    def pipeline(utt):
+        yield features[utt]
+        yield targets[utt]
+
+    sb.dataio.dataset.add_dynamic_item([dataset], pipeline)
+    dataset.set_output_keys(["id", "features", "targets"])
+    return dataset
+
+
+def ridge_regression(features, data, splits, attributes, layers=None, alpha=1.0):
+    """The reference of a dimensional run: scikit-learn's ``Ridge`` on
+    standardised features (chosen layers side by side), trained on all
+    non-test utterances of a fold, scored once on its test fold.
+
+    Returns
+    -------
+    list of dict
+        One per fold, ``{"seed": 0, "fold", "test": metrics, "sizes"}``.
+    """
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    def inputs(ids):
+        stacked = torch.stack([features[u] for u in ids])
+        if layers is not None:
+            stacked = stacked[:, list(layers)]
+        return stacked.flatten(1).double().numpy()
+
+    def targets(ids):
+        return np.array([[float(data[u][a]) for a in attributes] for u in ids])
+
+    runs = []
+    for fold, train, valid, test in splits:
+        fit_ids, test_ids = sorted(train) + sorted(valid), sorted(test)
+        scaler = StandardScaler().fit(inputs(fit_ids))
+        model = Ridge(alpha=alpha).fit(scaler.transform(inputs(fit_ids)), targets(fit_ids))
+        predictions = model.predict(scaler.transform(inputs(test_ids)))
+        runs.append({
+            "seed": 0,
+            "fold": fold,
+            "sizes": {"train": len(fit_ids), "test": len(test_ids)},
+            "test": regression_metrics(targets(test_ids), predictions, attributes),
+        })
+    return runs
+
+
+def run_dimensional(hparams, run_opts, extractor, features, data, splits, protocol_info, layers,
+                    head, cache_path, machine, clip_rule=None):
+    """Cross-validated regression probing on cached features; the dimensional
+    branch of :func:`care.probing.run.run_probing`, which hands over what it
+    prepared (manifest, splits, features, head settings).
+
+    Writes ``results.json`` and ``results.md`` in ``output_folder`` and, unless
+    ``export_classifier`` is False, a classifier folder whose
+    ``hyperparams.yaml`` says ``task: dimensional`` and holds the attributes'
+    names and scale (see ``care.inference``).
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    task = hparams.get("task", "categorical")
+    check_task(task)
+    if task != "dimensional":
+        raise ValueError(f"run_dimensional runs task: dimensional, not {task}")
+    # The manifest must be the dimensional one (every utterance with
+    # attributes), not a categorical subset that happens to carry them.
+    record_path = os.path.join(hparams["prepare_folder"], PREPARE_FILE)
+    with open(record_path, encoding="utf-8") as handle:
+        prepared_for = json.load(handle).get("options", {}).get("task", "categorical")
+    if prepared_for != task:
+        raise ValueError(
+            f"{record_path}: the corpus was prepared for task {prepared_for}; prepare it with "
+            f"task: {task} in prepare_options (a --prepare_options override replaces the whole "
+            "mapping: include it there)"
+        )
+    loss_name = hparams.get("dimensional_loss", "ccc")
+    if loss_name not in LOSSES:
+        raise ValueError(f"dimensional_loss: {loss_name!r}; expected one of {', '.join(LOSSES)}")
+    attributes = manifest_attributes(data, hparams.get("attributes"))
+    targets = attribute_targets(data, attributes)
+    if head.get("members", 1) != 1:
+        logger.warning(f"task: dimensional trains one probe per seed and fold; the head's "
+                       f"members: {head['members']} (an ensemble) is not applied")
+    dims = {"num_layers": extractor.num_layers, "input_dim": extractor.dim,
+            "num_classes": len(attributes), "layers": layers}
+    probe_class = getattr(head["probe"], "func", head["probe"])
+    if isinstance(probe_class, type) and issubclass(probe_class, AuthorsProbe):
+        if layers is not None:
+            raise ValueError(f"probe_head authors weights its own layers; got layers: {hparams['layers']}")
+        dims.update(authors_layout(extractor))
+    setup = {"hparams": hparams, "run_opts": run_opts, "features": features, "targets": targets,
+             "dims": dims, "head": head, "attributes": attributes, "loss": LOSS_FUNCTIONS[loss_name]}
+    reference = None
+    if hparams.get("dimensional_reference") is not None:
+        reference = summarize(
+            hparams["dimensional_reference"](features, data, splits, attributes, layers=layers),
+            metrics=metric_names(attributes),
+        )
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(hparams.get("probe_num_threads") or threads)
+    signature = _signature(hparams, cache_path, layers, head, attributes, loss_name, protocol_info)
+    runs = []
+    for seed in hparams["seeds"]:
+        for fold, train, valid, test in splits:
+            fold_dir = fold if str(fold).startswith("fold") else f"fold_{fold}"
+            folder = os.path.join(hparams["save_folder"], signature, fold_dir, f"seed_{seed}")
+            runs.append(_train_fold(setup, (train, valid, test), seed, fold, folder))
+            logger.info(f"seed {seed} fold {fold}: epoch {runs[-1]['best_epoch']}, test "
+                        + ", ".join(f"ccc_{a} {runs[-1]['test']['ccc_' + a]:.4f}" for a in attributes))
+    torch.set_num_threads(threads)
+
+    names = metric_names(attributes)
+    summary = summarize(runs, metrics=names)
+    pooled = []
+    for seed in hparams["seeds"]:
+        seed_runs = [r for r in runs if r["seed"] == seed]
+        pooled.append(regression_metrics(
+            [t for r in seed_runs for t in r["outputs"]["targets"]],
+            [p for r in seed_runs for p in r["outputs"]["predictions"]], attributes))
+    results = {
+        "task": "dimensional",
+        "dataset": hparams["dataset"],
+        "encoder_source": str(hparams["encoder_source"]),
+        "encoder_name": hparams["encoder_name"],
+        "output_folder": os.path.abspath(hparams["output_folder"]),
+        "layers": hparams["layers"],
+        "protocol": protocol_info["description"],
+        "protocol_info": protocol_info,
+        "speaker_independent": protocol_info["speaker_independent"],
+        "utterances": len(data),
+        "attributes": attributes,
+        "attribute_range": {a: [min(float(e[a]) for e in data.values()),
+                                max(float(e[a]) for e in data.values())] for a in attributes},
+        "loss": loss_name,
+        "selection": "validation ccc_mean",
+        "seeds": list(hparams["seeds"]),
+        "folds": list(summary["per_fold"]),
+        "metrics": summary,
+        "pooled_over_folds": {m: float(np.mean([p[m] for p in pooled])) for m in names},
+        "mean_layer_weights": [
+            round(float(w), 4) for w in np.mean([r["layer_weights"] for r in runs], axis=0)],
+        "runs": [{k: v for k, v in r.items() if k != "outputs"} for r in runs],
+        "probe_head": hparams.get("probe_head", "probe"),
+    }
+    if clip_rule:
+        results["authors_clip_rule"] = dict(clip_rule)
+    if reference is not None:
+        results["reference"] = {"name": _reference_name(hparams["dimensional_reference"]),
+                                "metrics": reference}
+    results["timing_seconds"] = {
+        "feature_extraction": cache_info(cache_path).get("extraction_seconds"),
+        "probe_training_all_runs": round(sum(r.get("seconds", float("nan")) for r in runs), 1),
+    }
+    results["machine"] = machine
+    if hparams.get("export_classifier", True):
+        results["classifier"] = _export(setup, extractor, data, runs, results)
+    output_folder = hparams["output_folder"]
+    write_json(os.path.join(output_folder, "results.json"), results)
+    write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    logger.info(f"{hparams['dataset']} / {hparams['encoder_name']}: mean CCC "
+                f"{summary['mean']['ccc_mean']:.4f} -> {os.path.join(output_folder, 'results.md')}")
+    return results
+
+
+def _train_fold(setup, sets, seed, fold, folder):
+    """Trains on ``train``, selects the epoch of best validation mean CCC,
+    refits on training + validation when the head says so, tests once; the
+    result is saved in ``folder`` (``result.json``) and reused."""
+    result_path = os.path.join(folder, "result.json")
+    if os.path.isfile(result_path):
+        with open(result_path, encoding="utf-8") as handle:
+            return json.load(handle)
+    train, valid, test = (sorted(part) for part in sets)
+    head = setup["head"]
+    started = time.time()
+    probe, brain = _fit(setup, seed, train, valid, head["epoch_counter"](), folder)
+    best = brain.checkpointer.find_checkpoint(max_key="ccc_mean")
+    selected = int(best.meta["epoch"])
+    if head["refit"]:
+        probe, brain = _fit(setup, seed, train + valid, None, head["epoch_counter"](limit=selected),
+                            os.path.join(folder, "refit"))
+        if brain.checkpointer.find_checkpoint() is None:  # else: resumed, already trained
+            brain.checkpointer.save_checkpoint(meta={"epoch": selected, "refit": True})
+    brain.evaluate(
+        attribute_dataset(test, setup["features"], setup["targets"]),
+        max_key=None if head["refit"] else "ccc_mean",
+        test_loader_kwargs={"batch_size": setup["hparams"]["batch_size"]},
+    )
+    result = {
+        "seed": seed,
+        "fold": fold,
+        "best_epoch": selected,
+        "valid_ccc_mean": float(best.meta["ccc_mean"]),
+        "refit": head["refit"],
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
+        "test": {m: brain.stage_stats[m] for m in metric_names(setup["attributes"])},
+        "layer_weights": probe.layer_weighting.weights().detach().cpu().tolist(),
+        "outputs": brain.stage_outputs,
+        "seconds": round(time.time() - started, 2),
+    }
+    write_json(result_path, result)
+    return result
+
+
+def _fit(setup, seed, train, valid, counter, folder):
+    """A fresh probe (``seed``), inputs and targets standardised on ``train``,
+    trained for ``counter``'s epochs; with ``valid``, the best validation epoch
+    is checkpointed in ``folder`` (resumable; atomic, with the RNG state).
+    Returns the probe and its Brain (whose hparams hold the target scale)."""
+    hparams, features = setup["hparams"], setup["features"]
+    sb.utils.seed_everything(seed)
+    probe = setup["head"]["probe"](**setup["dims"])
+    probe.set_normalization(torch.stack([features[u] for u in train]))
+    stacked = torch.stack([setup["targets"][u] for u in train])
+    checkpointer = None
+    if folder is not None:
+        checkpointer = AtomicCheckpointer(
+            folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
+        )
+    brain_hparams = {
+        "loss": setup["loss"],
+        "target_mean": stacked.mean(dim=0),
+        "target_std": stacked.std(dim=0).clamp(min=1e-5),
+        "attributes": setup["attributes"],
+        "noprogressbar": hparams.get("noprogressbar", True),
+    }
+    if valid is not None:
+        brain_hparams["train_logger"] = hparams["train_logger"](
+            save_file=os.path.join(folder, "train_log.txt"))
+    brain = DimensionalBrain(
+        modules={"probe": probe},
+        opt_class=setup["head"]["opt_class"],
+        hparams=brain_hparams,
+        run_opts=setup["run_opts"],
+        checkpointer=checkpointer,
+    )
+    loader = {"batch_size": hparams["batch_size"]}
+    brain.fit(
+        counter,
+        attribute_dataset(train, features, setup["targets"]),
+        None if valid is None else attribute_dataset(valid, features, setup["targets"]),
+        train_loader_kwargs={**loader, "shuffle": True},
+        valid_loader_kwargs=loader,
+    )
+    return probe, brain
+
+
+def _export(setup, extractor, data, runs, results):
+    """A probe trained on every utterance for the median selected epoch count,
+    saved with the attributes' names and scale."""
+    hparams = setup["hparams"]
+    epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
+    seed = hparams["seeds"][0]
+    everything = sorted(data)
+    probe, brain = _fit(setup, seed, everything, None,
+                        setup["head"]["epoch_counter"](limit=epochs), None)
+    folder = os.path.join(hparams["output_folder"], "classifier")
+    layers = setup["dims"].get("layers")
+    info = {
+        "dataset": hparams["dataset"],
+        "encoder_source": str(hparams["encoder_source"]),
+        "probe_head": hparams.get("probe_head", "probe"),
+        "layers": "all" if layers is None else layers,
+        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected "
+                      f"epoch), seed {seed}",
+        "cross_validated_ccc_mean": round(results["metrics"]["mean"]["ccc_mean"], 4),
+    }
+    outputs = {
+        "task": "dimensional",
+        "attributes": list(setup["attributes"]),
+        "attribute_mean": [round(float(v), 6) for v in brain.hparams.target_mean],
+        "attribute_std": [round(float(v), 6) for v in brain.hparams.target_std],
+    }
+    save_classifier(folder, extractor, probe.cpu().eval(), list(setup["attributes"]), info=info,
+                    outputs=outputs)
+    logger.info(f"Exported the dimensional classifier to {folder}")
+    return {"folder": folder, "epochs": epochs, "seed": seed}
+
+
+def results_markdown(results):
+    """``results.md`` of a dimensional run."""
+    summary, attributes = results["metrics"], results["attributes"]
+    columns = ["mean"] + list(attributes)
+    lines = [
+        f"# {results['dataset']}: dimensional emotion probe on `{results['encoder_source']}`",
+        "",
+        f"- Protocol: {results['protocol']}",
+        "- Speaker-independent: "
+        + ("yes" if results.get("speaker_independent", True) else "**no** (test speakers also in training)"),
+        f"- {results['utterances']} utterances; attributes {', '.join(attributes)} (range "
+        + ", ".join(f"{a} {lo:g}-{hi:g}" for a, (lo, hi) in results["attribute_range"].items())
+        + f"); loss {results['loss']}; epoch selected on validation mean CCC; layers: "
+        f"{results['layers']}; probe head: {results.get('probe_head', 'probe')}; seeds "
+        f"{results['seeds']}; {len(results['folds'])} test folds",
+        f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
+        + (", ".join(f"{name.replace('_', ' ')} {seconds:.1f} s"
+                     for name, seconds in results.get("timing_seconds", {}).items()
+                     if seconds is not None) or "?"),
+        "",
+        "Mean over test folds (± std over folds; std over seeds in brackets); pooled: all test "
+        "predictions of a seed together, mean over seeds. MAE on the corpus's scale.",
+        "",
+        "| statistic | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for statistic in STATISTICS:
+        cells = [f"{summary['mean'][f'{statistic}_{c}']:.3f} ± {summary['std_folds'][f'{statistic}_{c}']:.3f}"
+                 f" ({summary['std_seeds'][f'{statistic}_{c}']:.3f})" for c in columns]
+        lines.append(f"| {STATISTIC_NAMES[statistic]} | " + " | ".join(cells) + " |")
+        pooled = [f"{results['pooled_over_folds'][f'{statistic}_{c}']:.3f}" for c in columns]
+        lines.append(f"| {STATISTIC_NAMES[statistic]}, pooled | " + " | ".join(pooled) + " |")
+    if "reference" in results:
+        reference = results["reference"]["metrics"]
+        lines += ["", f"Reference on the same features and test folds, {results['reference']['name']}"
+                  " (trained on all non-test folds; deterministic):", "",
+                  "| statistic | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for statistic in STATISTICS:
+            lines.append(f"| {STATISTIC_NAMES[statistic]} | " + " | ".join(
+                f"{reference['mean'][f'{statistic}_{c}']:.3f}" for c in columns) + " |")
+    lines += ["", "Per test fold (CCC, mean over seeds):", "",
+              "| fold | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for fold, values in summary["per_fold"].items():
+        lines.append(f"| {fold} | " + " | ".join(f"{values['ccc_' + c]:.3f}" for c in columns) + " |")
+    lines += ["", f"Mean softmax layer weights: {results['mean_layer_weights']}"]
+    if "classifier" in results:
+        lines.append(f"Exported classifier: {results['classifier']['folder']}")
+    return "\n".join(lines) + "\n"
+
+
+def _signature(hparams, cache_path, layers, head, attributes, loss_name, protocol_info):
+    """Checkpoints live under a hash of everything that shapes a run."""
+    parts = {
+        "task": "dimensional",
+        "attributes": attributes,
+        "loss": loss_name,
+        "features": cache_path,
+        "encoder_source": str(hparams["encoder_source"]),
+        "layers": layers,
+        "probe": _describe(head["probe"]),
+        "opt": _describe(head["opt_class"]),
+        "epochs": _describe(head["epoch_counter"]),
+        "refit": bool(head["refit"]),
+        "batch_size": hparams["batch_size"],
+        "num_valid_folds": hparams["num_valid_folds"],
+        "protocol": [protocol_info["name"], protocol_info.get("files"),
+                     hparams.get("emobox_valid_fraction"), hparams.get("seed")],
+    }
+    return "dim-" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _describe(obj):
+    func = getattr(obj, "func", obj)
+    return [getattr(func, "__qualname__", str(func)), getattr(obj, "keywords", {})]
+
+
+def _reference_name(reference):
+    keywords = getattr(reference, "keywords", {})
+    func = getattr(reference, "func", reference)
+    options = ", ".join(f"{k}={v}" for k, v in sorted(keywords.items()))
+    return func.__name__.replace("_", " ") + (f" ({options})" if options else "")
+
+
+def task_folder(root, task="categorical"):
+    """Where a recipe's results, manifest and feature caches go: ``root`` for
+    the categorical task, ``<root>/dimensional`` for the dimensional one (its
+    manifest holds other utterances, so the two never share files).
+
+    >>> task_folder("results/IEMOCAP"), task_folder("results/IEMOCAP", "dimensional")
+    ('results/IEMOCAP', 'results/IEMOCAP/dimensional')
+    """
+    check_task(task)
+    return root if task == "categorical" else os.path.join(root, task)
