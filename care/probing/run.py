@@ -84,7 +84,7 @@ PROBE_KEYS = (
     "protocol", "check_speakers", "output_folder", "save_folder", "prepare_folder",
     "feature_folder", "prepare_options", "num_valid_folds", "test_folds",
     "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
-    "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier",
+    "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier", "task",
 )  # fmt: skip
 
 
@@ -182,7 +182,7 @@ def run_probing(hparams, run_opts=None):
     features = dict(zip(ids, features))
     layers = resolve_layers(hparams["layers"], extractor)
     head = probe_settings(hparams)
-    if hparams.get("task", "categorical") != "categorical":  # regression (arousal, valence, ...)
+    if hparams["task"] != "categorical":  # regression (arousal, valence, ...)
         from care.probing.dimensional import run_dimensional
 
         return run_dimensional(hparams, run_opts, extractor, features, data, splits, protocol_info,
