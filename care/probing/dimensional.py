@@ -53,6 +53,8 @@ from care.lobes.probe import AuthorsProbe
 from care.probing.cache import cache_info
 from care.probing.encoders import authors_layout
 from care.probing.metrics import summarize
+from care.probing.reference import stacked_inputs
+from care.probing.run import results_header
 from care.processing.manifest import PREPARE_FILE
 
 logger = get_logger(__name__)
@@ -277,10 +279,7 @@ def ridge_regression(features, data, splits, attributes, layers=None, alpha=1.0)
     from sklearn.preprocessing import StandardScaler
 
     def inputs(ids):
-        stacked = torch.stack([features[u] for u in ids])
-        if layers is not None:
-            stacked = stacked[:, list(layers)]
-        return stacked.flatten(1).double().numpy()
+        return stacked_inputs(features, ids, layers)
 
     def targets(ids):
         return np.array([[float(data[u][a]) for a in attributes] for u in ids])
@@ -378,15 +377,7 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
             [p for r in seed_runs for p in r["outputs"]["predictions"]], attributes))
     results = {
         "task": "dimensional",
-        "dataset": hparams["dataset"],
-        "encoder_source": str(hparams["encoder_source"]),
-        "encoder_name": hparams["encoder_name"],
-        "output_folder": os.path.abspath(hparams["output_folder"]),
-        "layers": hparams["layers"],
-        "protocol": protocol_info["description"],
-        "protocol_info": protocol_info,
-        "speaker_independent": protocol_info["speaker_independent"],
-        "utterances": len(data),
+        **results_header(hparams, protocol_info, data),
         "attributes": attributes,
         "attribute_range": {a: [min(float(e[a]) for e in data.values()),
                                 max(float(e[a]) for e in data.values())] for a in attributes},

@@ -29,6 +29,16 @@ import torch
 from care.probing.metrics import classification_metrics
 
 
+def stacked_inputs(features, ids, layers=None):
+    """The chosen layers' pooled vectors of ``ids`` side by side, as a float64
+    array ``[utterances, layers * dim]`` (the input of the scikit-learn
+    references)."""
+    stacked = torch.stack([features[u] for u in ids])
+    if layers is not None:
+        stacked = stacked[:, list(layers)]
+    return stacked.flatten(1).double().numpy()
+
+
 def logistic_regression(features, data, splits, labels, layers=None, C=0.1, max_iter=5000):
     """Scores the reference on every test fold.
 
@@ -61,10 +71,7 @@ def logistic_regression(features, data, splits, labels, layers=None, C=0.1, max_
     from sklearn.preprocessing import StandardScaler
 
     def inputs(ids):
-        stacked = torch.stack([features[u] for u in ids])
-        if layers is not None:
-            stacked = stacked[:, list(layers)]
-        return stacked.flatten(1).double().numpy()
+        return stacked_inputs(features, ids, layers)
 
     def targets(ids):
         return np.array([labels.index(data[u]["label"]) for u in ids])

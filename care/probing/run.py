@@ -437,6 +437,22 @@ def _export(task, extractor, labels, runs, results):
     return {"folder": folder, "epochs": epochs, "seed": seed}
 
 
+def results_header(hparams, protocol_info, data):
+    """What every results.json (categorical or dimensional) opens with: the
+    dataset, encoder, layers, protocol and number of utterances."""
+    return {
+        "dataset": hparams["dataset"],
+        "encoder_source": str(hparams["encoder_source"]),
+        "encoder_name": hparams["encoder_name"],
+        "output_folder": os.path.abspath(hparams["output_folder"]),
+        "layers": hparams["layers"],
+        "protocol": protocol_info["description"],
+        "protocol_info": protocol_info,
+        "speaker_independent": protocol_info["speaker_independent"],
+        "utterances": len(data),
+    }
+
+
 def _results(hparams, protocol_info, data, labels, runs):
     summary = summarize(runs)
     total = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -451,15 +467,7 @@ def _results(hparams, protocol_info, data, labels, runs):
         total += matrix
     layer_weights = np.mean([r["layer_weights"] for r in runs], axis=0)
     return {
-        "dataset": hparams["dataset"],
-        "encoder_source": str(hparams["encoder_source"]),
-        "encoder_name": hparams["encoder_name"],
-        "output_folder": os.path.abspath(hparams["output_folder"]),
-        "layers": hparams["layers"],
-        "protocol": protocol_info["description"],
-        "protocol_info": protocol_info,
-        "speaker_independent": protocol_info["speaker_independent"],
-        "utterances": len(data),
+        **results_header(hparams, protocol_info, data),
         "labels": labels,
         "seeds": list(hparams["seeds"]),
         "folds": list(summary["per_fold"]),
