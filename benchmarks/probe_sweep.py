@@ -19,7 +19,9 @@ own seed, epoch selection and refit, probabilities averaged: the recipes'
 ``members``), ``mode`` (``select``: train on
 the training folds, test the best validation epoch; ``refit``: then retrain on
 training + validation for that many epochs; ``all``: train + validation for
-``epochs``, no selection, a diagnostic only). Each prints weighted F1 and UA,
+``epochs``, no selection, a diagnostic only), ``flatten`` (the layers side by
+side as one input vector, ``[1, layers * dim]``, instead of the softmax layer
+weighting's weighted sum). Each prints weighted F1 and UA,
 mean over folds of the 3-seed mean.
 
 Authors
@@ -84,7 +86,9 @@ def train(probe, Xtr, ytr, epochs, lr, wd, bs=32, Xva=None, yva=None, seed=1, op
 
 def run_variant(feats, y, splits, C, seeds=(1, 2, 3), hidden=1, dropout=0.3, ln=True, lr=1e-3, wd=0.01,
                 epochs=40, mode="select", scale_epochs=False, opt="adamw", balanced=False, fixed_epochs=None,
-                hidden_dim=256, ls=0.0, ensemble=1):
+                hidden_dim=256, ls=0.0, ensemble=1, flatten=False):
+    if flatten:  # the layers side by side: one "layer" of layers * dim values
+        feats = {u: f.flatten()[None] for u, f in feats.items()}
     if ensemble > 1:  # average the class probabilities of `ensemble` probes (seeds seed*1000 + k)
         members = [run_variant_single(feats, y, splits, C, [s * 1000 + k for s in seeds for k in range(ensemble)],
                                       hidden, dropout, ln, lr, wd, epochs, mode, scale_epochs, opt, balanced,
