@@ -73,11 +73,12 @@ def test_classifier_folder_round_trip(tmp_path, tiny_kwargs):
     (what EmotionRecognizer.from_hparams does) with identical outputs."""
     from hyperpyyaml import load_hyperpyyaml
 
-    from care.lobes import CAREFeatures, save_classifier
+    from care.inference import save_classifier
+    from care.lobes import CAREFeatures
 
     extractor = CAREFeatures(CAREEncoder(**tiny_kwargs))
     probe = EmotionProbe(extractor.num_layers, extractor.dim, 3, hidden_dim=16).eval()
-    probe.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+    probe.set_normalisation(torch.randn(10, extractor.num_layers, extractor.dim))
     folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["ang", "hap", "neu"])
     with open(os.path.join(folder, "hyperparams.yaml")) as handle:
         hparams = load_hyperpyyaml(handle)
@@ -99,8 +100,9 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
     probe) is one the safe loader accepts, and classifies as it did when
     saved."""
     from care.inference import EmotionRecognizer
-    from care.lobes import AuthorsProbe, CAREFeatures, ProbeEnsemble, save_classifier
-    from care.probing.encoders import authors_layout
+    from care.inference import save_classifier
+    from care.lobes import AuthorsProbe, CAREFeatures, ProbeEnsemble
+    from care.probing.extractors import authors_layout
 
     torch.manual_seed(0)
     extractor = CAREFeatures(CAREEncoder(**tiny_kwargs)).eval()
@@ -108,7 +110,7 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
     if kind == "ensemble":
         members = [EmotionProbe(*dims, hidden_dim=8) for _ in range(3)]
         for member in members:
-            member.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+            member.set_normalisation(torch.randn(10, extractor.num_layers, extractor.dim))
         probe = ProbeEnsemble.from_members(members).eval()
     else:
         probe = AuthorsProbe(*dims, hidden_dims=[8, 4], **authors_layout(extractor)).eval()
