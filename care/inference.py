@@ -87,8 +87,9 @@ def save_classifier(
     :meth:`EmotionRecognizer.from_hparams` (``source=folder``) loads.
 
     Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
-    ``label_encoder``, ``window``, ``hop``, ``modules``, ``pretrainer``), ``extractor.ckpt``, ``probe.ckpt``,
-    ``label_encoder.ckpt`` (text: one label per line).
+    ``label_encoder``, ``window``, ``hop``, the ``outputs`` values,
+    ``modules``, ``pretrainer``, ``info``), ``extractor.ckpt``,
+    ``probe.ckpt``, ``label_encoder.ckpt`` (text: one label per line).
 
     Arguments
     ---------
@@ -98,7 +99,7 @@ def save_classifier(
         ``forward(wavs, wav_lens) -> [batch, layers, dim]`` with an
         ``export_yaml()`` method returning the YAML lines that rebuild it
         (e.g. :class:`care.lobes.CAREFeatures`).
-    probe : EmotionProbe or AuthorsProbe
+    probe : EmotionProbe, ProbeEnsemble or AuthorsProbe
         The trained probe (its ``config`` gives the architecture).
     labels : list of str
         Class names in the order of the probe's outputs.

@@ -38,6 +38,7 @@ import torch
 from speechbrain.utils.logger import get_logger
 from torch import nn
 
+from care.lobes.export import encoder_yaml
 from care.lobes.frontend import masked_mean
 
 logger = get_logger(__name__)
@@ -84,8 +85,6 @@ class CAREFeatures(nn.Module):
 
     def export_yaml(self):
         """YAML lines that rebuild this module (weights come from its state dict)."""
-        from care.lobes.export import encoder_yaml
-
         return ["!new:care.lobes.CAREFeatures", "    encoder: " + encoder_yaml(self.encoder)[0]] + [
             "        " + line for line in encoder_yaml(self.encoder)[1:]
         ]

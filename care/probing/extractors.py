@@ -40,6 +40,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.logger import get_logger
 
 from care.architectures import architecture_file
+from care.lobes.export import load_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
 
 logger = get_logger(__name__)
@@ -51,7 +52,7 @@ def build_extractor(encoder_source, hf_cache=None):
     Arguments
     ---------
     encoder_source : str
-        ``egemaps``, ``random:<config or yaml>``, an exported CARE folder, or
+        ``egemaps``, ``random:<architecture or yaml>``, an exported CARE folder, or
         a Hugging Face speech model (hub id or folder).
     hf_cache : str, optional
         Cache folder for hub models.
@@ -67,14 +68,12 @@ def build_extractor(encoder_source, hf_cache=None):
     elif source.startswith("random:") or (source.endswith(".yaml") and os.path.isfile(source)):
         extractor = CAREFeatures(_random_care(source.removeprefix("random:")))
     elif os.path.isfile(os.path.join(source, "encoder.ckpt")):
-        from care.lobes.export import load_encoder
-
         extractor = CAREFeatures(load_encoder(source))
     elif os.path.isdir(source) or re.fullmatch(r"[\w.-]+/[\w.-]+", source):
         extractor = HFSpeechFeatures(source, save_path=hf_cache)
     else:
         raise ValueError(
-            f"encoder_source {source!r}: not 'egemaps', 'random:<config>', a YAML file, "
+            f"encoder_source {source!r}: not 'egemaps', 'random:<architecture>', a YAML file, "
             "an exported CARE folder (hyperparams.yaml + encoder.ckpt), a local Hugging Face "
             "model folder or a hub id"
         )
@@ -83,8 +82,11 @@ def build_extractor(encoder_source, hf_cache=None):
 
 
 def _random_care(spec):
-    path = Path(spec) if Path(spec).is_file() else None
-    if path is None:
+    """The ``encoder`` of the YAML file ``spec``, or of the packaged
+    architecture of that name, with random speech layers."""
+    if Path(spec).is_file():
+        path = Path(spec)
+    else:
         try:
             path = architecture_file(spec)
         except ValueError as error:
