@@ -23,18 +23,17 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
-
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-REPO = Path(__file__).resolve().parents[1]
+from care.architectures import architecture_file
+
 SAMPLE_RATE = 16000
 
 
 def build_encoder(config):
     """The configuration's encoder with random weights (nothing downloaded)."""
-    path = REPO / "recipes" / "Pretrain" / "hparams" / "encoders" / f"{config}.yaml"
+    path = architecture_file(config)
     with open(path) as fin:
         hparams = load_hyperpyyaml(fin, {"speech_source": None, "text_source": None})
     return hparams["encoder"]

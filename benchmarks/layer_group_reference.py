@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from care.probing.encoders import build_extractor
+from care.probing.extractors import build_extractor
 from care.probing.metrics import summarize
 from care.probing.reference import logistic_regression
 from care.processing.folds import fold_splits

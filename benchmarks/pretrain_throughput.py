@@ -33,17 +33,17 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.nnet.schedulers import LinearWarmupScheduler
 from speechbrain.utils.train_logger import FileTrainLogger
 
+from care.architectures import architecture_file
 from care.lobes.frontend import length_mask
 from care.pretraining import CAREPretrainer
 from care.processing import VocalFeatureTargets
 
-REPO = Path(__file__).resolve().parents[1]
 # Dense bf16 tensor-core peaks (TFLOP/s) by device-name fragment; PERFORMANCE.md's H100 figure.
 PEAK_TFLOPS = {"H100": 796.0, "H200": 989.0, "A100": 312.0}
 
 
 def build(config, target_dim):
-    path = REPO / "recipes" / "Pretrain" / "hparams" / "encoders" / f"{config}.yaml"
+    path = architecture_file(config)
     overrides = {"speech_source": None, "text_source": None, "target_dim": target_dim}
     with open(path) as fin:
         return load_hyperpyyaml(fin, overrides)

@@ -117,16 +117,16 @@ def run_variant_single(feats, y, splits, C, seeds, hidden, dropout, ln, lr, wd, 
             mk = lambda: EmotionProbe(num_layers=feats[tr[0]].shape[0], input_dim=feats[tr[0]].shape[1], num_classes=C,
                                       hidden_dim=hidden_dim, num_hidden_layers=hidden, dropout=dropout, layer_norm=ln)
             if mode == "all":  # train+valid, fixed epochs, no selection (diagnostic)
-                p = mk(); p.set_normalization(T(tr + va))
+                p = mk(); p.set_normalisation(T(tr + va))
                 train(p, T(tr + va), L(tr + va), fixed_epochs or epochs, lr, wd, seed=seed, opt=opt, balanced=balanced, ls=ls)
                 ep = fixed_epochs or epochs
             else:
-                p = mk(); p.set_normalization(T(tr))
+                p = mk(); p.set_normalisation(T(tr))
                 (f1, ep, state), curve = train(p, T(tr), L(tr), epochs, lr, wd, Xva=T(va), yva=L(va), seed=seed, opt=opt, balanced=balanced, ls=ls)
                 p.load_state_dict(state)
                 if mode == "refit":
                     torch.manual_seed(seed)
-                    p = mk(); p.set_normalization(T(tr + va))
+                    p = mk(); p.set_normalisation(T(tr + va))
                     e2 = ep
                     if scale_epochs:
                         e2 = max(1, round(ep * len(tr) / len(tr + va)))  # same number of steps

@@ -1,7 +1,8 @@
-"""Emotion recognition with an exported classifier: a SpeechBrain ``Pretrained``
-interface and the ``care-classify`` command line.
+"""Emotion recognition with an exported classifier: the classifier folder's
+writer (:func:`save_classifier`) and its reader, a SpeechBrain ``Pretrained``
+interface (:class:`EmotionRecognizer`).
 
-A probing run exports a folder with :func:`care.lobes.save_classifier`
+A probing run exports a folder with :func:`save_classifier`
 (``hyperparams.yaml`` with a ``pretrainer``; ``extractor.ckpt``,
 ``probe.ckpt``, ``label_encoder.ckpt``). Load it like any SpeechBrain model::
 
@@ -24,8 +25,8 @@ Only load classifiers you trust. A classifier folder's ``hyperparams.yaml`` is
 HyperPyYAML, which can run any Python code when loaded (``!apply:os.system``).
 ``EmotionRecognizer.from_hparams`` and ``care-classify`` therefore read it
 first without running it and refuse a folder (or hub id) holding anything
-other than what ``care.lobes.save_classifier`` writes, unless given
-``trust=True`` / ``--trust`` (see SECURITY.md).
+other than what :func:`save_classifier` writes (:data:`CLASSIFIER_CLASSES`),
+unless given ``trust=True`` / ``--trust`` (see SECURITY.md).
 
 The window scheduler is :mod:`care.processing.windows`; the command line
 (``care-classify``, ``python -m care.inference``) is :mod:`care.cli`.
@@ -34,14 +35,23 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import os
 import sys
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import fetch
 
+from care.io import atomic_path, save_torch, write_text
 from care.lobes.encoder import CAREEncoder
-from care.lobes.export import CLASSIFIER_CLASSES, check_hparams
+from care.lobes.export import (
+    ENCODER_CLASSES,
+    HPARAMS_FILE,
+    check_hparams,
+    cpu_state,
+    dump_yaml,
+    info_lines,
+)
 from care.lobes.frontend import WAVLM_GRID, masked_mean
 from care.processing.windows import (  # noqa: F401 (FileResult, WindowResult, window_spans: re-exported)
     DEFAULT_HOP,
@@ -53,6 +63,115 @@ from care.processing.windows import (  # noqa: F401 (FileResult, WindowResult, w
     window_spans,
 )
 
+# What save_classifier writes, and so what from_hparams loads untrusted: the
+# classes (!new: only) and, where restricted, their allowed arguments.
+CLASSIFIER_CLASSES = {
+    **ENCODER_CLASSES,
+    "care.lobes.CAREFeatures": {"encoder"},
+    "care.lobes.EGeMAPSFeatures": {"feature_set", "sample_rate"},
+    "care.lobes.HFSpeechFeatures": {"source"},
+    "care.lobes.EmotionProbe": None,
+    "care.lobes.ProbeEnsemble": None,
+    "care.lobes.AuthorsProbe": None,
+    "speechbrain.dataio.encoder.CategoricalEncoder": set(),
+    # the extractors' former paths, in folders exported before they moved
+    "care.probing.encoders.EGeMAPSFeatures": {"feature_set", "sample_rate"},
+    "care.probing.encoders.HFSpeechFeatures": {"source"},
+}
+
+
+def save_classifier(
+    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP, outputs=None
+):
+    """Writes a trained probe with its feature extractor as a folder that
+    :meth:`EmotionRecognizer.from_hparams` (``source=folder``) loads.
+
+    Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
+    ``label_encoder``, ``window``, ``hop``, the ``outputs`` values,
+    ``modules``, ``pretrainer``, ``info``), ``extractor.ckpt``,
+    ``probe.ckpt``, ``label_encoder.ckpt`` (text: one label per line).
+
+    Arguments
+    ---------
+    folder : str
+        Created if needed.
+    extractor : torch.nn.Module
+        ``forward(wavs, wav_lens) -> [batch, layers, dim]`` with an
+        ``export_yaml()`` method returning the YAML lines that rebuild it
+        (e.g. :class:`care.lobes.CAREFeatures`).
+    probe : EmotionProbe, ProbeEnsemble or AuthorsProbe
+        The trained probe (its ``config`` gives the architecture).
+    labels : list of str
+        Class names in the order of the probe's outputs.
+    info : dict, optional
+        Provenance (dataset, fold, metrics), stored under ``info``.
+    window, hop : float
+        Default window length and hop (seconds) in which inference classifies
+        recordings longer than ``window``.
+    outputs : dict, optional
+        Plain top-level values describing the probe's outputs, for a probe
+        that is not a classifier: a dimensional probe's ``task:
+        dimensional``, ``attributes`` (the same names as ``labels``) and
+        ``attribute_mean`` / ``attribute_std`` (its outputs are standardised
+        attributes; see ``care.probing.dimensional``).
+
+    Returns
+    -------
+    str
+        ``folder``.
+    """
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    if not 0 < hop <= window:
+        raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
+    extractor = getattr(extractor, "module", extractor)
+    probe = getattr(probe, "module", probe)
+    extractor_lines = extractor.export_yaml()
+    probe_config = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in probe.config.items()
+    }
+    lines = [
+        "# An emotion classifier: frozen feature extractor + trained probe.",
+        "# Load: care.inference.EmotionRecognizer.from_hparams(source=<this folder>)",
+        "",
+        "sample_rate: 16000  # Hz; inputs are resampled to it",
+        "extractor: " + extractor_lines[0],
+        *extractor_lines[1:],
+        f"probe: !new:care.lobes.{type(probe).__name__}",
+        *["    " + line for line in dump_yaml(probe_config).splitlines()],
+        "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
+        "",
+        "# Long recordings are classified in overlapping windows (seconds).",
+        f"window: {float(window)}",
+        f"hop: {float(hop)}",
+        "",
+        *(["# What the probe's outputs are (care.inference reads this).", dump_yaml(outputs), ""]
+          if outputs else []),
+        "# The modules Pretrained.from_hparams puts on the device and freezes.",
+        "modules:",
+        "    extractor: !ref <extractor>",
+        "    probe: !ref <probe>",
+        "",
+        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
+        "    loadables:",
+        "        extractor: !ref <extractor>",
+        "        probe: !ref <probe>",
+        "        label_encoder: !ref <label_encoder>",
+    ]
+    lines += info_lines(info)
+    label_encoder = CategoricalEncoder()
+    label_encoder.update_from_iterable(labels)
+    if [label_encoder.ind2lab[i] for i in range(len(labels))] != list(labels):
+        raise ValueError(f"labels must be unique, got {labels}")
+    label_encoder.expect_len(len(labels))
+    with atomic_path(os.path.join(folder, "label_encoder.ckpt")) as tmp:
+        label_encoder.save(tmp)
+    save_torch(cpu_state(extractor), os.path.join(folder, "extractor.ckpt"))
+    save_torch(cpu_state(probe), os.path.join(folder, "probe.ckpt"))
+    write_text(os.path.join(folder, HPARAMS_FILE), "\n".join(lines) + "\n")
+    return folder
+
+
 EMBEDDING_KINDS = ("semantic", "acoustic", "both", "layers")
 
 
@@ -60,7 +179,7 @@ class EmotionRecognizer(Pretrained):
     """Utterance-level emotion recognition: a frozen feature extractor (a CARE
     encoder pooled per layer) and a trained probe.
 
-    The hyperparameter file (written by :func:`care.lobes.save_classifier`)
+    The hyperparameter file (written by :func:`save_classifier`)
     defines ``extractor`` (``[batch, samples] -> [batch, layers, dim]``),
     ``probe`` (``-> [batch, classes]`` logits), ``label_encoder``,
     ``sample_rate`` (16000), and optionally ``window`` and ``hop`` (seconds).
@@ -83,14 +202,14 @@ class EmotionRecognizer(Pretrained):
     .. warning::
         Loading a classifier runs its ``hyperparams.yaml``, which can hold any
         Python call. :meth:`from_hparams` refuses a file holding more than
-        ``care.lobes.save_classifier`` writes (raising
+        :func:`save_classifier` writes (raising
         ``care.lobes.export.UntrustedFolderError``) unless ``trust=True``;
         pass it only for folders and hub ids from a source you trust.
 
     Example
     -------
     >>> import tempfile
-    >>> from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
+    >>> from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe
     >>> extractor = CAREFeatures(CAREEncoder(d_model=32, num_heads=2, ffn_dim=64,
     ...     num_shared_layers=1, num_semantic_layers=1, num_acoustic_layers=1, text_dim=16,
     ...     target_dim=8, semantic_num_heads=2, semantic_ffn_dim=64, conv_channels=16,
@@ -111,7 +230,7 @@ class EmotionRecognizer(Pretrained):
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", trust=False, **kwargs):
         """``Pretrained.from_hparams``, after checking that ``hparams_file``
-        holds only what ``care.lobes.save_classifier`` writes
+        holds only what :func:`save_classifier` writes
         (``care.lobes.export.check_hparams``; only that file is fetched for
         the check). ``trust=True`` skips the check: the file can then run any
         code, as with SpeechBrain's own interfaces."""

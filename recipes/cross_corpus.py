@@ -48,12 +48,11 @@ sys.path.insert(0, str(RECIPES.parent))
 
 import speechbrain as sb  # noqa: E402
 import torch  # noqa: E402
-from speechbrain.utils.distributed import run_on_main  # noqa: E402
 
 from care.io import save_torch, write_json, write_text  # noqa: E402
 from care.probing.cache import cache_info, cache_key, cached_features  # noqa: E402
-from care.probing.encoders import build_extractor  # noqa: E402
-from care.probing.run import run_probing  # noqa: E402
+from care.probing.extractors import build_extractor  # noqa: E402
+from care.probing.run import prepare_corpus, run_probing  # noqa: E402
 from care.processing.manifest import (  # noqa: E402
     MANIFEST_FILE,
     ManifestError,
@@ -218,11 +217,7 @@ def load_corpus(name, recipe_dir, folder, source, passthrough):
     manifest."""
     argv = ["hparams/probe.yaml", "--data_folder", folder, "--encoder_source", source, *passthrough]
     _, run_opts, _, hparams = load_recipe(str(recipe_dir), argv)
-    run_on_main(prepare_function(recipe_dir), kwargs={
-        "data_folder": hparams["data_folder"],
-        "save_folder": hparams["prepare_folder"],
-        **(hparams.get("prepare_options") or {}),
-    })
+    prepare_corpus(prepare_function(recipe_dir), hparams)
     data = load_manifest(os.path.join(hparams["prepare_folder"], MANIFEST_FILE))
     return hparams, run_opts, data
 

@@ -163,7 +163,8 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss):
 def dimensional(clips, tmp_path_factory):
     """A tiny random CARE and a probe fitted to standardised attribute values
     of the five clips, exported with their scale."""
-    from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
+    from care.inference import save_classifier
+    from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe
 
     torch.manual_seed(0)
     extractor = CAREFeatures(CAREEncoder(**TINY_ENCODER))
@@ -171,7 +172,7 @@ def dimensional(clips, tmp_path_factory):
     longest = max(len(c) for c in clips)
     wavs = torch.stack([torch.nn.functional.pad(c, (0, longest - len(c))) for c in clips])
     lens = torch.tensor([len(c) / longest for c in clips])
-    probe.set_normalization(extractor(wavs, lens))
+    probe.set_normalisation(extractor(wavs, lens))
     mean, std = [4.0, 3.5, 4.2], [1.2, 0.8, 0.5]
     folder = str(tmp_path_factory.mktemp("dim") / "classifier")
     save_classifier(folder, extractor, probe, ATTRIBUTES, window=2.0, hop=1.0, outputs={
@@ -317,7 +318,7 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     source = f"random:{tiny_care_yaml(tmp_path, tiny_kwargs)}"
     common = ["--train", "emodb", "--test", "urdu", "--encoder_source", source,
               "--data_folder", str(tmp_path / "data"), "--output_folder", str(tmp_path / "cross"),
-              "--prepare_options", "{expected_utterances: null}", "--seeds", "[1]",
+              "--prepare_options", "{strict: False}", "--seeds", "[1]",
               "--number_of_epochs", "2"]
     rows = cross.main(common)
     assert [row["probe"] for row in rows] == ["mlp", "logistic regression (C=0.1)"]

@@ -73,11 +73,12 @@ def test_classifier_folder_round_trip(tmp_path, tiny_kwargs):
     (what EmotionRecognizer.from_hparams does) with identical outputs."""
     from hyperpyyaml import load_hyperpyyaml
 
-    from care.lobes import CAREFeatures, save_classifier
+    from care.inference import save_classifier
+    from care.lobes import CAREFeatures
 
     extractor = CAREFeatures(CAREEncoder(**tiny_kwargs))
     probe = EmotionProbe(extractor.num_layers, extractor.dim, 3, hidden_dim=16).eval()
-    probe.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+    probe.set_normalisation(torch.randn(10, extractor.num_layers, extractor.dim))
     folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["ang", "hap", "neu"])
     with open(os.path.join(folder, "hyperparams.yaml")) as handle:
         hparams = load_hyperpyyaml(handle)
@@ -99,8 +100,9 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
     probe) is one the safe loader accepts, and classifies as it did when
     saved."""
     from care.inference import EmotionRecognizer
-    from care.lobes import AuthorsProbe, CAREFeatures, ProbeEnsemble, save_classifier
-    from care.probing.encoders import authors_layout
+    from care.inference import save_classifier
+    from care.lobes import AuthorsProbe, CAREFeatures, ProbeEnsemble
+    from care.probing.extractors import authors_layout
 
     torch.manual_seed(0)
     extractor = CAREFeatures(CAREEncoder(**tiny_kwargs)).eval()
@@ -108,7 +110,7 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
     if kind == "ensemble":
         members = [EmotionProbe(*dims, hidden_dim=8) for _ in range(3)]
         for member in members:
-            member.set_normalization(torch.randn(10, extractor.num_layers, extractor.dim))
+            member.set_normalisation(torch.randn(10, extractor.num_layers, extractor.dim))
         probe = ProbeEnsemble.from_members(members).eval()
     else:
         probe = AuthorsProbe(*dims, hidden_dims=[8, 4], **authors_layout(extractor)).eval()
@@ -119,3 +121,25 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
         expected = probe(extractor(wavs, lens)).softmax(dim=-1)
     out_prob = recognizer.classify_batch(wavs, lens)[0]
     torch.testing.assert_close(out_prob, expected)
+
+
+def test_hugging_face_extractor_exports_and_loads(tmp_path, tiny_wavlm):
+    """A Hugging Face speech model as encoder_source (a local save_pretrained
+    folder): built by build_extractor as care.lobes.HFSpeechFeatures, every
+    hidden state pooled, exported under that class path and loaded without
+    trust, classifying as it did when saved."""
+    from care.inference import EmotionRecognizer, save_classifier
+    from care.lobes import HFSpeechFeatures
+    from care.probing.extractors import build_extractor
+
+    extractor = build_extractor(str(tiny_wavlm), hf_cache=str(tmp_path / "hf"))
+    assert isinstance(extractor, HFSpeechFeatures)
+    assert (extractor.num_layers, extractor.dim) == (5, 64)  # CNN projection + 4 layers
+    wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.6])
+    probe = EmotionProbe(5, 64, 2, hidden_dim=8).eval()
+    with torch.no_grad():
+        expected = probe(extractor(wavs, lens)).softmax(dim=-1)
+    folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["calm", "angry"])
+    assert "!new:care.lobes.HFSpeechFeatures" in open(os.path.join(folder, "hyperparams.yaml")).read()
+    recognizer = EmotionRecognizer.from_hparams(source=folder, savedir=str(tmp_path / "collect"))
+    torch.testing.assert_close(recognizer.classify_batch(wavs, lens)[0], expected)

@@ -1,18 +1,24 @@
 """The shipped configurations: they build, load their weights, are reusable
-from other YAML files, and the README states their real parameter counts."""
+from other YAML files, ship inside the package, and the README states their
+real parameter counts."""
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from care.architectures import FOLDER
 from care.lobes import CAREEncoder
 from care.lobes.loading import check_speech_config, check_text_config
 
 REPO = Path(__file__).resolve().parents[1]
-HPARAMS = REPO / "recipes" / "Pretrain" / "hparams" / "encoders"
+HPARAMS = FOLDER  # care/architectures, shipped with the package
 OFFLINE = {"speech_source": None, "text_source": None}
 
 
@@ -135,12 +141,41 @@ def test_readme_parameter_counts(name, care_small):
 def test_random_care_control_resolves_config_names():
     """``encoder_source: random:care_small`` (the probing control) finds the
     architecture file, not the training config beside it."""
-    from care.probing.encoders import build_extractor
+    from care.probing.extractors import build_extractor
 
     extractor = build_extractor("random:care_small")
     assert (extractor.num_layers, extractor.dim) == (12, 384)
     with pytest.raises(ValueError, match="known: \\['care_base', 'care_small'\\]"):
         build_extractor("random:care_tiny")
+
+
+def test_architectures_ship_in_a_non_editable_build(tmp_path):
+    """The files a wheel packs (setuptools' ``build_py``, which ``bdist_wheel``
+    runs) hold the architectures, and ``care.architectures`` finds them there:
+    ``random:care_small`` needs neither an editable install nor the
+    repository. (Without the pyproject's package-data entry the YAML files
+    are left out and this fails.)"""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
+    shutil.copytree(REPO / "care", source / "care", ignore=shutil.ignore_patterns("__pycache__"))
+    build = tmp_path / "build"
+    subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "build_py",
+         "--build-lib", str(build)],
+        cwd=source, check=True, capture_output=True,
+    )  # fmt: skip
+    found = subprocess.run(
+        [sys.executable, "-c", "import care.architectures as a; print(a.FOLDER); "
+         "print(a.architecture_file('care_small')); print(a.known_architectures())"],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(build)), capture_output=True, text=True,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    folder, small, names = found.stdout.splitlines()
+    assert folder == str(build / "care" / "architectures")
+    assert small == str(build / "care" / "architectures" / "care_small.yaml")
+    assert names == "['care_base', 'care_small']"
 
 
 @pytest.mark.parametrize("name", ["care_small", "care_base", "care_base_authors"])
@@ -247,3 +282,38 @@ def test_probe_yamls_define_every_key_the_runner_reads():
         assert read <= set(run.PROBE_KEYS) | CONDITIONAL_KEYS, sorted(read - set(run.PROBE_KEYS))
         defaults = set(re.findall(r"(?<![\w.])hparams\.get\(\"(\w+)\"", source))
         assert defaults <= {"head", "probe_head"}, sorted(defaults)
+
+
+def test_prepare_options_have_one_name_per_meaning(tmp_path):
+    """Each probe.yaml's ``prepare_options`` are arguments of its prepare
+    function; no prepare function (nine recipes, the template) takes a former
+    name (``strict`` checks the release's counts, ``max_bad_files`` bounds the
+    skipped audio files); and a former name in a YAML fails, saying what to
+    write instead, before anything is prepared."""
+    import inspect
+
+    from care.probing.run import RENAMED_PREPARE_OPTIONS, prepare_corpus
+    from conftest import load_module
+
+    arguments = set()
+    for path in PROBE_YAMLS:
+        (script,) = path.parents[1].glob("*prepare.py")
+        module = load_module(script, f"care_test_{script.stem}")
+        (prepare,) = [f for n, f in vars(module).items() if n.startswith("prepare_") and callable(f)]
+        parameters = set(inspect.signature(prepare).parameters)
+        block = re.search(r"^prepare_options:.*\n((?:    .*\n)+)", path.read_text(), re.M).group(1)
+        options = set(re.findall(r"^    (\w+):", block, re.M))
+        assert options <= parameters, f"{path.relative_to(REPO)}: {sorted(options - parameters)}"
+        arguments |= parameters
+    assert len(PROBE_YAMLS) == 10 and not arguments & set(RENAMED_PREPARE_OPTIONS)
+    assert {"strict", "max_bad_files"} <= arguments
+
+    calls = []
+    hparams = {"dataset": "EmoDB", "data_folder": str(tmp_path), "prepare_folder": str(tmp_path / "p"),
+               "prepare_options": {"expected_utterances": None}}  # fmt: skip
+    with pytest.raises(ValueError, match="prepare_options of EmoDB: expected_utterances is now strict"):
+        prepare_corpus(lambda **options: calls.append(options), hparams)
+    assert not calls
+    hparams["prepare_options"] = {"strict": False}
+    prepare_corpus(lambda **options: calls.append(options), hparams)
+    assert calls == [{"data_folder": str(tmp_path), "save_folder": str(tmp_path / "p"), "strict": False}]

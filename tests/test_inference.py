@@ -16,8 +16,15 @@ import soundfile
 import torch
 from speechbrain.dataio import audio_io
 
-from care.inference import EmotionRecognizer, find_audio, main, window_spans
-from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe, save_classifier
+from care.inference import (
+    CLASSIFIER_CLASSES,
+    EmotionRecognizer,
+    find_audio,
+    main,
+    save_classifier,
+    window_spans,
+)
+from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe
 from care.processing.audio import AudioError, load_audio
 from care.processing.stream import AudioStream
 from conftest import REPO, TINY_ENCODER, deny_folder
@@ -44,7 +51,7 @@ def trained(clips, tmp_path_factory):
     probe = EmotionProbe(
         extractor.num_layers, extractor.dim, len(LABELS), hidden_dim=32, dropout=0.0
     )
-    probe.set_normalization(features)
+    probe.set_normalisation(features)
     optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2)
     for _ in range(60):
         optimizer.zero_grad()
@@ -487,10 +494,11 @@ def test_untrusted_console_script_does_not_run_injected_command(trained, inputs,
 def test_untrusted_yaml_constructs_refused(trained, tmp_path, line, what):
     from care.lobes.export import UntrustedFolderError, check_hparams
 
-    check_hparams(os.path.join(trained["folder"], "hyperparams.yaml"))  # our export passes
+    ours = os.path.join(trained["folder"], "hyperparams.yaml")
+    check_hparams(ours, CLASSIFIER_CLASSES)  # our export passes
     evil = injected(trained["folder"], tmp_path, line)
     with pytest.raises(UntrustedFolderError, match=what):
-        check_hparams(os.path.join(evil, "hyperparams.yaml"))
+        check_hparams(os.path.join(evil, "hyperparams.yaml"), CLASSIFIER_CLASSES)
 
 
 def test_untrusted_encoder_folder_refused(tmp_path):
@@ -515,12 +523,44 @@ def test_untrusted_encoder_folder_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def egemaps_classifier(tmp_path_factory):
-    from care.probing.encoders import EGeMAPSFeatures
+    from care.lobes import EGeMAPSFeatures
 
     extractor = EGeMAPSFeatures()
     probe = EmotionProbe(1, extractor.dim, len(LABELS), hidden_dim=8)
     folder = str(tmp_path_factory.mktemp("egemaps") / "classifier")
     return save_classifier(folder, extractor, probe, LABELS)
+
+
+def test_classifier_folder_writer_and_reader_agree(clips, tmp_path):
+    """save_classifier and EmotionRecognizer, one module: what the writer is
+    given (labels, window, hop, provenance, the extractor and probe) is what
+    the reader uses; and a folder exported before the extractors moved
+    (``!new:care.probing.encoders.EGeMAPSFeatures``) still loads untrusted."""
+    from care.lobes import EGeMAPSFeatures
+
+    extractor = EGeMAPSFeatures()
+    wavs, lens = batch_of(clips[:3])
+    probe = EmotionProbe(1, extractor.dim, len(LABELS), hidden_dim=8).eval()
+    probe.set_normalisation(extractor(wavs, lens))
+    with torch.no_grad():
+        expected = probe(extractor(wavs, lens)).softmax(dim=-1)
+    folder = save_classifier(str(tmp_path / "new"), extractor, probe, LABELS,
+                             info={"dataset": "toy", "fold": 3}, window=3.0, hop=1.5)
+    text = open(os.path.join(folder, "hyperparams.yaml"), encoding="utf-8").read()
+    assert "!new:care.lobes.EGeMAPSFeatures" in text
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in os.listdir(folder):
+        (old / name).write_bytes(open(os.path.join(folder, name), "rb").read())
+    (old / "hyperparams.yaml").write_text(
+        text.replace("care.lobes.EGeMAPSFeatures", "care.probing.encoders.EGeMAPSFeatures"))
+    for source in (folder, str(old)):
+        savedir = str(tmp_path / f"collect-{os.path.basename(source)}")
+        recognizer = EmotionRecognizer.from_hparams(source=source, savedir=savedir)
+        assert recognizer.labels == LABELS
+        assert (recognizer.hparams.window, recognizer.hparams.hop) == (3.0, 1.5)
+        assert recognizer.hparams.info == {"dataset": "toy", "fold": 3}
+        torch.testing.assert_close(recognizer.classify_batch(wavs, lens)[0], expected)
 
 
 def test_short_clips_refused_not_labelled(egemaps_classifier, clips, tmp_path):

@@ -155,7 +155,7 @@ def test_cremad(tmp_path):
     mod = load("CREMA-D", "cremad_prepare")
     root, save = cremad_tree(tmp_path / "CREMA-D"), tmp_path / "save"
     (root / "AudioWAV" / "1076_MTI_NEU_XX.wav").write_bytes(b"")  # unreadable, as reported
-    mod.prepare_cremad(root, save, num_folds=2, strict=False, max_unreadable=1)
+    mod.prepare_cremad(root, save, num_folds=2, strict=False, max_bad_files=1)
     data = manifest(save)
     assert_contract(data, root)
     assert len(data) == 9 and "1076_MTI_NEU_XX" not in data
@@ -169,7 +169,7 @@ def test_cremad(tmp_path):
     assert list(record(save)["skipped_unreadable"]) == ["1076_MTI_NEU_XX"]
     assert_idempotent(
         mod.prepare_cremad, root, save, "1002_DFA_ANG_XX",
-        num_folds=2, strict=False, max_unreadable=1,
+        num_folds=2, strict=False, max_bad_files=1,
     )
 
 
@@ -180,12 +180,12 @@ def test_cremad_errors(tmp_path):
         mod.prepare_cremad(root, tmp_path / "s1")
     (root / "AudioWAV" / "1005_DFA_ANG_XX.wav").write_bytes(b"")
     with pytest.raises(ManifestError, match="1 unreadable audio files, at most 0"):
-        mod.prepare_cremad(root, tmp_path / "s2", num_folds=2, strict=False, max_unreadable=0)
+        mod.prepare_cremad(root, tmp_path / "s2", num_folds=2, strict=False, max_bad_files=0)
     (root / "AudioWAV" / "1005_DFA_ANG_XX.wav").write_text(
         "version https://git-lfs.github.com/spec/v1\noid sha256:c6f9\nsize 72862\n"
     )
     with pytest.raises(ManifestError, match="Git LFS pointer"):
-        mod.prepare_cremad(root, tmp_path / "s3", num_folds=2, strict=False, max_unreadable=5)
+        mod.prepare_cremad(root, tmp_path / "s3", num_folds=2, strict=False, max_bad_files=5)
     os.remove(root / "AudioWAV" / "1005_DFA_ANG_XX.wav")
     wav(root / "AudioWAV" / "1005_DFA_XYZ_XX.wav")
     with pytest.raises(ManifestError, match=r"1005_DFA_XYZ_XX.wav: unknown labels \['XYZ'\]"):
@@ -493,7 +493,7 @@ def meld_tree(root, rows=MELD_ROWS):
 def test_meld(tmp_path):
     mod = load("MELD", "meld_prepare")
     root, save = meld_tree(tmp_path / "MELD.Raw"), tmp_path / "save"
-    mod.prepare_meld(root, save, strict=False, max_missing=1)
+    mod.prepare_meld(root, save, strict=False, max_bad_files=1)
     data = manifest(save)
     assert_contract(data, root)
     assert sorted(data) == [
@@ -511,25 +511,25 @@ def test_meld(tmp_path):
         list(fold_splits(data))
     assert len(list(fold_splits(data, check_speakers=False))) == 1
     assert_idempotent(mod.prepare_meld, root, save, "train_dia0_utt0",
-                      strict=False, max_missing=1)
+                      strict=False, max_bad_files=1)
 
 
 def test_meld_errors(tmp_path):
     mod = load("MELD", "meld_prepare")
     root = meld_tree(tmp_path / "MELD.Raw")
     with pytest.raises(ManifestError, match="label rows differ from the official release"):
-        mod.prepare_meld(root, tmp_path / "s1", max_missing=1)
+        mod.prepare_meld(root, tmp_path / "s1", max_bad_files=1)
     with pytest.raises(ManifestError, match="1 MELD rows have no audio file"):
-        mod.prepare_meld(root, tmp_path / "s2", strict=False, max_missing=0)
+        mod.prepare_meld(root, tmp_path / "s2", strict=False, max_bad_files=0)
     with pytest.raises(ManifestError, match="wav/train: missing folder"):
         mod.prepare_meld(root, tmp_path / "s3", audio_folder="wav", strict=False)
     bad = dict(MELD_ROWS, test=[MELD_ROWS["test"][0][:3] + ("happy",) + MELD_ROWS["test"][0][4:]])
     meld_tree(tmp_path / "bad", bad)
     with pytest.raises(ManifestError, match=r"test_sent_emo.csv: unknown labels \['happy'\]"):
-        mod.prepare_meld(tmp_path / "bad", tmp_path / "s4", strict=False, max_missing=1)
+        mod.prepare_meld(tmp_path / "bad", tmp_path / "s4", strict=False, max_bad_files=1)
     os.remove(root / "dev_sent_emo.csv")
     with pytest.raises(ManifestError, match="dev_sent_emo.csv: missing file"):
-        mod.prepare_meld(root, tmp_path / "s5", strict=False, max_missing=1)
+        mod.prepare_meld(root, tmp_path / "s5", strict=False, max_bad_files=1)
 
 
 # ---------------------------------------------------------------------------
@@ -608,10 +608,10 @@ def test_cmu_mosi_errors(tmp_path):
 RECIPES = {  # name: (tree builder, prepare options, expected test folds)
     "IEMOCAP": (iemocap_tree, "{num_classes: 4, strict: False}", [f"Session{i}" for i in range(1, 6)]),
     "MSP-Podcast": (msp_tree, "{num_classes: 8, test_set: Test1, release: null, strict: False}", ["test"]),
-    "MELD": (meld_tree, "{audio_folder: audio, strict: False, max_missing: 1}", ["test"]),
+    "MELD": (meld_tree, "{audio_folder: audio, strict: False, max_bad_files: 1}", ["test"]),
     "CMU-MOSI": (mosi_tree, "{strict: False}", ["test"]),
     "RAVDESS": (ravdess_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
-    "CREMA-D": (cremad_tree, "{num_folds: 3, strict: False, max_unreadable: 0}", ["fold1", "fold2", "fold3"]),
+    "CREMA-D": (cremad_tree, "{num_folds: 3, strict: False, max_bad_files: 0}", ["fold1", "fold2", "fold3"]),
     "CaFE": (cafe_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
 }
 

@@ -15,6 +15,7 @@ import torch
 import yaml
 from speechbrain.dataio import audio_io
 
+from care.architectures import architecture_file
 from care.lobes import load_encoder
 from care.lobes.frontend import conv_output_lengths
 
@@ -49,10 +50,12 @@ def corpus(tmp_path_factory):
 def test_authors_setup_end_to_end(corpus, tmp_path, minilm_path):
     root, pase = corpus
     text = (HPARAMS / "care_base_authors.yaml").read_text()
-    small = HPARAMS / "encoders" / "care_small.yaml"
-    assert "!include:encoders/care_base.yaml" in text
+    small = architecture_file("care_small")
+    assert "!include:../../../care/architectures/care_base.yaml" in text
     hparams_file = tmp_path / "authors_small.yaml"
-    hparams_file.write_text(text.replace("!include:encoders/care_base.yaml", f"!include:{small}"))
+    hparams_file.write_text(
+        text.replace("!include:../../../care/architectures/care_base.yaml", f"!include:{small}")
+    )
     output = tmp_path / "run"
 
     def run():

@@ -132,7 +132,7 @@ def test_prepare_emodb_fixture_tree(tmp_path, rate):
     prepare = load_recipe_module("EmoDB", "emodb_prepare").prepare_emodb
     root = make_emodb(tmp_path / "emodb", rate=rate)
     save = tmp_path / "prep"
-    prepare(str(root), str(save), expected_utterances=None)
+    prepare(str(root), str(save), strict=False)
     data = json.loads((save / "data.json").read_text())
     assert len(data) == 28
     assert {e["label"] for e in data.values()} == {
@@ -147,31 +147,35 @@ def test_prepare_emodb_fixture_tree(tmp_path, rate):
 
     # Idempotent: unchanged options and audio -> not rewritten; changed audio -> rewritten.
     stamp = os.stat(save / "data.json").st_mtime_ns
-    prepare(str(root), str(save), expected_utterances=None)
+    prepare(str(root), str(save), strict=False)
     assert os.stat(save / "data.json").st_mtime_ns == stamp
     os.remove(root / "wav" / "10a01Wa.wav")
-    prepare(str(root), str(save), expected_utterances=None)
+    prepare(str(root), str(save), strict=False)
     assert len(json.loads((save / "data.json").read_text())) == 27
 
     with pytest.raises(ManifestError, match="expected 535 utterances, found 27"):
         prepare(str(root), str(tmp_path / "other"))
 
 
-def test_prepare_emodb_refuses_missing_emotion(tmp_path):
-    prepare = load_recipe_module("EmoDB", "emodb_prepare").prepare_emodb
+def test_prepare_emodb_refuses_missing_emotion(tmp_path, monkeypatch):
+    module = load_recipe_module("EmoDB", "emodb_prepare")
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08"))
     for path in (root / "wav").glob("*T?.wav"):
         path.unlink()
+    monkeypatch.setattr(module, "UTTERANCES", 12)  # the fixture's count, so that labels are checked
     with pytest.raises(ManifestError, match=r"EmoDB at .*missing \['sadness'\]"):
-        prepare(str(root), str(tmp_path / "prep"), expected_utterances=12)
+        module.prepare_emodb(str(root), str(tmp_path / "prep"), strict=True)
     assert not (tmp_path / "prep" / "data.json").exists()
 
 
-def test_prepare_urdu_fixture_tree(tmp_path):
-    prepare = load_recipe_module("URDU", "urdu_prepare").prepare_urdu
+def test_prepare_urdu_fixture_tree(tmp_path, monkeypatch):
+    module = load_recipe_module("URDU", "urdu_prepare")
+    prepare = module.prepare_urdu
     root = make_urdu(tmp_path / "urdu")
     save = tmp_path / "prep"
-    prepare(str(root), str(save), num_folds=3, expected_utterances=48)
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "UTTERANCES", 48)  # the fixture's count: every strict check runs
+        prepare(str(root), str(save), num_folds=3, strict=True)
     data = json.loads((save / "data.json").read_text())
     assert len(data) == 48
     assert data["SM1_F01_A001"]["label"] == "anger" and data["SM1_F01_A001"]["speaker"] == "M1"
@@ -187,7 +191,7 @@ def test_prepare_urdu_fixture_tree(tmp_path):
     (root / "Sad" / "SM1_F01_A001.flac").write_bytes(
         (root / "Angry" / "SM1_F01_A001.flac").read_bytes())
     with pytest.raises(ManifestError, match="letter A .Angry. disagrees with its folder Sad"):
-        prepare(str(root), str(tmp_path / "p3"), num_folds=3, expected_utterances=None)
+        prepare(str(root), str(tmp_path / "p3"), num_folds=3, strict=False)
 
 
 # ---------------------------------------------------------------------------
@@ -322,7 +326,7 @@ def run_emodb(tmp_path, root, source, *extra):
         "--output_folder", str(out),
         "--prepare_folder", str(tmp_path / "prepared"),
         "--feature_folder", str(tmp_path / "features"),
-        "--prepare_options", "{expected_utterances: null}",
+        "--prepare_options", "{strict: False}",
         "--seeds", "[1]",
         "--number_of_epochs", "3",
         "--batch_size", "8",
@@ -421,7 +425,7 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
     rows = benchmark.main([
         "--encoder_source", source, "--datasets", "emodb,urdu",
         "--data_folder", str(tmp_path / "data"), "--output_folder", str(tmp_path / "bench"),
-        "--prepare_options", "{expected_utterances: null}", "--seeds", "[1]",
+        "--prepare_options", "{strict: False}", "--seeds", "[1]",
         "--number_of_epochs", "2", "--export_classifier", "False",
     ])
     row, reference = rows
@@ -451,7 +455,7 @@ def test_authors_probe_on_a_tiny_care_encoder(tiny_kwargs):
     appended, then Linear -> Dropout -> Linear -> Dropout -> Linear (no
     nonlinearity), inputs not standardised."""
     from care.lobes import AuthorsProbe, CAREEncoder, CAREFeatures, masked_mean
-    from care.probing.encoders import authors_layout
+    from care.probing.extractors import authors_layout
 
     torch.manual_seed(0)
     features = CAREFeatures(CAREEncoder(**tiny_kwargs))
@@ -465,7 +469,7 @@ def test_authors_probe_on_a_tiny_care_encoder(tiny_kwargs):
     wavs, lens = torch.randn(3, 16000) * 0.1, torch.tensor([1.0, 0.7, 0.4])
     pooled = features(wavs, lens)
     probe = AuthorsProbe(features.num_layers, features.dim, 5, **layout).eval()
-    probe.set_normalization(pooled * 3 + 1)  # the authors' probe does not standardise
+    probe.set_normalisation(pooled * 3 + 1)  # the authors' probe does not standardise
     dim, depths = features.dim, len(layout["depth_layers"])
     assert [type(m).__name__ for m in probe.mlp] == ["Linear", "Dropout", "Linear", "Dropout", "Linear"]
     assert [(m.in_features, m.out_features) for m in probe.mlp if isinstance(m, torch.nn.Linear)] == [

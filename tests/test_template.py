@@ -98,7 +98,9 @@ def test_prepare_errors_name_the_problem(corpus, tmp_path):
     write_csv(bad, rows + extra)
     with pytest.raises(ManifestError, match="2 audio file.*missing.wav: no such file.*broken.wav"):
         prepare_csv(str(folder), save, str(bad))
-    prepare_csv(str(folder), save, str(bad), num_folds=4, skip_bad_files=True)
+    with pytest.raises(ManifestError, match=r"max_bad_files: 1"):
+        prepare_csv(str(folder), save, str(bad), num_folds=4, max_bad_files=1)
+    prepare_csv(str(folder), save, str(bad), num_folds=4, max_bad_files=2)
     assert len(load_manifest(os.path.join(save, "data.json"))) == len(rows)
     # Own folds that put a speaker on both sides are refused when splitting.
     own = [dict(row, fold=f"f{i % 3}") for i, row in enumerate(rows)]

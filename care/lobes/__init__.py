@@ -1,21 +1,26 @@
-"""CARE model lobes: the dual-branch encoder and its building blocks.
+"""CARE model lobes: the dual-branch encoder and its building blocks, the
+frozen feature extractors and the emotion probes.
 
 Importing this package has no side effects; weight loading (which needs
-``transformers``) is imported only when an encoder is built from checkpoints.
+``transformers``) is imported only when an encoder is built from checkpoints,
+and openSMILE only when an :class:`EGeMAPSFeatures` is built.
 """
 
 from care.lobes.encoder import CAREEncoder, CAREOutput
-from care.lobes.export import load_encoder, save_classifier, save_encoder
+from care.lobes.export import load_encoder, save_encoder
+from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
 from care.lobes.frontend import WAVLM_GRID, FrameGrid, masked_mean
-from care.lobes.probe import AuthorsProbe, CAREFeatures, EmotionProbe, LayerWeighting, ProbeEnsemble
+from care.lobes.probe import AuthorsProbe, EmotionProbe, LayerWeighting, ProbeEnsemble
 
 __all__ = [
     "AuthorsProbe",
     "CAREEncoder",
     "CAREFeatures",
     "CAREOutput",
+    "EGeMAPSFeatures",
     "EmotionProbe",
     "FrameGrid",
+    "HFSpeechFeatures",
     "LayerWeighting",
     "ProbeEnsemble",
     "load_encoder",
@@ -24,3 +29,14 @@ __all__ = [
     "save_encoder",
     "WAVLM_GRID",
 ]
+
+
+def __getattr__(name):
+    """``care.lobes.save_classifier``: the classifier folder's writer lives
+    beside its reader in :mod:`care.inference` (imported on first use, since
+    ``care.inference`` imports this package)."""
+    if name == "save_classifier":
+        from care.inference import save_classifier
+
+        return save_classifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,9 @@
 """A CARE encoder as a self-contained folder: ``hyperparams.yaml`` (rebuilds
-the architecture, no checkpoint download) plus ``encoder.ckpt`` (its weights).
+the architecture, no checkpoint download) plus ``encoder.ckpt`` (its weights),
+written by :func:`save_encoder` and read by :func:`load_encoder`; and the
+check that a model folder holds only what our exporters write
+(:func:`check_hparams`). The classifier folder (extractor + probe) is written
+and read in :mod:`care.inference`.
 
 The folder is what the pretraining recipe exports to ``<output_folder>/encoder/``
 and what probing recipes and inference take as ``encoder_source``. Load it from
@@ -44,30 +48,20 @@ import yaml
 from hyperpyyaml import load_hyperpyyaml
 from hyperpyyaml.core import resolve_references
 
-from care.io import atomic_path, save_torch, write_text
-from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW
+from care.io import save_torch, write_text
 
 HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "encoder.ckpt"
 # Constructor arguments that fetch checkpoints; an export carries its own weights.
 _SOURCE_ARGS = ("speech_source", "speech_layers", "text_source", "text_layers")
 
-# What the exporters write, and so what check_hparams lets through untrusted:
-# the classes (!new: only) and, where restricted, their allowed arguments.
+# What save_encoder writes, and so what check_hparams lets through untrusted:
+# the classes (!new: only) and, where restricted, their allowed arguments
+# (care.inference.CLASSIFIER_CLASSES adds what save_classifier writes).
 _PRETRAINER = "speechbrain.utils.parameter_transfer.Pretrainer"
 ENCODER_CLASSES = {
     "care.lobes.CAREEncoder": None,  # any argument but the checkpoint sources below
     _PRETRAINER: {"loadables"},
-}
-CLASSIFIER_CLASSES = {
-    **ENCODER_CLASSES,
-    "care.lobes.CAREFeatures": {"encoder"},
-    "care.lobes.EmotionProbe": None,
-    "care.lobes.ProbeEnsemble": None,
-    "care.lobes.AuthorsProbe": None,
-    "care.probing.encoders.EGeMAPSFeatures": {"feature_set", "sample_rate"},
-    "care.probing.encoders.HFSpeechFeatures": {"source"},
-    "speechbrain.dataio.encoder.CategoricalEncoder": set(),
 }
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")}
 _REF = re.compile(r"^<[A-Za-z_][\w.]*>$")
@@ -82,7 +76,7 @@ class UntrustedFolderError(ValueError):
     writes; loading it would run code we cannot vouch for."""
 
 
-def check_hparams(path, allowed=CLASSIFIER_CLASSES):
+def check_hparams(path, allowed):
     """Reads a ``hyperparams.yaml`` without running it and raises
     :class:`UntrustedFolderError` unless it holds only what the exporters
     write: plain values, ``!ref <name>`` and ``!new:`` of the ``allowed``
@@ -94,14 +88,15 @@ def check_hparams(path, allowed=CLASSIFIER_CLASSES):
     path : str
         The file.
     allowed : dict
-        Class path -> set of allowed argument names (None: any).
+        Class path -> set of allowed argument names (None: any):
+        :data:`ENCODER_CLASSES` or ``care.inference.CLASSIFIER_CLASSES``.
 
     Example
     -------
     >>> import tempfile
     >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
-    ...     _ = handle.write('x: !new:care.lobes.EmotionProbe\\n__y: !apply:os.system ["id"]\\n')
-    >>> check_hparams(handle.name)  # doctest: +ELLIPSIS
+    ...     _ = handle.write('x: !new:care.lobes.CAREEncoder\\n__y: !apply:os.system ["id"]\\n')
+    >>> check_hparams(handle.name, ENCODER_CLASSES)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
     care.lobes.export.UntrustedFolderError: ...yaml, line 2: !apply:os.system is not what care exports; ...
@@ -177,7 +172,7 @@ def encoder_yaml(encoder):
     config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
     config.update(freeze_frontend=True, freeze_semantic_layers=True)
     return ["!new:care.lobes.CAREEncoder"] + [
-        "    " + line for line in _dump(config).splitlines()
+        "    " + line for line in dump_yaml(config).splitlines()
     ]
 
 
@@ -214,99 +209,8 @@ def save_encoder(encoder, folder, info=None):
         "    loadables:",
         "        encoder: !ref <encoder>",
     ]
-    lines += _info_lines(info)
-    save_torch(_cpu_state(encoder), os.path.join(folder, WEIGHTS_FILE))
-    write_text(os.path.join(folder, HPARAMS_FILE), "\n".join(lines) + "\n")
-    return folder
-
-
-def save_classifier(
-    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP, outputs=None
-):
-    """Writes a trained probe with its feature extractor as a folder that
-    ``care.inference.EmotionRecognizer.from_hparams(source=folder)`` loads.
-
-    Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
-    ``label_encoder``, ``window``, ``hop``, ``modules``, ``pretrainer``), ``extractor.ckpt``, ``probe.ckpt``,
-    ``label_encoder.ckpt`` (text: one label per line).
-
-    Arguments
-    ---------
-    folder : str
-        Created if needed.
-    extractor : torch.nn.Module
-        ``forward(wavs, wav_lens) -> [batch, layers, dim]`` with an
-        ``export_yaml()`` method returning the YAML lines that rebuild it
-        (e.g. :class:`care.lobes.CAREFeatures`).
-    probe : EmotionProbe or AuthorsProbe
-        The trained probe (its ``config`` gives the architecture).
-    labels : list of str
-        Class names in the order of the probe's outputs.
-    info : dict, optional
-        Provenance (dataset, fold, metrics), stored under ``info``.
-    window, hop : float
-        Default window length and hop (seconds) in which inference classifies
-        recordings longer than ``window``.
-    outputs : dict, optional
-        Plain top-level values describing the probe's outputs, for a probe
-        that is not a classifier: a dimensional probe's ``task:
-        dimensional``, ``attributes`` (the same names as ``labels``) and
-        ``attribute_mean`` / ``attribute_std`` (its outputs are standardised
-        attributes; see ``care.probing.dimensional``).
-
-    Returns
-    -------
-    str
-        ``folder``.
-    """
-    from speechbrain.dataio.encoder import CategoricalEncoder
-
-    if not 0 < hop <= window:
-        raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
-    extractor = getattr(extractor, "module", extractor)
-    probe = getattr(probe, "module", probe)
-    extractor_lines = extractor.export_yaml()
-    probe_config = {
-        k: list(v) if isinstance(v, tuple) else v for k, v in probe.config.items()
-    }
-    lines = [
-        "# An emotion classifier: frozen feature extractor + trained probe.",
-        "# Load: care.inference.EmotionRecognizer.from_hparams(source=<this folder>)",
-        "",
-        "sample_rate: 16000  # Hz; inputs are resampled to it",
-        "extractor: " + extractor_lines[0],
-        *extractor_lines[1:],
-        f"probe: !new:care.lobes.{type(probe).__name__}",
-        *["    " + line for line in _dump(probe_config).splitlines()],
-        "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
-        "",
-        "# Long recordings are classified in overlapping windows (seconds).",
-        f"window: {float(window)}",
-        f"hop: {float(hop)}",
-        "",
-        *(["# What the probe's outputs are (care.inference reads this).", _dump(outputs), ""]
-          if outputs else []),
-        "# The modules Pretrained.from_hparams puts on the device and freezes.",
-        "modules:",
-        "    extractor: !ref <extractor>",
-        "    probe: !ref <probe>",
-        "",
-        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
-        "    loadables:",
-        "        extractor: !ref <extractor>",
-        "        probe: !ref <probe>",
-        "        label_encoder: !ref <label_encoder>",
-    ]
-    lines += _info_lines(info)
-    label_encoder = CategoricalEncoder()
-    label_encoder.update_from_iterable(labels)
-    if [label_encoder.ind2lab[i] for i in range(len(labels))] != list(labels):
-        raise ValueError(f"labels must be unique, got {labels}")
-    label_encoder.expect_len(len(labels))
-    with atomic_path(os.path.join(folder, "label_encoder.ckpt")) as tmp:
-        label_encoder.save(tmp)
-    save_torch(_cpu_state(extractor), os.path.join(folder, "extractor.ckpt"))
-    save_torch(_cpu_state(probe), os.path.join(folder, "probe.ckpt"))
+    lines += info_lines(info)
+    save_torch(cpu_state(encoder), os.path.join(folder, WEIGHTS_FILE))
     write_text(os.path.join(folder, HPARAMS_FILE), "\n".join(lines) + "\n")
     return folder
 
@@ -363,15 +267,18 @@ def load_encoder(folder, map_location="cpu", freeze=True, trust=False):
     return encoder
 
 
-def _dump(values):
+def dump_yaml(values):
+    """Plain values as block YAML (the exporters' argument lists)."""
     return yaml.safe_dump(values, sort_keys=False, default_flow_style=None).rstrip()
 
 
-def _cpu_state(module):
+def cpu_state(module):
+    """``module``'s state dict, detached, on the CPU (what an export saves)."""
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
-def _info_lines(info):
+def info_lines(info):
+    """The ``info:`` block (provenance) of an exported ``hyperparams.yaml``."""
     if not info:
         return []
-    return ["", "info:"] + ["    " + line for line in _dump(info).splitlines()]
+    return ["", "info:"] + ["    " + line for line in dump_yaml(info).splitlines()]

@@ -139,12 +139,14 @@ class EmotionProbe(nn.Module):
         blocks += [nn.Dropout(dropout), nn.Linear(size, num_classes)]
         self.mlp = nn.Sequential(*blocks)
 
-    def set_normalization(self, features):
+    def set_normalisation(self, features):
         """Standardise inputs with the mean and std of ``features``
         ``[utterances, layers, dim]`` (the training fold's)."""
         features = features.to(self.feature_mean)
         self.feature_mean.copy_(features.mean(dim=0))
         self.feature_std.copy_(features.std(dim=0).clamp(min=1e-5))
+
+    set_normalization = set_normalisation  # the former spelling, for existing callers
 
     def forward(self, pooled):
         """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""
@@ -239,7 +241,7 @@ class AuthorsProbe(nn.Module):
         Output classes.
     depth_layers : list of list of int
         Per depth, the layers concatenated (all depths the same count);
-        see :func:`care.probing.encoders.authors_layout`.
+        see :func:`care.probing.extractors.authors_layout`.
     appended_layer : int
         The layer appended after the weighting.
     hidden_dims : list of int
@@ -300,11 +302,13 @@ class AuthorsProbe(nn.Module):
             nn.Linear(second, num_classes),
         )
 
-    def set_normalization(self, features):
-        """As :meth:`EmotionProbe.set_normalization` when ``standardize``;
+    def set_normalisation(self, features):
+        """As :meth:`EmotionProbe.set_normalisation` when ``standardize``;
         otherwise the inputs stay as they are (the authors' probe)."""
         if self.standardize:
-            EmotionProbe.set_normalization(self, features)
+            EmotionProbe.set_normalisation(self, features)
+
+    set_normalization = set_normalisation  # the former spelling, for existing callers
 
     def forward(self, pooled):
         """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""
@@ -313,51 +317,3 @@ class AuthorsProbe(nn.Module):
         depths = depths.flatten(2)  # the per-depth concatenation
         weighted = self.layer_weighting(depths)
         return self.mlp(torch.cat([weighted, pooled[:, self.appended_layer]], dim=-1))
-
-
-class CAREFeatures(nn.Module):
-    """Frozen CARE encoder -> per-layer pooled features ``[batch, layers, dim]``,
-    the input of :class:`EmotionProbe` (and of the feature caches).
-
-    Arguments
-    ---------
-    encoder : CAREEncoder
-        Its parameters are frozen and it is kept in eval mode.
-
-    Example
-    -------
-    >>> from care.lobes import CAREEncoder
-    >>> encoder = CAREEncoder(d_model=32, num_heads=2, ffn_dim=64, num_shared_layers=1,
-    ...     num_semantic_layers=1, num_acoustic_layers=1, text_dim=16, target_dim=8,
-    ...     semantic_num_heads=2, semantic_ffn_dim=64, conv_channels=16, pos_conv_groups=4)
-    >>> features = CAREFeatures(encoder)
-    >>> features(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
-    torch.Size([2, 4, 32])
-    """
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder.requires_grad_(False).eval()
-        self.num_layers = encoder.num_hidden_states
-        self.dim = encoder.config["d_model"]
-        self.layer_groups = encoder.layer_groups
-
-    def train(self, mode=True):
-        """The encoder stays in eval mode (no dropout) whatever the caller sets."""
-        super().train(mode)
-        self.encoder.eval()
-        return self
-
-    @torch.no_grad()
-    def forward(self, wavs, wav_lens=None):
-        """``[batch, samples]`` -> ``[batch, layers, dim]``."""
-        out = self.encoder(wavs, wav_lens, output_hidden_states=True)
-        return masked_mean(out.hidden_states, out.lengths)
-
-    def export_yaml(self):
-        """YAML lines that rebuild this module (weights come from its state dict)."""
-        from care.lobes.export import encoder_yaml
-
-        return ["!new:care.lobes.CAREFeatures", "    encoder: " + encoder_yaml(self.encoder)[0]] + [
-            "        " + line for line in encoder_yaml(self.encoder)[1:]
-        ]

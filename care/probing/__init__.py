@@ -7,7 +7,7 @@ Importing this package has no side effects and imports no model code.
 
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cached_features
-from care.probing.encoders import build_extractor, encoder_name, resolve_layers
+from care.probing.extractors import build_extractor, encoder_name, resolve_layers
 from care.probing.metrics import classification_metrics, summarize
 from care.probing.run import run_probing, run_recipe
 

@@ -3,7 +3,7 @@
 them and probe training takes seconds.
 
 The cache file holds ``{"key", "ids", "features" [N, layers, dim], "info"}``.
-Its key hashes the extractor (:func:`care.probing.encoders.extractor_fingerprint`:
+Its key hashes the extractor (:func:`care.probing.extractors.extractor_fingerprint`:
 class, YAML, weights) and the data (utterance ids, relative paths, file sizes
 and modification times): change either and the features are extracted again.
 Writes are atomic; an interrupted extraction resumes from a ``.partial`` file
@@ -42,7 +42,7 @@ from tqdm import tqdm
 from care.io import fingerprint, save_torch
 from care.processing.audio import SAMPLE_RATE, load_audio
 from care.processing.manifest import resolve_wav
-from care.probing.encoders import extractor_fingerprint
+from care.probing.extractors import extractor_fingerprint
 
 logger = get_logger(__name__)
 

@@ -48,10 +48,10 @@ from speechbrain.utils.logger import get_logger
 
 from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
-from care.lobes.export import save_classifier
+from care.inference import save_classifier
 from care.lobes.probe import AuthorsProbe
 from care.probing.cache import cache_info
-from care.probing.encoders import authors_layout
+from care.probing.extractors import authors_layout
 from care.probing.metrics import summarize
 from care.probing.reference import stacked_inputs
 from care.probing.run import results_header
@@ -460,7 +460,7 @@ def _fit(setup, seed, train, valid, counter, folder):
     hparams, features = setup["hparams"], setup["features"]
     sb.utils.seed_everything(seed)
     probe = setup["head"]["probe"](**setup["dims"])
-    probe.set_normalization(torch.stack([features[u] for u in train]))
+    probe.set_normalisation(torch.stack([features[u] for u in train]))
     stacked = torch.stack([setup["targets"][u] for u in train])
     checkpointer = None
     if folder is not None:

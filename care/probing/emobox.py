@@ -30,7 +30,7 @@ label-stratified random part. The test fold is scored once.
 
 Example
 -------
->>> label_map = normalize_label_map({"anger": "Angry", "Neutral": "Neutral"})
+>>> label_map = normalise_label_map({"anger": "Angry", "Neutral": "Neutral"})
 >>> emobox_label("neutral", label_map, "x.jsonl")
 'Neutral'
 >>> same_label("Angry", "anger"), same_label("Happy", "sadness")
@@ -94,7 +94,7 @@ def same_label(emobox, ours):
     return canonical(emobox) == canonical(ours)
 
 
-def normalize_label_map(raw, source="label_map.json"):
+def normalise_label_map(raw, source="label_map.json"):
     """``{stripped lower-case emo: EmoBox class}``; raises when two keys that
     differ only in case map to different classes."""
     out = {}
@@ -104,6 +104,9 @@ def normalize_label_map(raw, source="label_map.json"):
             raise EmoBoxError(f"{source}: {key!r} maps to {value!r} and {out[norm]!r}")
         out[norm] = value
     return out
+
+
+normalize_label_map = normalise_label_map  # the former spelling, for existing callers
 
 
 def emobox_label(emo, label_map, source):
@@ -187,7 +190,7 @@ def read_label_map(folder):
         logger.warning(f"{folder}: no label_map.json; EmoBox labels taken as they are")
         return None
     with open(path, encoding="utf-8") as handle:
-        return normalize_label_map(json.load(handle), path)
+        return normalise_label_map(json.load(handle), path)
 
 
 # ---------------------------------------------------------------------------

@@ -26,11 +26,13 @@ With ``task: dimensional`` the same features, splits and head regress
 numeric attributes (arousal, valence, dominance) instead: see
 ``care.probing.dimensional``.
 
-Exported classifier: a probe trained on *all* utterances of the corpus (every
-fold) for the median of the epochs selected on the validation folds, with
-feature statistics of all utterances; no test fold chooses it, and it is the
-best estimate of a model for new speakers. Its cross-validated scores are the
-ones in ``results.json``.
+Exported classifier (``care.inference.save_classifier``): a probe trained on
+*all* utterances of the corpus (every fold) for the median of the epochs
+selected on the validation folds, with feature statistics of all utterances
+(with ``members`` > 1, that many probes, each with its own seed, as a
+``ProbeEnsemble``); no test fold chooses it, and it is the best estimate of a
+model for new speakers. Its cross-validated scores are the ones in
+``results.json``.
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -53,11 +55,11 @@ from speechbrain.utils.logger import get_logger
 
 from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
-from care.lobes.export import save_classifier
+from care.inference import save_classifier
 from care.lobes.probe import AuthorsProbe, ProbeEnsemble
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
-from care.probing.encoders import authors_layout, build_extractor, resolve_layers
+from care.probing.extractors import authors_layout, build_extractor, resolve_layers
 from care.probing.metrics import (
     METRIC_NAMES,
     METRICS,
@@ -86,6 +88,15 @@ PROBE_KEYS = (
     "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
     "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier", "task",
 )  # fmt: skip
+
+# Former names of prepare options (one name per meaning since then): an old
+# YAML or --prepare_options gets what to write instead.
+RENAMED_PREPARE_OPTIONS = {
+    "expected_utterances": "strict: True checks the official release's counts, False accepts a subset",
+    "max_unreadable": "max_bad_files (missing or unreadable audio files skipped)",
+    "max_missing": "max_bad_files (missing or unreadable audio files skipped)",
+    "skip_bad_files": "max_bad_files (missing or unreadable audio files skipped; null: any number)",
+}
 
 
 @dataclasses.dataclass
@@ -129,15 +140,32 @@ def run_recipe(prepare_fn, argv, recipe_dir=None):
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    prepare_corpus(prepare_fn, hparams)
+    return run_probing(hparams, run_opts)
+
+
+def prepare_corpus(prepare_fn, hparams):
+    """Runs a recipe's prepare function (on the main process) with the
+    hparams' ``data_folder``, ``prepare_folder`` and ``prepare_options``.
+
+    Raises
+    ------
+    ValueError
+        ``prepare_options`` uses a former option name
+        (:data:`RENAMED_PREPARE_OPTIONS`).
+    """
+    options = dict(hparams["prepare_options"] or {})
+    renamed = [f"{old} is now {new}" for old, new in RENAMED_PREPARE_OPTIONS.items() if old in options]
+    if renamed:
+        raise ValueError(f"prepare_options of {hparams['dataset']}: " + "; ".join(renamed))
     run_on_main(
         prepare_fn,
         kwargs={
             "data_folder": hparams["data_folder"],
             "save_folder": hparams["prepare_folder"],
-            **(hparams["prepare_options"] or {}),
+            **options,
         },
     )
-    return run_probing(hparams, run_opts)
 
 
 def run_probing(hparams, run_opts=None):
@@ -372,7 +400,7 @@ def _fit(task, seed, train, valid, counter, folder):
     dims, head = task.dims, task.head
     sb.utils.seed_everything(seed)
     probe = head["probe"](**dims)
-    probe.set_normalization(torch.stack([features[u] for u in train]))
+    probe.set_normalisation(torch.stack([features[u] for u in train]))
     checkpointer = None
     if folder is not None:
         # Atomic (a kill mid-save leaves nothing that is loaded) and with the RNG

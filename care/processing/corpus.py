@@ -201,15 +201,16 @@ def audio_duration(path):
     return frames / rate
 
 
-def read_durations(paths, max_unreadable=0):
+def read_durations(paths, max_bad_files=0):
     """Header durations of many files; unreadable files are skipped and logged.
 
     Arguments
     ---------
     paths : dict
         ``{utt_id: path}``.
-    max_unreadable : int or None
-        Unreadable files tolerated (a corpus's known bad files); more raise
+    max_bad_files : int or None
+        Missing or unreadable files tolerated (a corpus's known bad files;
+        the prepare functions' option of the same name); more raise
         :class:`ManifestError` naming the first few. None tolerates any
         number (the caller decides). A Git LFS pointer always raises.
 
@@ -225,8 +226,8 @@ def read_durations(paths, max_unreadable=0):
     >>> read_durations({"u1": "/no/u1.wav"})
     Traceback (most recent call last):
         ...
-    care.processing.manifest.ManifestError: 1 unreadable audio files, at most 0 tolerated: /no/u1.wav: no such file
-    >>> read_durations({"u1": "/no/u1.wav"}, max_unreadable=None)
+    care.processing.manifest.ManifestError: 1 unreadable audio files, at most 0 tolerated (max_bad_files): /no/u1.wav: no such file
+    >>> read_durations({"u1": "/no/u1.wav"}, max_bad_files=None)
     ({}, {'u1': '/no/u1.wav: no such file'})
     """
     durations, unreadable = {}, {}
@@ -235,13 +236,13 @@ def read_durations(paths, max_unreadable=0):
             durations[utt] = audio_duration(path)
         except AudioError as error:
             unreadable[utt] = str(error)
-    if max_unreadable is None:
+    if max_bad_files is None:
         return durations, unreadable
-    if len(unreadable) > max_unreadable:
+    if len(unreadable) > max_bad_files:
         first = "; ".join(list(unreadable.values())[:5])
         raise ManifestError(
-            f"{len(unreadable)} unreadable audio files, at most {max_unreadable} "
-            f"tolerated: {first}"
+            f"{len(unreadable)} unreadable audio files, at most {max_bad_files} "
+            f"tolerated (max_bad_files): {first}"
         )
     for message in unreadable.values():
         logger.warning(f"Skipped unreadable audio: {message}")

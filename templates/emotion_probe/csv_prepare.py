@@ -60,7 +60,7 @@ REQUIRED_COLUMNS = ("path", "label", "speaker")
 ATTRIBUTES = ("arousal", "valence", "dominance")  # looked for by task: dimensional
 
 
-def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=False,
+def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, max_bad_files=0,
                 task="categorical", attributes=None):
     """Writes ``data.json`` and ``prepare.json`` for the corpus in ``csv_file``.
 
@@ -75,10 +75,11 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     num_folds : int
         Speaker-independent folds to make when the CSV has no ``fold``
         column (at least 3: one tests, one validates, the rest train).
-    skip_bad_files : bool
-        False: a missing or unreadable audio file stops the preparation with
-        an error listing them. True: such rows are skipped with a warning
-        giving their count.
+    max_bad_files : int or None
+        Utterances whose audio file is missing or unreadable that are
+        skipped (logged with their count); one more stops the preparation
+        with an error listing them. 0 (the default): any such file stops it;
+        None: any number is skipped.
     task : str
         ``categorical`` (the ``label`` column) or ``dimensional`` (numeric
         attribute columns, copied into the manifest as numbers).
@@ -94,7 +95,7 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
     files = [_audio_path(row["path"], data_folder) for row in rows]
     with open(csv_file, "rb") as handle:
         csv_hash = hashlib.sha256(handle.read()).hexdigest()
-    options = {"csv_sha256": csv_hash, "num_folds": num_folds, "skip_bad_files": skip_bad_files}
+    options = {"csv_sha256": csv_hash, "num_folds": num_folds, "max_bad_files": max_bad_files}
     if task == "dimensional":  # (the categorical options, and so their skip, unchanged)
         options.update(task=task, attributes=columns)
     present = [path for path in files if os.path.isfile(path)]
@@ -102,8 +103,8 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
         return
 
     # Durations from the file headers; None: any number of unusable files is
-    # returned, and handled here as skip_bad_files says.
-    durations, unusable = read_durations(dict(enumerate(files)), max_unreadable=None)
+    # returned, and handled here as max_bad_files says.
+    durations, unusable = read_durations(dict(enumerate(files)), max_bad_files=None)
     problems = list(unusable.values())
     data = {}
     for index, (row, path) in enumerate(zip(rows, files)):
@@ -119,10 +120,11 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, skip_bad_files=
             "fold": row.get("fold"),  # None: made from speakers below
             **{column: row[column] for column in columns},  # numbers (checked when read)
         }
-    if problems and not skip_bad_files:
+    if max_bad_files is not None and len(problems) > max_bad_files:
         raise ManifestError(
             f"{csv_file}: {len(problems)} audio file(s) missing or unreadable "
-            f"(set skip_bad_files: True to skip them): " + "; ".join(problems[:5])
+            f"(max_bad_files: {max_bad_files}; raise it, or null, to skip them): "
+            + "; ".join(problems[:5])
         )
     if problems:
         logger.warning(f"{csv_file}: skipped {len(problems)} unusable files, e.g. {problems[:3]}")

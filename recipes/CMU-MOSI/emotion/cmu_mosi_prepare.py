@@ -74,7 +74,8 @@ def prepare_cmu_mosi(
         ``positive``: a score of 0 is positive (non-negative); ``drop``:
         segments scored 0 are left out.
     strict : bool
-        Check the official counts (2199 segments of 93 videos; per split).
+        Check the official release (2199 segments of 93 videos; per split);
+        False accepts a subset.
     """
     if zero not in ("positive", "drop"):
         raise ManifestError(f"zero must be 'positive' or 'drop', not {zero!r}")

@@ -13,7 +13,7 @@ Protocol: 5 actor-independent folds; actors are grouped by
 equal numbers of files and of each emotion.
 
 Known problems of the release: a file or two that soundfile cannot read
-(reported: ``1076_MTI_NEU_XX``); up to ``max_unreadable`` unreadable files are
+(reported: ``1076_MTI_NEU_XX``); up to ``max_bad_files`` unreadable files are
 skipped, logged and listed in ``prepare.json``. A clone without Git LFS holds
 pointer files: preparation stops and says so.
 
@@ -66,7 +66,7 @@ RELEASE = {
 }
 
 
-def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unreadable=2):
+def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_bad_files=2):
     """Writes ``<save_folder>/data.json`` and ``prepare.json`` for CREMA-D.
 
     Arguments
@@ -78,11 +78,14 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
     num_folds : int
         Actor-independent folds.
     strict : bool
-        Check the official counts (7442 files, 91 actors, files per emotion).
-    max_unreadable : int
-        Unreadable files skipped before preparation stops.
+        Check the official release (7442 files, 91 actors, files per
+        emotion); False accepts a subset.
+    max_bad_files : int or None
+        Utterances whose audio file is missing or unreadable that are
+        skipped (logged, listed in ``prepare.json``); one more stops the
+        preparation. None: any number.
     """
-    options = {"num_folds": num_folds, "strict": strict, "max_unreadable": max_unreadable}
+    options = {"num_folds": num_folds, "strict": strict, "max_bad_files": max_bad_files}
     audio_dir = require_dir(
         os.path.join(data_folder, "AudioWAV"),
         "CREMA-D audio",
@@ -115,7 +118,7 @@ def prepare_cremad(data_folder, save_folder, num_folds=5, strict=True, max_unrea
     }
     check_release(found, RELEASE if strict else None, audio_dir)
 
-    durations, unreadable = read_durations(paths, max_unreadable)
+    durations, unreadable = read_durations(paths, max_bad_files)
     data = {}
     for utt, (actor, sentence, emotion, level) in fields.items():
         if utt not in durations:

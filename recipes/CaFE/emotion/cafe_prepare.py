@@ -75,7 +75,8 @@ def prepare_cafe(data_folder, save_folder, num_folds=6, strict=True):
         Speaker-independent folds of consecutive speakers (6: pairs; 12:
         leave-one-speaker-out).
     strict : bool
-        Check the official counts (936 files, 12 speakers, files per emotion).
+        Check the official release (936 files, 12 speakers, files per
+        emotion); False accepts a subset.
     """
     options = {"num_folds": num_folds, "strict": strict}
     require_dir(data_folder, "CaFE_48k or CaFE_192k", "Unpack CaFE_48k.zip from Zenodo record 1478765")

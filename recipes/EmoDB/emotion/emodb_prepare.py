@@ -39,6 +39,7 @@ EMOTIONS = {
     "N": "neutral",
 }
 SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+UTTERANCES = 535  # the release
 FILE_NAME = re.compile(r"^(\d\d)([ab]\d\d)([WLEAFTN])([a-z])\.(?:wav|flac|ogg|opus)$")  # as released, or re-encoded
 PROTOCOL = (
     "leave-one-speaker-out: 10 test folds, one speaker each; for each, the next speaker "
@@ -46,7 +47,7 @@ PROTOCOL = (
 )
 
 
-def prepare_emodb(data_folder, save_folder, expected_utterances=535):
+def prepare_emodb(data_folder, save_folder, strict=True):
     """Writes ``data.json`` and ``prepare.json`` for EmoDB into ``save_folder``.
 
     Arguments
@@ -55,8 +56,9 @@ def prepare_emodb(data_folder, save_folder, expected_utterances=535):
         The corpus root (holding ``wav/``) or the ``wav`` folder itself.
     save_folder : str
         Where the manifest goes.
-    expected_utterances : int or None
-        535 for the full corpus; None accepts a subset.
+    strict : bool
+        Check the official release (535 utterances, 7 emotions, 10
+        speakers); False accepts a subset.
     """
     wav_folder = os.path.join(data_folder, "wav")
     if not os.path.isdir(wav_folder):
@@ -66,7 +68,7 @@ def prepare_emodb(data_folder, save_folder, expected_utterances=535):
         for ext in ("wav", "flac", "ogg", "opus")
         for path in glob.glob(os.path.join(wav_folder, f"*.{ext}"))
     )
-    options = {"expected_utterances": expected_utterances, "wav_folder": os.path.abspath(wav_folder)}
+    options = {"strict": strict, "wav_folder": os.path.abspath(wav_folder)}
     if skip_preparation(save_folder, options, files, data_folder):
         return
 
@@ -96,9 +98,9 @@ def prepare_emodb(data_folder, save_folder, expected_utterances=535):
     validate_manifest(
         data,
         corpus,
-        expected_count=expected_utterances,
-        expected_labels=EMOTIONS.values() if expected_utterances else None,
-        expected_speakers=len(SPEAKERS) if expected_utterances else None,
+        expected_count=UTTERANCES if strict else None,
+        expected_labels=EMOTIONS.values() if strict else None,
+        expected_speakers=len(SPEAKERS) if strict else None,
     )
     unknown = {e["speaker"] for e in data.values()} - set(SPEAKERS)
     if unknown:

@@ -88,8 +88,9 @@ def prepare_iemocap(data_folder, save_folder, num_classes=4, strict=True, task="
     num_classes : int
         4 (happy and excited merged) or 6 (adds excited and frustrated).
     strict : bool
-        Check the official counts per class (see the module docstring), or
-        the total of 10039 turns for ``task: dimensional``.
+        Check the official release: the counts per class (see the module
+        docstring), or the total of 10039 turns for ``task: dimensional``;
+        False accepts a subset.
     task : str
         ``categorical`` (the ``num_classes`` classes) or ``dimensional``
         (every turn, with its valence, arousal and dominance).

@@ -27,7 +27,7 @@ with ``check_speakers=False`` for it).
 
 Known problems of the release: ``dev`` dia110_utt7 has no video and
 ``train`` dia125_utt3 is broken; rows whose audio is missing or unreadable
-are skipped (at most ``max_missing``), logged and listed in ``prepare.json``.
+are skipped (at most ``max_bad_files``), logged and listed in ``prepare.json``.
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -58,7 +58,7 @@ COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utter
 AUDIO_EXTENSIONS = (".wav", ".flac")
 
 
-def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, max_missing=5):
+def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, max_bad_files=5):
     """Writes ``<save_folder>/data.json`` and ``prepare.json`` for MELD.
 
     Arguments
@@ -71,11 +71,14 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
         Folder (relative to ``data_folder``) with ``train``, ``dev`` and
         ``test`` subfolders of ``dia{D}_utt{U}.wav`` (or ``.flac``).
     strict : bool
-        Check the official row counts of the label files.
-    max_missing : int
-        Rows without (readable) audio skipped before preparation stops.
+        Check the official release (the row counts of the label files);
+        False accepts a subset.
+    max_bad_files : int or None
+        Utterances whose audio file is missing or unreadable that are
+        skipped (logged, listed in ``prepare.json``); one more stops the
+        preparation. None: any number.
     """
-    options = {"audio_folder": audio_folder, "strict": strict, "max_missing": max_missing}
+    options = {"audio_folder": audio_folder, "strict": strict, "max_bad_files": max_bad_files}
     rows, label_files, paths, missing = {}, [], {}, []
     for split in SPLITS:
         label_file = _label_file(data_folder, split)
@@ -103,15 +106,16 @@ def prepare_meld(data_folder, save_folder, audio_folder="audio", strict=True, ma
                 paths[utt] = found[0]
             else:
                 missing.append(utt)
-    if len(missing) > max_missing:
+    if max_bad_files is not None and len(missing) > max_bad_files:
         raise ManifestError(
-            f"{len(missing)} MELD rows have no audio file (at most {max_missing} tolerated), "
+            f"{len(missing)} MELD rows have no audio file (max_bad_files: {max_bad_files}), "
             f"e.g. {missing[:5]}; expected {data_folder}/{audio_folder}/<split>/dia<D>_utt<U>.wav"
         )
     if skip_preparation(save_folder, options, list(paths.values()) + label_files, data_folder):
         return
 
-    durations, unreadable = read_durations(paths, max_missing - len(missing))
+    left = None if max_bad_files is None else max_bad_files - len(missing)
+    durations, unreadable = read_durations(paths, left)
     data = {}
     for utt, (split, row) in rows.items():
         if utt not in durations:

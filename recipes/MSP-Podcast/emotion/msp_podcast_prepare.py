@@ -102,7 +102,8 @@ def prepare_msp_podcast(
     release : str or None
         The release whose partition sizes are checked (``"1.11"``); None skips.
     strict : bool
-        Check partition sizes; False for a subset.
+        Check the official release (the partition sizes of ``release``);
+        False accepts a subset.
     task : str
         ``categorical`` (the ``num_classes`` classes) or ``dimensional``
         (every labelled segment, with its three attributes).

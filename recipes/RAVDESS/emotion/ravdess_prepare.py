@@ -64,8 +64,8 @@ def prepare_ravdess(data_folder, save_folder, num_folds=6, strict=True):
     num_folds : int
         Actor-independent folds of consecutive actors (6: four actors each).
     strict : bool
-        Check the counts of the official release (1440 files, 24 actors, 96
-        neutral and 192 of every other emotion). False for a subset.
+        Check the official release (1440 files, 24 actors, 96 neutral and 192
+        of every other emotion); False accepts a subset.
     """
     options = {"num_folds": num_folds, "strict": strict}
     actor_dirs = sorted(glob.glob(os.path.join(data_folder, "Actor_[0-9][0-9]")))

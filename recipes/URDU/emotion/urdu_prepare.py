@@ -42,9 +42,10 @@ logger = get_logger(__name__)
 EMOTIONS = {"Angry": "anger", "Happy": "happiness", "Neutral": "neutral", "Sad": "sadness"}
 LETTERS = {"A": "Angry", "H": "Happy", "N": "Neutral", "S": "Sad"}
 FILE_NAME = re.compile(r"^S([MF]\d+)_F\d+_([AHNS])\d+\.(?:wav|flac|ogg|opus)$", re.IGNORECASE)
+UTTERANCES = 400  # the release: 100 per emotion
 
 
-def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400):
+def prepare_urdu(data_folder, save_folder, num_folds=5, strict=True):
     """Writes ``data.json`` and ``prepare.json`` for URDU into ``save_folder``.
 
     Arguments
@@ -55,8 +56,9 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
         Where the manifest goes.
     num_folds : int
         Speaker groups (test folds).
-    expected_utterances : int or None
-        400 for the full corpus; None accepts a subset.
+    strict : bool
+        Check the official release (400 utterances, 4 emotions); False
+        accepts a subset.
     """
     missing = [name for name in EMOTIONS if not os.path.isdir(os.path.join(data_folder, name))]
     if missing:
@@ -67,7 +69,7 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
         for ext in ("wav", "flac", "ogg", "opus")
         for path in glob.glob(os.path.join(data_folder, name, f"*.{ext}"))
     )
-    options = {"num_folds": num_folds, "expected_utterances": expected_utterances}
+    options = {"num_folds": num_folds, "strict": strict}
     if skip_preparation(save_folder, options, files, data_folder):
         return
 
@@ -105,8 +107,8 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, expected_utterances=400)
     validate_manifest(
         data,
         f"URDU at {data_folder}",
-        expected_count=expected_utterances,
-        expected_labels=EMOTIONS.values() if expected_utterances else None,
+        expected_count=UTTERANCES if strict else None,
+        expected_labels=EMOTIONS.values() if strict else None,
         expected_folds=num_folds,
     )
     speakers = len({entry["speaker"] for entry in data.values()})
