@@ -30,11 +30,10 @@ Authors
 import collections
 import sys
 
-import numpy as np
 import torch
 
 from care.probing.metrics import summarize
-from care.probing.reference import logistic_regression, stacked_inputs
+from care.probing.reference import logistic_regression
 from care.processing.folds import fold_splits
 from care.processing.manifest import load_manifest
 
@@ -71,20 +70,12 @@ def utterance_folds(data):
     ]
 
 
-def speaker_accuracy(features, splits):
-    """Speaker identification accuracy (mean over ``splits``)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    accuracies = []
-    for _, train, _, test in splits:
-        train_ids, test_ids = sorted(train), sorted(test)
-        scaler = StandardScaler().fit(stacked_inputs(features, train_ids))
-        model = LogisticRegression(C=0.1, max_iter=5000)
-        model.fit(scaler.transform(stacked_inputs(features, train_ids)), [train[u]["speaker"] for u in train_ids])
-        predicted = model.predict(scaler.transform(stacked_inputs(features, test_ids)))
-        accuracies.append(np.mean(predicted == np.array([test[u]["speaker"] for u in test_ids])))
-    return float(np.mean(accuracies))
+def speaker_accuracy(features, data, splits):
+    """Speaker identification accuracy (mean over ``splits``): the
+    logistic-regression reference with speakers as labels."""
+    by_speaker = {u: {**entry, "label": entry["speaker"]} for u, entry in data.items()}
+    speakers = sorted({entry["speaker"] for entry in data.values()})
+    return summarize(logistic_regression(features, by_speaker, splits, speakers))["mean"]["wa"]
 
 
 def main(corpus, names):
@@ -102,7 +93,7 @@ def main(corpus, names):
     for name in names:
         cache = torch.load(f"results/{corpus}/features/{name}.pt", weights_only=True)
         features = dict(zip(cache["ids"], cache["features"]))
-        speaker = speaker_accuracy(features, seen)
+        speaker = speaker_accuracy(features, data, seen)
         emotion_seen = summarize(logistic_regression(features, data, seen, labels))["mean"]["weighted_f1"]
         emotion_unseen = summarize(logistic_regression(features, data, unseen, labels))["mean"]["weighted_f1"]
         print(

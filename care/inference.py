@@ -281,6 +281,13 @@ class EmotionRecognizer(Pretrained):
             wav_lens = torch.ones(wavs.shape[0])
         return wavs.to(self.device).float(), wav_lens.to(self.device).float()
 
+    def _probe_outputs(self, wavs, wav_lens):
+        """The probe's float outputs (class logits or standardised attribute
+        values) for a batch, without gradients."""
+        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        with torch.no_grad(), self.inference_ctx:
+            return self.mods.probe(self.mods.extractor(wavs, wav_lens)).float()
+
     def classify_batch(self, wavs, wav_lens=None):
         """Classifies a batch of waveforms.
 
@@ -308,10 +315,7 @@ class EmotionRecognizer(Pretrained):
                 "this classifier is dimensional (it predicts attributes "
                 f"{', '.join(self.labels)}, not classes): use predict_batch or recognize_file"
             )
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
-        with torch.no_grad(), self.inference_ctx:
-            logits = self.mods.probe(self.mods.extractor(wavs, wav_lens))
-        out_prob = logits.float().softmax(dim=-1)
+        out_prob = self._probe_outputs(wavs, wav_lens).softmax(dim=-1)
         score, index = out_prob.max(dim=-1)
         text_lab = self.hparams.label_encoder.decode_torch(index.cpu())
         return out_prob, score, index, text_lab
@@ -334,9 +338,7 @@ class EmotionRecognizer(Pretrained):
         """
         if not self.dimensional:
             raise TypeError("this classifier is categorical: use classify_batch")
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
-        with torch.no_grad(), self.inference_ctx:
-            outputs = self.mods.probe(self.mods.extractor(wavs, wav_lens)).float()
+        outputs = self._probe_outputs(wavs, wav_lens)
         mean = torch.tensor(self.hparams.attribute_mean, device=outputs.device)
         std = torch.tensor(self.hparams.attribute_std, device=outputs.device)
         return outputs * std + mean

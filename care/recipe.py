@@ -12,8 +12,10 @@ Authors
 """
 
 import dataclasses
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
@@ -105,3 +107,20 @@ def default_device():
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_script(path, name=None):
+    """Imports the script ``path`` (a recipe's ``train.py`` or prepare
+    script, ``recipes/benchmark.py``) as a module called ``name`` (default:
+    the file's stem); its folder is on ``sys.path`` while it loads, so that a
+    ``train.py`` finds its prepare script."""
+    path = Path(path)
+    folder = str(path.parent)
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(name or path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(folder)
+    return module

@@ -39,7 +39,6 @@ Authors
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -50,6 +49,7 @@ sys.path.insert(0, str(RECIPES.parent))
 from care.io import write_json, write_text  # noqa: E402
 from care.probing.emobox import read_reference_csv  # noqa: E402
 from care.processing.folds import PROTOCOLS  # noqa: E402
+from care.recipe import load_script  # noqa: E402
 
 NOT_INDEPENDENT = "†"
 # Per task: the metrics of the table (the first two are averaged over datasets).
@@ -69,15 +69,8 @@ def available_datasets():
 
 def run_dataset(recipe_dir, argv):
     """Runs a recipe's ``train.py`` ``main(argv)`` in this process."""
-    sys.path.insert(0, str(recipe_dir))
-    try:
-        name = f"care_recipe_{recipe_dir.parent.name.lower()}"
-        spec = importlib.util.spec_from_file_location(name, recipe_dir / "train.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.main(argv)
-    finally:
-        sys.path.remove(str(recipe_dir))
+    name = f"care_recipe_{recipe_dir.parent.name.lower()}"
+    return load_script(recipe_dir / "train.py", name).main(argv)
 
 
 def table(rows, datasets, references=(), task="categorical"):

@@ -36,7 +36,6 @@ Authors
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -61,7 +60,7 @@ from care.processing.manifest import (  # noqa: E402
     resolve_wav,
     write_manifest,
 )
-from care.recipe import load_recipe  # noqa: E402
+from care.recipe import load_recipe, load_script  # noqa: E402
 
 DEFAULT_LABELS = ("anger", "happiness", "neutral", "sadness")
 # Names the recipes use for the same emotion (the shared name on the right).
@@ -224,14 +223,7 @@ def load_corpus(name, recipe_dir, folder, source, passthrough):
 
 def prepare_function(recipe_dir):
     """The ``prepare_<dataset>`` function a recipe's ``train.py`` imports."""
-    sys.path.insert(0, str(recipe_dir))
-    try:
-        name = f"care_cross_corpus_{recipe_dir.parent.name.lower()}"
-        spec = importlib.util.spec_from_file_location(name, recipe_dir / "train.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(recipe_dir))
+    module = load_script(recipe_dir / "train.py", f"care_cross_corpus_{recipe_dir.parent.name.lower()}")
     found = [getattr(module, n) for n in dir(module) if n.startswith("prepare_")]
     if len(found) != 1:
         raise ValueError(f"{recipe_dir / 'train.py'}: expected one prepare_* function, found {len(found)}")

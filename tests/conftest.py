@@ -1,16 +1,16 @@
 """Shared fixtures: real clips from the shared corpora (generated audio when
 they are absent), tiny locally saved checkpoints, small encoder sizes."""
 
-import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torchaudio.functional as AF
 from speechbrain.dataio import audio_io
+
+from care.recipe import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
@@ -168,18 +168,4 @@ def kill_at_write(monkeypatch, module, suffix, leftover):
     monkeypatch.setattr(module, "write_json", killed)
 
 
-def load_module(path, name=None):
-    """Imports the script ``path`` (a recipe's prepare or train script, the
-    template's, ``recipes/benchmark.py``) as a module named ``name``; its
-    folder is on ``sys.path`` while it loads (a ``train.py`` imports its
-    prepare script)."""
-    path = Path(path)
-    folder = str(path.parent)
-    sys.path.insert(0, folder)
-    try:
-        spec = importlib.util.spec_from_file_location(name or path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(folder)
-    return module
+load_module = load_script  # care.recipe.load_script: import a recipe script as a module

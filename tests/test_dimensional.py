@@ -4,7 +4,6 @@ loss, attribute selection, the exported dimensional classifier through
 ``EmotionRecognizer`` and ``care-classify`` (per file and per window), the
 benchmark's dimensional columns, and the cross-corpus runner."""
 
-import importlib.util
 import json
 
 import numpy as np
@@ -19,7 +18,7 @@ from care.probing.dimensional import (
     regression_metrics,
     task_folder,
 )
-from conftest import REPO, TINY_ENCODER
+from conftest import REPO, TINY_ENCODER, load_module
 
 ATTRIBUTES = ["arousal", "valence", "dominance"]
 
@@ -245,10 +244,7 @@ def test_care_classify_prints_attributes(dimensional, clips, tmp_path, capsys):
 
 
 def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(REPO / "recipes" / f"{name}.py")
 
 
 def test_benchmark_dimensional_table(tmp_path, monkeypatch):

@@ -46,7 +46,6 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.logger import get_logger
 
-from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
 from care.inference import save_classifier
 from care.lobes.probe import AuthorsProbe
@@ -54,7 +53,7 @@ from care.probing.cache import cache_info
 from care.probing.extractors import authors_layout
 from care.probing.metrics import summarize
 from care.probing.reference import stacked_inputs
-from care.probing.run import results_header
+from care.probing.run import fit_brain, results_header
 from care.processing.manifest import PREPARE_FILE
 
 logger = get_logger(__name__)
@@ -462,11 +461,6 @@ def _fit(setup, seed, train, valid, counter, folder):
     probe = setup["head"]["probe"](**setup["dims"])
     probe.set_normalisation(torch.stack([features[u] for u in train]))
     stacked = torch.stack([setup["targets"][u] for u in train])
-    checkpointer = None
-    if folder is not None:
-        checkpointer = AtomicCheckpointer(
-            folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
-        )
     brain_hparams = {
         "loss": setup["loss"],
         "target_mean": stacked.mean(dim=0),
@@ -474,23 +468,10 @@ def _fit(setup, seed, train, valid, counter, folder):
         "attributes": setup["attributes"],
         "noprogressbar": hparams.get("noprogressbar", True),
     }
-    if valid is not None:
-        brain_hparams["train_logger"] = hparams["train_logger"](
-            save_file=os.path.join(folder, "train_log.txt"))
-    brain = DimensionalBrain(
-        modules={"probe": probe},
-        opt_class=setup["head"]["opt_class"],
-        hparams=brain_hparams,
-        run_opts=setup["run_opts"],
-        checkpointer=checkpointer,
-    )
-    loader = {"batch_size": hparams["batch_size"]}
-    brain.fit(
-        counter,
+    brain = fit_brain(
+        DimensionalBrain, probe, setup["head"], hparams, brain_hparams, setup["run_opts"], counter, folder,
         attribute_dataset(train, features, setup["targets"]),
         None if valid is None else attribute_dataset(valid, features, setup["targets"]),
-        train_loader_kwargs={**loader, "shuffle": True},
-        valid_loader_kwargs=loader,
     )
     return probe, brain
 

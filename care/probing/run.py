@@ -401,13 +401,6 @@ def _fit(task, seed, train, valid, counter, folder):
     sb.utils.seed_everything(seed)
     probe = head["probe"](**dims)
     probe.set_normalisation(torch.stack([features[u] for u in train]))
-    checkpointer = None
-    if folder is not None:
-        # Atomic (a kill mid-save leaves nothing that is loaded) and with the RNG
-        # state, so that a resumed fold trains exactly as an uninterrupted one.
-        checkpointer = AtomicCheckpointer(
-            folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
-        )
     brain_hparams = {
         "compute_cost": hparams["compute_cost"],
         "noprogressbar": hparams["noprogressbar"],
@@ -417,25 +410,41 @@ def _fit(task, seed, train, valid, counter, folder):
             torch.tensor([label_encoder.encode_label(data[u]["label"]) for u in train]),
             minlength=dims["num_classes"]).float()
         brain_hparams["class_weight"] = counts.sum() / (len(counts) * counts.clamp(min=1))
-    if valid is not None:
-        brain_hparams["train_logger"] = hparams["train_logger"](
-            save_file=os.path.join(folder, "train_log.txt"))
-    brain = ProbeBrain(
+    brain = fit_brain(
+        ProbeBrain, probe, head, hparams, brain_hparams, task.run_opts, counter, folder,
+        feature_dataset(train, features, data, label_encoder),
+        None if valid is None else feature_dataset(valid, features, data, label_encoder),
+    )
+    return probe, brain
+
+
+def fit_brain(brain_class, probe, head, hparams, brain_hparams, run_opts, counter, folder,
+              train_set, valid_set=None):
+    """Trains ``probe`` in a ``brain_class`` (the categorical or dimensional
+    Brain) for ``counter``'s epochs and returns the Brain. With ``folder``,
+    checkpoints go there: atomic (a kill mid-save leaves nothing that is
+    loaded) and with the RNG state, so that a resumed fold trains exactly as
+    an uninterrupted one; with ``valid_set``, the Brain keeps the best
+    validation epoch and logs to ``folder/train_log.txt``."""
+    checkpointer = None
+    if folder is not None:
+        checkpointer = AtomicCheckpointer(
+            folder, recoverables={"probe": probe, "counter": counter, "random_state": RandomState()}
+        )
+    if valid_set is not None:
+        brain_hparams = {**brain_hparams,
+                         "train_logger": hparams["train_logger"](save_file=os.path.join(folder, "train_log.txt"))}
+    brain = brain_class(
         modules={"probe": probe},
         opt_class=head["opt_class"],
         hparams=brain_hparams,
-        run_opts=task.run_opts,
+        run_opts=run_opts,
         checkpointer=checkpointer,
     )
     loader = {"batch_size": hparams["batch_size"]}
-    brain.fit(
-        counter,
-        feature_dataset(train, features, data, label_encoder),
-        None if valid is None else feature_dataset(valid, features, data, label_encoder),
-        train_loader_kwargs={**loader, "shuffle": True},
-        valid_loader_kwargs=loader,
-    )
-    return probe, brain
+    brain.fit(counter, train_set, valid_set,
+              train_loader_kwargs={**loader, "shuffle": True}, valid_loader_kwargs=loader)
+    return brain
 
 
 def _export(task, extractor, labels, runs, results):
