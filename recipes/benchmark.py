@@ -25,8 +25,8 @@ ranks encoders by their average performance across datasets).
 - Every encoder's row is followed by the logistic-regression reference on the
   same features and test folds (``care/probing/reference.py``; probe column
   ``logistic regression``), so the table shows what the probe itself adds;
-  ``--reference null`` leaves it out. ``--probe_head authors`` (or ``linear``)
-  is passed to the recipes like any other option.
+  ``--reference null`` leaves it out. ``--probe_head linear_concat`` (or
+  ``linear``, ``authors``) is passed to the recipes like any other option.
 - ``--task dimensional`` runs the recipes' regression of arousal, valence and
   dominance (``care/probing/dimensional.py``; corpora with attributes:
   ``iemocap``, ``msp-podcast``) and the table shows, per dataset, the mean
@@ -240,13 +240,13 @@ def main(argv=None):
 
     summary = (
         "Weighted F1 and UA (%), mean ± std over test folds (each fold averaged over seeds); "
-        "the averages are over datasets. Probe `mlp`, `linear`, `authors`: the recipes' "
-        "`probe_head`; logistic regression: the reference on the same features and folds.\n\n"
+        "the averages are over datasets. Probe `mlp`, `linear`, `linear_concat`, `authors`: the "
+        "recipes' `probe_head`; logistic regression: the reference on the same features and folds.\n\n"
     ) if args.task == "categorical" else (
         "Dimensional task: concordance correlation coefficient (CCC), mean over attributes "
         "± std over test folds, and per attribute (each fold averaged over seeds); the average "
-        "is over datasets. Probe `mlp`, `linear`, `authors`: the recipes' `probe_head`; ridge "
-        "regression: the reference on the same features and folds.\n\n"
+        "is over datasets. Probe `mlp`, `linear`, `linear_concat`, `authors`: the recipes' "
+        "`probe_head`; ridge regression: the reference on the same features and folds.\n\n"
     )
     text = (
         "# Emotion probing across datasets\n\n"

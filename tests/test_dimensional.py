@@ -112,13 +112,15 @@ def test_attributes_present_or_named(tmp_path):
         run_dimensional(hparams, None, *[None] * 8, machine=None)
 
 
-@pytest.mark.parametrize("loss", ["ccc", "mse"])
-def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss):
+@pytest.mark.parametrize("loss, combination", [("ccc", "weighted_sum"), ("mse", "weighted_sum"),
+                                               ("ccc", "concatenate")])
+def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     """One fold of the runner's training on synthetic features whose ratings
     are a linear function of one layer (different scales and offsets): the
     epoch chosen on validation CCC, refit, and the test predictions on the
     ratings' own scale (high CCC, small MAE): a sign or scale slip in the
-    standardisation fails here."""
+    standardisation fails here. With the layers side by side, the reported
+    layer weights point at the layer the ratings come from."""
     from functools import partial
 
     from speechbrain.utils.epoch_loop import EpochCounter
@@ -140,7 +142,8 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss):
         "features": features,
         "targets": dimensional.attribute_targets(data, attributes),
         "dims": {"num_layers": 2, "input_dim": 8, "num_classes": 2, "layers": None},
-        "head": {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False),
+        "head": {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False,
+                                  layer_combination=combination),
                  "opt_class": partial(torch.optim.AdamW, lr=0.01),
                  "epoch_counter": partial(EpochCounter, limit=25), "refit": True},
         "attributes": attributes,
@@ -148,6 +151,9 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss):
     }
     result = dimensional._train_fold(setup, (ids[:100], ids[100:130], ids[130:]), 1, "f",
                                      str(tmp_path / loss))
+    assert len(result["layer_weights"]) == 2
+    if combination == "concatenate":
+        assert result["layer_weights"][1] > 0.6
     assert result["test"]["ccc_mean"] > 0.8
     assert result["test"]["mae_arousal"] < 0.5 and result["test"]["mae_valence"] < 0.2
     predictions = np.array(result["outputs"]["predictions"])

@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from care.lobes import EmotionProbe, LayerWeighting, load_encoder, masked_mean, save_encoder
+from care.lobes import (EmotionProbe, LayerConcatenation, LayerWeighting, load_encoder, masked_mean,
+                        save_encoder)
 from care.lobes import CAREEncoder
 
 
@@ -66,6 +67,43 @@ def test_probe_learns_separable_classes():
         torch.nn.functional.cross_entropy(probe(x), y).backward()
         opt.step()
     assert (probe(x).argmax(-1) == y).float().mean() > 0.95
+
+
+def test_layer_concatenation_selects_and_orders_layers():
+    x = torch.randn(2, 4, 8)
+    torch.testing.assert_close(LayerConcatenation(4, layers=[3, 1], layer_norm=False)(x),
+                               torch.cat([x[:, 3], x[:, 1]], dim=-1))
+    with pytest.raises(ValueError, match="indices below 4"):
+        LayerConcatenation(4, layers=[4])
+    with pytest.raises(ValueError, match="layer_combination"):
+        EmotionProbe(4, 8, 2, layer_combination="sum")
+
+
+def _fit(probe, x, y, steps=300):
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(probe(x), y).backward()
+        opt.step()
+    return (probe(x).argmax(-1) == y).float().mean().item()
+
+
+def test_concatenated_layers_read_what_a_weighted_sum_cannot():
+    """The class is the sign of layer 0 minus layer 2 in one dimension. A
+    linear head on a softmax-weighted sum of the layers (positive weights on
+    shared coordinates) cannot form that difference; on the layers side by
+    side it can, and its layer weights point at the two layers used."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 3, 8)
+    y = (x[:, 0, 0] - x[:, 2, 0] > 0).long()
+    summed = EmotionProbe(3, 8, 2, num_hidden_layers=0, dropout=0.0, layer_norm=False)
+    side_by_side = EmotionProbe(3, 8, 2, num_hidden_layers=0, dropout=0.0, layer_norm=False,
+                                layer_combination="concatenate")
+    assert _fit(summed, x, y) < 0.85
+    assert _fit(side_by_side, x, y) > 0.97
+    weights = side_by_side.layer_weights()
+    assert weights.shape == (3,) and abs(weights.sum().item() - 1) < 1e-5
+    assert weights[1] < 0.2 and weights[0] > 0.3 and weights[2] > 0.3
 
 
 def test_classifier_folder_round_trip(tmp_path, tiny_kwargs):

@@ -393,6 +393,29 @@ def test_probe_end_to_end_random_care_layer_groups(tmp_path, tiny_kwargs, monkey
     assert len(results["runs"]) == 3 and "classifier" not in results
 
 
+def test_linear_concat_head_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
+    """``--probe_head linear_concat`` (the layers side by side, a linear
+    layer, 5 members) through the recipe on a tiny random CARE: one layer
+    weight per layer, and the exported classifier rebuilds the same head."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_care_yaml(tmp_path, tiny_kwargs)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    results, out = run_emodb(tmp_path, root, f"random:{config}", "--probe_head", "linear_concat",
+                             "--layers", "shared+acoustic")
+    layers = tiny_kwargs["num_shared_layers"] + tiny_kwargs["num_acoustic_layers"]
+    assert results["probe_head"] == "linear_concat"
+    assert len(results["mean_layer_weights"]) == layers
+    assert abs(sum(results["mean_layer_weights"]) - 1) < 1e-3
+    assert all(r["members"]["count"] == 5 for r in results["runs"])
+    with open(out / "classifier" / "hyperparams.yaml") as handle:
+        classifier = load_hyperpyyaml(handle.read())
+    member = classifier["probe"].members[0]
+    assert member.config["layer_combination"] == "concatenate"
+    assert member.mlp[-1].in_features == layers * member.config["input_dim"]
+
+
 def tiny_care_yaml(tmp_path, tiny_kwargs):
     import yaml
 
@@ -412,6 +435,10 @@ def test_recipe_yaml_names_folders_after_the_encoder():
                                                 "encoder_source": "random:care_small"})
         assert hparams["output_folder"] == f"results/{dataset}/random-care_small"
         assert hparams["save_folder"] == f"results/{dataset}/random-care_small/save"
+        with open(path) as handle:
+            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "probe_head": "linear_concat",
+                                                "encoder_source": "random:care_small"})
+        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat"
 
 
 def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):

@@ -10,7 +10,7 @@ from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
 from care.lobes.frontend import WAVLM_GRID, FrameGrid, masked_mean
-from care.lobes.probe import AuthorsProbe, EmotionProbe, LayerWeighting, ProbeEnsemble
+from care.lobes.probe import AuthorsProbe, EmotionProbe, LayerConcatenation, LayerWeighting, ProbeEnsemble
 
 __all__ = [
     "AuthorsProbe",
@@ -21,6 +21,7 @@ __all__ = [
     "EmotionProbe",
     "FrameGrid",
     "HFSpeechFeatures",
+    "LayerConcatenation",
     "LayerWeighting",
     "ProbeEnsemble",
     "load_encoder",

@@ -1,8 +1,9 @@
 """Emotion probes over a frozen encoder's pooled layers.
 
-- :class:`EmotionProbe` (this collection's probe; ``probe_head: mlp`` and
-  ``linear`` of the recipes): train-fold feature standardisation, a learned
-  softmax weighting over the chosen layers, then an MLP or a linear layer.
+- :class:`EmotionProbe` (this collection's probe; ``probe_head: mlp``,
+  ``linear`` and ``linear_concat`` of the recipes): train-fold feature
+  standardisation, the chosen layers combined (a learned softmax weighting,
+  or side by side as one vector), then an MLP or a linear layer.
 - :class:`ProbeEnsemble`: several :class:`EmotionProbe` trained
   independently (their own seeds, epoch selection and refit), whose class
   probabilities are averaged (the recipes' ``mlp`` head, ``members: 5``).
@@ -27,8 +28,11 @@ torch.Size([2, 5, 32])
 >>> probe = EmotionProbe(num_layers=5, input_dim=32, num_classes=4, layers=[1, 2, 3])
 >>> probe(pooled).shape
 torch.Size([2, 4])
->>> probe.layer_weighting.weights().shape
+>>> probe.layer_weights().shape
 torch.Size([3])
+>>> side_by_side = EmotionProbe(5, 32, 4, num_hidden_layers=0, layer_combination="concatenate")
+>>> side_by_side(pooled).shape, side_by_side.layer_weights().shape
+(torch.Size([2, 4]), torch.Size([5]))
 >>> authors = AuthorsProbe(5, 32, 4, depth_layers=[[0, 0], [1, 3], [2, 4]], appended_layer=2)
 >>> authors(pooled).shape
 torch.Size([2, 4])
@@ -80,18 +84,49 @@ class LayerWeighting(nn.Module):
         """Softmax weights of the chosen layers, ``[len(layers)]``."""
         return self.logits.softmax(dim=0)
 
-    def forward(self, x):
-        """``[batch, layers, dim]`` -> ``[batch, dim]``."""
+    def select(self, x):
+        """``[batch, layers, dim]`` -> the chosen layers, normalised if
+        ``layer_norm``, ``[batch, len(layers), dim]``."""
         if x.shape[1] != self.num_layers:
             raise ValueError(f"expected {self.num_layers} layers, got shape {tuple(x.shape)}")
         x = x.index_select(1, self.layers)
-        if self.layer_norm:
-            x = F.layer_norm(x, x.shape[-1:])
-        return (x * self.weights().to(x.dtype)[None, :, None]).sum(dim=1)
+        return F.layer_norm(x, x.shape[-1:]) if self.layer_norm else x
+
+    def forward(self, x):
+        """``[batch, layers, dim]`` -> ``[batch, dim]``."""
+        return (self.select(x) * self.weights().to(x.dtype)[None, :, None]).sum(dim=1)
+
+
+class LayerConcatenation(LayerWeighting):
+    """The chosen layers of ``[batch, layers, dim]`` side by side, as one
+    ``[batch, len(layers) * dim]`` vector (the input of a classifier that
+    gives every layer its own weights, as the logistic-regression reference
+    of the recipes does). Arguments as :class:`LayerWeighting`, without
+    its weights.
+
+    Example
+    -------
+    >>> LayerConcatenation(4, layers=[0, 3])(torch.randn(2, 4, 8)).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(self, num_layers, layers=None, layer_norm=True):
+        super().__init__(num_layers, layers, layer_norm)
+        del self.logits  # the classifier after it weights each layer's dimensions
+
+    def weights(self):
+        raise TypeError("LayerConcatenation has no layer weights; see EmotionProbe.layer_weights")
+
+    def forward(self, x):
+        """``[batch, layers, dim]`` -> ``[batch, len(layers) * dim]``."""
+        return self.select(x).flatten(1)
+
+
+LAYER_COMBINATIONS = ("weighted_sum", "concatenate")
 
 
 class EmotionProbe(nn.Module):
-    """Layer weighting, then an MLP with dropout, to class logits.
+    """Layers combined, then an MLP with dropout, to class logits.
 
     Arguments
     ---------
@@ -112,6 +147,13 @@ class EmotionProbe(nn.Module):
         Which layers the weighting sees; None: all.
     layer_norm : bool
         See :class:`LayerWeighting`.
+    layer_combination : str
+        ``weighted_sum``: a learned softmax weighting of the layers
+        (:class:`LayerWeighting`, SUPERB's readout); ``concatenate``: the
+        layers side by side (:class:`LayerConcatenation`), so that the
+        classifier weights every layer's dimensions separately. A CARE
+        encoder's semantic and acoustic branches do not share coordinates,
+        which a weighted sum of their layers assumes.
     """
 
     def __init__(
@@ -124,15 +166,24 @@ class EmotionProbe(nn.Module):
         dropout=0.2,
         layers=None,
         layer_norm=True,
+        layer_combination="weighted_sum",
     ):
         super().__init__()
         self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        if layer_combination not in LAYER_COMBINATIONS:
+            raise ValueError(
+                f"layer_combination must be one of {LAYER_COMBINATIONS}, got {layer_combination!r}")
         # Feature standardisation (train-fold statistics; identity by default),
         # saved with the probe so that inference needs nothing else.
         self.register_buffer("feature_mean", torch.zeros(num_layers, input_dim))
         self.register_buffer("feature_std", torch.ones(num_layers, input_dim))
-        self.layer_weighting = LayerWeighting(num_layers, layers, layer_norm)
-        blocks, size = [], input_dim
+        if layer_combination == "weighted_sum":
+            self.layer_weighting = LayerWeighting(num_layers, layers, layer_norm)
+            size = input_dim
+        else:
+            self.layer_weighting = LayerConcatenation(num_layers, layers, layer_norm)
+            size = len(self.layer_weighting.layers) * input_dim
+        blocks = []
         for _ in range(num_hidden_layers):
             blocks += [nn.Dropout(dropout), nn.Linear(size, hidden_dim), nn.ReLU()]
             size = hidden_dim
@@ -147,6 +198,18 @@ class EmotionProbe(nn.Module):
         self.feature_std.copy_(features.std(dim=0).clamp(min=1e-5))
 
     set_normalization = set_normalisation  # the former spelling, for existing callers
+
+    def layer_weights(self):
+        """How much each chosen layer counts, ``[len(layers)]``, summing to 1:
+        the softmax weights of a weighted sum; for ``concatenate``, each
+        layer's share of the squared weights of the first linear layer (the
+        inputs are standardised, so a share compares like with like)."""
+        if not isinstance(self.layer_weighting, LayerConcatenation):
+            return self.layer_weighting.weights()
+        first = next(m for m in self.mlp if isinstance(m, nn.Linear)).weight
+        per_layer = first.detach().pow(2).reshape(first.shape[0], len(self.layer_weighting.layers), -1)
+        per_layer = per_layer.sum(dim=(0, 2))
+        return per_layer / per_layer.sum().clamp(min=1e-12)
 
     def forward(self, pooled):
         """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""
@@ -208,8 +271,8 @@ class ProbeEnsemble(nn.Module):
         return ensemble
 
     def layer_weights(self):
-        """The members' mean softmax layer weights."""
-        return torch.stack([m.layer_weighting.weights() for m in self.members]).mean(dim=0)
+        """The members' mean layer weights (:meth:`EmotionProbe.layer_weights`)."""
+        return torch.stack([m.layer_weights() for m in self.members]).mean(dim=0)
 
     def forward(self, pooled):
         """``[batch, layers, dim]`` -> ``[batch, classes]`` log mean probabilities."""
@@ -309,6 +372,10 @@ class AuthorsProbe(nn.Module):
             EmotionProbe.set_normalisation(self, features)
 
     set_normalization = set_normalisation  # the former spelling, for existing callers
+
+    def layer_weights(self):
+        """The softmax weights of the depths, ``[depths]``."""
+        return self.layer_weighting.weights()
 
     def forward(self, pooled):
         """``[batch, layers, dim]`` pooled features -> ``[batch, classes]`` logits."""

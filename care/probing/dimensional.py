@@ -443,7 +443,7 @@ def _train_fold(setup, sets, seed, fold, folder):
         "refit": head["refit"],
         "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
         "test": {m: brain.stage_stats[m] for m in metric_names(setup["attributes"])},
-        "layer_weights": probe.layer_weighting.weights().detach().cpu().tolist(),
+        "layer_weights": probe.layer_weights().detach().cpu().tolist(),
         "outputs": brain.stage_outputs,
         "seconds": round(time.time() - started, 2),
     }
@@ -552,7 +552,8 @@ def results_markdown(results):
               "| fold | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(f"{values['ccc_' + c]:.3f}" for c in columns) + " |")
-    lines += ["", f"Mean softmax layer weights: {results['mean_layer_weights']}"]
+    lines += ["", ("Mean layer weights (EmotionProbe.layer_weights: softmax weights, or for the layers side "
+              f"by side each layer's share of the first linear layer): {results['mean_layer_weights']}")]
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")
     return "\n".join(lines) + "\n"

@@ -337,7 +337,7 @@ def _train_fold(task, sets, seed, fold, folder):
     if members == 1:
         probe, brain, selected, best_f1 = fitted[0]
         stats, outputs = brain.stage_stats, brain.stage_outputs
-        layer_weights = probe.layer_weighting.weights().detach().cpu().tolist()
+        layer_weights = probe.layer_weights().detach().cpu().tolist()
     else:
         outputs = dict(fitted[0][1].stage_outputs)
         probabilities = torch.stack([torch.cat(b.probabilities) for _, b, _, _ in fitted]).mean(dim=0)
@@ -346,7 +346,7 @@ def _train_fold(task, sets, seed, fold, folder):
                                        task.dims["num_classes"])
         selected = int(np.median([epoch for _, _, epoch, _ in fitted]))
         best_f1 = float(np.mean([f1 for _, _, _, f1 in fitted]))
-        layer_weights = np.mean([p.layer_weighting.weights().detach().cpu().tolist()
+        layer_weights = np.mean([p.layer_weights().detach().cpu().tolist()
                                  for p, _, _, _ in fitted], axis=0).tolist()
     result = {
         "seed": seed,
@@ -555,7 +555,8 @@ def results_markdown(results):
               "|---" * (len(METRICS) + 1) + "|"]
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(f"{100 * values[m]:.2f}" for m in METRICS) + " |")
-    lines += ["", f"Mean softmax layer weights: {results['mean_layer_weights']}", "",
+    lines += ["", ("Mean layer weights (EmotionProbe.layer_weights: softmax weights, or for the layers side "
+              f"by side each layer's share of the first linear layer): {results['mean_layer_weights']}"), "",
               "Confusion matrix (all folds and seeds): confusion.png"]
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")

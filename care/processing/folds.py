@@ -304,17 +304,22 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
 # Protocols
 
 
-def output_folder(root, encoder_name, protocol="speaker_independent"):
+def output_folder(root, encoder_name, protocol="speaker_independent", probe_head="mlp"):
     """``<root>/<encoder_name>`` for the default protocol, else
-    ``<root>/<protocol>/<encoder_name>``: the protocols never share results.
+    ``<root>/<protocol>/<encoder_name>``: the protocols never share results;
+    a probe head other than the recipes' default ``mlp`` adds ``-<head>``, so
+    that two heads on one encoder keep their own results and classifier.
 
     >>> output_folder("results/EmoDB", "egemaps"), output_folder("results/EmoDB", "egemaps", "emobox")
     ('results/EmoDB/egemaps', 'results/EmoDB/emobox/egemaps')
+    >>> output_folder("results/EmoDB", "random-care_small", probe_head="linear_concat")
+    'results/EmoDB/random-care_small-linear_concat'
     """
     check_protocol(protocol)
+    name = encoder_name if probe_head == "mlp" else f"{encoder_name}-{probe_head}"
     if protocol == "speaker_independent":
-        return os.path.join(root, encoder_name)
-    return os.path.join(root, protocol, encoder_name)
+        return os.path.join(root, name)
+    return os.path.join(root, protocol, name)
 
 
 def check_protocol(protocol):
