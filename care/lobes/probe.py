@@ -50,24 +50,20 @@ from torch import nn
 from care.lobes.frontend import masked_mean
 
 
-class LayerWeighting(nn.Module):
-    """Softmax-weighted sum over chosen layers of ``[batch, layers, dim]``.
+class LayerSelection(nn.Module):
+    """The chosen layers of ``[batch, layers, dim]``, each normalised (no
+    affine) when ``layer_norm``; the common part of :class:`LayerWeighting`
+    and :class:`LayerConcatenation`.
 
     Arguments
     ---------
     num_layers : int
         Layers in the input.
     layers : list of int, optional
-        Indices to weight (e.g. the semantic branch only); None: all.
+        Indices to keep (e.g. the semantic branch only); None: all.
     layer_norm : bool
-        Normalise each layer's vector (no affine) before weighting, so that a
-        layer with a large scale cannot dominate (as SUPERB's weighted sum).
-
-    Example
-    -------
-    >>> weighting = LayerWeighting(4, layers=[0, 3])
-    >>> weighting(torch.randn(2, 4, 8)).shape
-    torch.Size([2, 8])
+        Normalise each layer's vector, so that a layer with a large scale
+        cannot dominate (as SUPERB's weighted sum).
     """
 
     def __init__(self, num_layers, layers=None, layer_norm=True):
@@ -78,31 +74,44 @@ class LayerWeighting(nn.Module):
         self.num_layers = num_layers
         self.layer_norm = layer_norm
         self.register_buffer("layers", torch.tensor(layers), persistent=False)
-        self.logits = nn.Parameter(torch.zeros(len(layers)))
-
-    def weights(self):
-        """Softmax weights of the chosen layers, ``[len(layers)]``."""
-        return self.logits.softmax(dim=0)
 
     def select(self, x):
-        """``[batch, layers, dim]`` -> the chosen layers, normalised if
-        ``layer_norm``, ``[batch, len(layers), dim]``."""
+        """``[batch, layers, dim]`` -> ``[batch, len(layers), dim]``."""
         if x.shape[1] != self.num_layers:
             raise ValueError(f"expected {self.num_layers} layers, got shape {tuple(x.shape)}")
         x = x.index_select(1, self.layers)
         return F.layer_norm(x, x.shape[-1:]) if self.layer_norm else x
+
+
+class LayerWeighting(LayerSelection):
+    """Softmax-weighted sum over chosen layers of ``[batch, layers, dim]``.
+    Arguments as :class:`LayerSelection`.
+
+    Example
+    -------
+    >>> weighting = LayerWeighting(4, layers=[0, 3])
+    >>> weighting(torch.randn(2, 4, 8)).shape
+    torch.Size([2, 8])
+    """
+
+    def __init__(self, num_layers, layers=None, layer_norm=True):
+        super().__init__(num_layers, layers, layer_norm)
+        self.logits = nn.Parameter(torch.zeros(len(self.layers)))
+
+    def weights(self):
+        """Softmax weights of the chosen layers, ``[len(layers)]``."""
+        return self.logits.softmax(dim=0)
 
     def forward(self, x):
         """``[batch, layers, dim]`` -> ``[batch, dim]``."""
         return (self.select(x) * self.weights().to(x.dtype)[None, :, None]).sum(dim=1)
 
 
-class LayerConcatenation(LayerWeighting):
+class LayerConcatenation(LayerSelection):
     """The chosen layers of ``[batch, layers, dim]`` side by side, as one
     ``[batch, len(layers) * dim]`` vector (the input of a classifier that
     gives every layer its own weights, as the logistic-regression reference
-    of the recipes does). Arguments as :class:`LayerWeighting`, without
-    its weights.
+    of the recipes does). Arguments as :class:`LayerSelection`.
 
     Example
     -------
@@ -110,19 +119,15 @@ class LayerConcatenation(LayerWeighting):
     torch.Size([2, 16])
     """
 
-    def __init__(self, num_layers, layers=None, layer_norm=True):
-        super().__init__(num_layers, layers, layer_norm)
-        del self.logits  # the classifier after it weights each layer's dimensions
-
-    def weights(self):
-        raise TypeError("LayerConcatenation has no layer weights; see EmotionProbe.layer_weights")
-
     def forward(self, x):
         """``[batch, layers, dim]`` -> ``[batch, len(layers) * dim]``."""
         return self.select(x).flatten(1)
 
 
 LAYER_COMBINATIONS = ("weighted_sum", "concatenate")
+LAYER_WEIGHTS_CAPTION = (  # what results files call EmotionProbe.layer_weights
+    "Mean layer weights (softmax weights, or for the layers side by side each layer's share "
+    "of the first linear layer)")
 
 
 class EmotionProbe(nn.Module):
@@ -204,7 +209,7 @@ class EmotionProbe(nn.Module):
         the softmax weights of a weighted sum; for ``concatenate``, each
         layer's share of the squared weights of the first linear layer (the
         inputs are standardised, so a share compares like with like)."""
-        if not isinstance(self.layer_weighting, LayerConcatenation):
+        if isinstance(self.layer_weighting, LayerWeighting):
             return self.layer_weighting.weights()
         first = next(m for m in self.mlp if isinstance(m, nn.Linear)).weight
         per_layer = first.detach().pow(2).reshape(first.shape[0], len(self.layer_weighting.layers), -1)

@@ -48,7 +48,7 @@ from speechbrain.utils.logger import get_logger
 
 from care.io import write_json, write_text
 from care.inference import save_classifier
-from care.lobes.probe import AuthorsProbe
+from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe
 from care.probing.cache import cache_info
 from care.probing.extractors import authors_layout
 from care.probing.metrics import summarize
@@ -552,8 +552,7 @@ def results_markdown(results):
               "| fold | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(f"{values['ccc_' + c]:.3f}" for c in columns) + " |")
-    lines += ["", ("Mean layer weights (EmotionProbe.layer_weights: softmax weights, or for the layers side "
-              f"by side each layer's share of the first linear layer): {results['mean_layer_weights']}")]
+    lines += ["", f"{LAYER_WEIGHTS_CAPTION}: {results['mean_layer_weights']}"]
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")
     return "\n".join(lines) + "\n"

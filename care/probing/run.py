@@ -56,7 +56,7 @@ from speechbrain.utils.logger import get_logger
 from care.checkpoints import AtomicCheckpointer, RandomState
 from care.io import write_json, write_text
 from care.inference import save_classifier
-from care.lobes.probe import AuthorsProbe, ProbeEnsemble
+from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe, ProbeEnsemble
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
 from care.probing.extractors import authors_layout, build_extractor, resolve_layers
@@ -555,8 +555,7 @@ def results_markdown(results):
               "|---" * (len(METRICS) + 1) + "|"]
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(f"{100 * values[m]:.2f}" for m in METRICS) + " |")
-    lines += ["", ("Mean layer weights (EmotionProbe.layer_weights: softmax weights, or for the layers side "
-              f"by side each layer's share of the first linear layer): {results['mean_layer_weights']}"), "",
+    lines += ["", f"{LAYER_WEIGHTS_CAPTION}: {results['mean_layer_weights']}", "",
               "Confusion matrix (all folds and seeds): confusion.png"]
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")
