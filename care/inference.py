@@ -67,9 +67,9 @@ from care.processing.windows import (  # noqa: F401 (FileResult, WindowResult, w
 # classes (!new: only) and, where restricted, their allowed arguments.
 CLASSIFIER_CLASSES = {
     **ENCODER_CLASSES,
-    "care.lobes.CAREFeatures": {"encoder"},
+    "care.lobes.CAREFeatures": {"encoder", "pooling"},
     "care.lobes.EGeMAPSFeatures": {"feature_set", "sample_rate"},
-    "care.lobes.HFSpeechFeatures": {"source"},
+    "care.lobes.HFSpeechFeatures": {"source", "pooling"},
     "care.lobes.EmotionProbe": None,
     "care.lobes.ProbeEnsemble": None,
     "care.lobes.AuthorsProbe": None,

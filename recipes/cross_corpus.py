@@ -51,7 +51,7 @@ import torch  # noqa: E402
 from care.io import save_torch, write_json, write_text  # noqa: E402
 from care.probing.cache import cache_info, cache_key, cached_features  # noqa: E402
 from care.probing.extractors import build_extractor  # noqa: E402
-from care.probing.run import prepare_corpus, run_probing  # noqa: E402
+from care.probing.run import feature_cache_path, prepare_corpus, run_probing  # noqa: E402
 from care.processing.manifest import (  # noqa: E402
     MANIFEST_FILE,
     ManifestError,
@@ -261,12 +261,12 @@ def run_pair(args, known, folders, source, passthrough, label_map):
     )
 
     # The combined feature cache, from each corpus's own cache (extracted there when missing).
-    extractor = build_extractor(source, first.get("hf_cache"))
+    extractor = build_extractor(source, first.get("hf_cache"), first["pooling"])
     feature_folder = os.path.join(base, "features")
     features, seconds = {}, 0.0
     for name, (data, folder) in corpora.items():
         hparams = recipe_hparams[name]
-        corpus_cache = os.path.join(hparams["feature_folder"], hparams["encoder_name"] + ".pt")
+        corpus_cache = feature_cache_path(hparams)
         ids, values = cached_features(
             extractor, data, folder, corpus_cache,
             batch_size=hparams["extract_batch_size"], device=_device(run_opts),
@@ -274,7 +274,7 @@ def run_pair(args, known, folders, source, passthrough, label_map):
         features.update((f"{name}/{u}", v) for u, v in zip(ids, values) if f"{name}/{u}" in combined)
         seconds += cache_info(corpus_cache).get("extraction_seconds") or 0.0
     ids = sorted(combined)
-    cache_path = os.path.join(feature_folder, first["encoder_name"] + ".pt")
+    cache_path = feature_cache_path({**first, "feature_folder": feature_folder})
     save_torch({
         "key": cache_key(extractor, combined, root),
         "ids": ids,

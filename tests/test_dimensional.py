@@ -344,5 +344,18 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     assert results["cross_corpus"]["utterances_per_corpus"] == {
         "emodb": {"train": 16, "valid": 4}, "urdu": {"test": 20}}
     assert "| `" + source + "` | mlp |" in (folder / "cross_corpus.md").read_text()
+    # Statistics pooling: its own caches (the corpus's and the combined one), twice the width,
+    # the mean-pooled caches left as they were.
+    mean_cache = tmp_path / "results" / "EmoDB" / "features" / "random-tiny_care.pt"
+    before = mean_cache.read_bytes()
+    other_folder = [str(tmp_path / "cross_ms") if arg == str(tmp_path / "cross") else arg for arg in common]
+    cross.main(other_folder + ["--pooling", "mean_std"])
+    folder = tmp_path / "cross_ms" / "emodb-to-urdu"
+    assert json.loads((folder / "random-tiny_care" / "results.json").read_text())["pooling"] == "mean_std"
+    cache = torch.load(folder / "features" / "random-tiny_care-mean_std.pt", weights_only=True)
+    assert cache["info"]["from"] == "the corpora's own caches"
+    assert cache["features"].shape[-1] == 2 * tiny_kwargs["d_model"]
+    assert (mean_cache.parent / "random-tiny_care-mean_std.pt").is_file()
+    assert mean_cache.read_bytes() == before
     with pytest.raises(Exception, match="share fewer than two"):
         cross.main(common + ["--labels", "anger,boredom"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from care.lobes import (EmotionProbe, LayerConcatenation, LayerWeighting, load_encoder, masked_mean,
-                        save_encoder)
+                        masked_pool, save_encoder)
 from care.lobes import CAREEncoder
 
 
@@ -46,6 +46,25 @@ def test_masked_mean_ignores_padding():
     padded = hidden.clone()
     padded[:, 1, 5:] = 1e6
     torch.testing.assert_close(masked_mean(padded, torch.tensor([1.0, 0.5]))[1], pooled[1])
+
+
+def test_statistics_pooling_counts_valid_frames_only():
+    """``mean_std``: the mean and the population standard deviation of each
+    utterance's valid frames, side by side; padding changes neither."""
+    hidden = torch.randn(3, 2, 10, 4)
+    lengths = torch.tensor([1.0, 0.5])
+    pooled = masked_pool(hidden, lengths, "mean_std")
+    assert pooled.shape == (2, 3, 8)
+    torch.testing.assert_close(pooled[..., :4], masked_pool(hidden, lengths, "mean"))
+    torch.testing.assert_close(pooled[1, :, 4:], hidden[:, 1, :5].std(dim=1, correction=0))
+    torch.testing.assert_close(pooled[0, :, 4:], hidden[:, 0].std(dim=1, correction=0))
+    padded = hidden.clone()
+    padded[:, 1, 5:] = 1e6
+    torch.testing.assert_close(masked_pool(padded, lengths, "mean_std")[1], pooled[1])
+    three_d = masked_pool(hidden[0], lengths, "mean_std")  # [batch, frames, dim]
+    torch.testing.assert_close(three_d, pooled[:, 0])
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        masked_pool(hidden, lengths, "max")
 
 
 def test_layer_weighting_selects_layers():
@@ -161,20 +180,22 @@ def test_every_exported_probe_loads_without_trust(tmp_path, tiny_kwargs, kind):
     torch.testing.assert_close(out_prob, expected)
 
 
-def test_hugging_face_extractor_exports_and_loads(tmp_path, tiny_wavlm):
+@pytest.mark.parametrize("pooling, dim", [("mean", 64), ("mean_std", 128)])
+def test_hugging_face_extractor_exports_and_loads(tmp_path, tiny_wavlm, pooling, dim):
     """A Hugging Face speech model as encoder_source (a local save_pretrained
     folder): built by build_extractor as care.lobes.HFSpeechFeatures, every
-    hidden state pooled, exported under that class path and loaded without
-    trust, classifying as it did when saved."""
+    hidden state pooled (mean, or mean and standard deviation), exported
+    under that class path and loaded without trust, classifying as it did
+    when saved."""
     from care.inference import EmotionRecognizer, save_classifier
     from care.lobes import HFSpeechFeatures
     from care.probing.extractors import build_extractor
 
-    extractor = build_extractor(str(tiny_wavlm), hf_cache=str(tmp_path / "hf"))
+    extractor = build_extractor(str(tiny_wavlm), hf_cache=str(tmp_path / "hf"), pooling=pooling)
     assert isinstance(extractor, HFSpeechFeatures)
-    assert (extractor.num_layers, extractor.dim) == (5, 64)  # CNN projection + 4 layers
+    assert (extractor.num_layers, extractor.dim) == (5, dim)  # CNN projection + 4 layers
     wavs, lens = torch.randn(2, 16000), torch.tensor([1.0, 0.6])
-    probe = EmotionProbe(5, 64, 2, hidden_dim=8).eval()
+    probe = EmotionProbe(5, dim, 2, hidden_dim=8).eval()
     with torch.no_grad():
         expected = probe(extractor(wavs, lens)).softmax(dim=-1)
     folder = save_classifier(str(tmp_path / "clf"), extractor, probe, ["calm", "angry"])

@@ -306,10 +306,14 @@ def test_layer_choice_and_names(tmp_path):
     (tmp_path / "care_small" / "1986" / "encoder").mkdir(parents=True)
     assert encoder_name(str(tmp_path / "care_small" / "1986" / "encoder") + "/") == (
         "care_small-1986-encoder")
-    with pytest.raises(ValueError, match="not 'egemaps'"):
-        from care.probing import build_extractor
+    from care.probing import build_extractor
 
+    with pytest.raises(ValueError, match="not 'egemaps'"):
         build_extractor("no such thing")
+    with pytest.raises(ValueError, match="already utterance-level functionals"):
+        build_extractor("egemaps", pooling="mean_std")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        build_extractor("egemaps", pooling="max")
 
 
 # ---------------------------------------------------------------------------
@@ -393,19 +397,27 @@ def test_probe_end_to_end_random_care_layer_groups(tmp_path, tiny_kwargs, monkey
     assert len(results["runs"]) == 3 and "classifier" not in results
 
 
-def test_linear_concat_head_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
+def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     """``--probe_head linear_concat`` (the layers side by side, a linear
-    layer, 5 members) through the recipe on a tiny random CARE: one layer
-    weight per layer, and the exported classifier rebuilds the same head."""
+    layer, 5 members) with ``--pooling mean_std`` through the recipe on a
+    tiny random CARE: one layer weight per layer, features of twice the
+    width in their own cache file, and the exported classifier rebuilds the
+    same extractor and head (and loads through the untrusted reader)."""
     from hyperpyyaml import load_hyperpyyaml
+
+    from care.inference import EmotionRecognizer
 
     monkeypatch.chdir(tmp_path)
     config = tiny_care_yaml(tmp_path, tiny_kwargs)
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
     results, out = run_emodb(tmp_path, root, f"random:{config}", "--probe_head", "linear_concat",
-                             "--layers", "shared+acoustic")
+                             "--layers", "shared+acoustic", "--pooling", "mean_std")
     layers = tiny_kwargs["num_shared_layers"] + tiny_kwargs["num_acoustic_layers"]
-    assert results["probe_head"] == "linear_concat"
+    width = 2 * tiny_kwargs["d_model"]
+    assert results["probe_head"] == "linear_concat" and results["pooling"] == "mean_std"
+    cache = torch.load(out.parent / "features" / "random-tiny_care-mean_std.pt", weights_only=True)
+    assert cache["features"].shape[-1] == width
+    assert "pooling: mean_std" in (out / "results.md").read_text()
     assert len(results["mean_layer_weights"]) == layers
     assert abs(sum(results["mean_layer_weights"]) - 1) < 1e-3
     assert all(r["members"]["count"] == 5 for r in results["runs"])
@@ -413,7 +425,13 @@ def test_linear_concat_head_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
         classifier = load_hyperpyyaml(handle.read())
     member = classifier["probe"].members[0]
     assert member.config["layer_combination"] == "concatenate"
-    assert member.mlp[-1].in_features == layers * member.config["input_dim"]
+    assert member.config["input_dim"] == width
+    assert member.mlp[-1].in_features == layers * width
+    assert classifier["extractor"].pooling == "mean_std" and classifier["extractor"].dim == width
+    recognizer = EmotionRecognizer.from_hparams(source=str(out / "classifier"),
+                                                savedir=str(tmp_path / "collected"))
+    wav = torch.randn(1, 16000) * 0.1
+    assert recognizer.classify_batch(wav, torch.ones(1))[0].shape == (1, len(results["labels"]))
 
 
 def tiny_care_yaml(tmp_path, tiny_kwargs):
@@ -439,6 +457,10 @@ def test_recipe_yaml_names_folders_after_the_encoder():
             hparams = load_hyperpyyaml(handle, {"data_folder": "x", "probe_head": "linear_concat",
                                                 "encoder_source": "random:care_small"})
         assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat"
+        with open(path) as handle:
+            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "pooling": "mean_std",
+                                                "encoder_source": "random:care_small"})
+        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-mean_std"
 
 
 def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):

@@ -9,7 +9,7 @@ and openSMILE only when an :class:`EGeMAPSFeatures` is built.
 from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
-from care.lobes.frontend import WAVLM_GRID, FrameGrid, masked_mean
+from care.lobes.frontend import POOLINGS, WAVLM_GRID, FrameGrid, masked_mean, masked_pool
 from care.lobes.probe import AuthorsProbe, EmotionProbe, LayerConcatenation, LayerWeighting, ProbeEnsemble
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "ProbeEnsemble",
     "load_encoder",
     "masked_mean",
+    "masked_pool",
+    "POOLINGS",
     "save_classifier",
     "save_encoder",
     "WAVLM_GRID",

@@ -2,12 +2,17 @@
 ``[batch, layers, dim]``, the input of the probes in :mod:`care.lobes.probe`
 (and of the feature caches of :mod:`care.probing.cache`).
 
-- :class:`CAREFeatures`: a CARE encoder, every hidden state mean-pooled over
-  its valid frames;
+- :class:`CAREFeatures`: a CARE encoder, every hidden state pooled over its
+  valid frames;
 - :class:`EGeMAPSFeatures`: eGeMAPS v02 functionals from openSMILE (88-d,
   one "layer");
 - :class:`HFSpeechFeatures`: a Hugging Face speech SSL model (WavLM, HuBERT,
-  wav2vec 2.0), every hidden state mean-pooled.
+  wav2vec 2.0), every hidden state pooled.
+
+The two encoders pool with ``pooling``: ``mean`` (default; the paper's and
+the authors' code's mean pooling) or ``mean_std`` (statistics pooling: mean
+and standard deviation over frames side by side, ``dim`` doubled; see
+:func:`care.lobes.frontend.masked_pool`).
 
 Each is an ``nn.Module`` with ``forward(wavs, wav_lens) -> [batch, layers,
 dim]``, attributes ``num_layers`` and ``dim``, and ``export_yaml()`` (the
@@ -39,19 +44,21 @@ from speechbrain.utils.logger import get_logger
 from torch import nn
 
 from care.lobes.export import encoder_yaml
-from care.lobes.frontend import masked_mean
+from care.lobes.frontend import POOLED_WIDTH, check_pooling, masked_pool
 
 logger = get_logger(__name__)
 
 
 class CAREFeatures(nn.Module):
     """Frozen CARE encoder -> per-layer pooled features ``[batch, layers, dim]``
-    (its ``hidden_states``, each mean-pooled over the valid frames).
+    (its ``hidden_states``, each pooled over the valid frames).
 
     Arguments
     ---------
     encoder : CAREEncoder
         Its parameters are frozen and it is kept in eval mode.
+    pooling : str
+        ``mean`` (``dim`` = the encoder's width) or ``mean_std`` (twice it).
 
     Example
     -------
@@ -62,13 +69,16 @@ class CAREFeatures(nn.Module):
     >>> features = CAREFeatures(encoder)
     >>> features(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 4, 32])
+    >>> CAREFeatures(encoder, pooling="mean_std").dim
+    64
     """
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, pooling="mean"):
         super().__init__()
         self.encoder = encoder.requires_grad_(False).eval()
+        self.pooling = check_pooling(pooling)
         self.num_layers = encoder.num_hidden_states
-        self.dim = encoder.config["d_model"]
+        self.dim = encoder.config["d_model"] * POOLED_WIDTH[pooling]
         self.layer_groups = encoder.layer_groups
 
     def train(self, mode=True):
@@ -81,11 +91,12 @@ class CAREFeatures(nn.Module):
     def forward(self, wavs, wav_lens=None):
         """``[batch, samples]`` -> ``[batch, layers, dim]``."""
         out = self.encoder(wavs, wav_lens, output_hidden_states=True)
-        return masked_mean(out.hidden_states, out.lengths)
+        return masked_pool(out.hidden_states, out.lengths, self.pooling)
 
     def export_yaml(self):
         """YAML lines that rebuild this module (weights come from its state dict)."""
-        return ["!new:care.lobes.CAREFeatures", "    encoder: " + encoder_yaml(self.encoder)[0]] + [
+        return ["!new:care.lobes.CAREFeatures", *_pooling_yaml(self.pooling),
+                "    encoder: " + encoder_yaml(self.encoder)[0]] + [
             "        " + line for line in encoder_yaml(self.encoder)[1:]
         ]
 
@@ -157,20 +168,23 @@ class HFSpeechFeatures(nn.Module):
     save_path : str, optional
         Hugging Face cache folder (default: the hub's own cache, so that a
         model fetched once is found offline).
+    pooling : str
+        ``mean`` or ``mean_std`` (``dim`` doubled).
     """
 
-    def __init__(self, source, save_path=None):
+    def __init__(self, source, save_path=None, pooling="mean"):
         super().__init__()
         if save_path is None:
             from huggingface_hub import constants
 
             save_path = constants.HF_HUB_CACHE
         self.source = source
+        self.pooling = check_pooling(pooling)
         lobe = _ssl_lobe_class()
         self.ssl = lobe(source, save_path=save_path, freeze=True, output_all_hiddens=True)
         config = self.ssl.model.config
         self.num_layers = config.num_hidden_layers + 1
-        self.dim = config.hidden_size
+        self.dim = config.hidden_size * POOLED_WIDTH[pooling]
 
     def train(self, mode=True):
         """The SSL model stays in eval mode."""
@@ -186,12 +200,20 @@ class HFSpeechFeatures(nn.Module):
         hidden = self.ssl(wavs, wav_lens)  # [layers, batch, frames, dim]
         samples = torch.round(wav_lens.float() * wavs.shape[1]).long()
         frames = self.ssl.model._get_feat_extract_output_lengths(samples)
-        return masked_mean(hidden, frames.float() / hidden.shape[2])
+        return masked_pool(hidden, frames.float() / hidden.shape[2], self.pooling)
 
     def export_yaml(self):
         """YAML lines that rebuild this extractor from ``source`` (the weights
         themselves are in the classifier folder's ``extractor.ckpt``)."""
-        return ["!new:care.lobes.HFSpeechFeatures", f"    source: {self.source}"]
+        return ["!new:care.lobes.HFSpeechFeatures", f"    source: {self.source}",
+                *_pooling_yaml(self.pooling)]
+
+
+def _pooling_yaml(pooling):
+    """The ``pooling`` line, only when not the default (so the YAML, and with
+    it the feature-cache key, of a mean-pooling extractor is what it was
+    before the option existed)."""
+    return [] if pooling == "mean" else [f"    pooling: {pooling}"]
 
 
 def _ssl_lobe_class():

@@ -190,6 +190,54 @@ def masked_mean(hidden, lengths=None):
     return pooled
 
 
+# Each pooling and the width of its output, in multiples of the input's.
+POOLED_WIDTH = {"mean": 1, "mean_std": 2}
+POOLINGS = tuple(POOLED_WIDTH)
+
+
+def check_pooling(pooling):
+    """``pooling`` if it is one of :data:`POOLINGS`, else :class:`ValueError`."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    return pooling
+
+
+def masked_pool(hidden, lengths=None, pooling="mean"):
+    """Pools valid frames: ``mean`` (:func:`masked_mean`, the paper's and the
+    authors' code's pooling) or ``mean_std``, statistics pooling as in
+    SpeechBrain's x-vectors: the mean and the standard deviation over valid
+    frames side by side, so the output has twice the input's ``dim``.
+
+    Arguments
+    ---------
+    hidden : torch.Tensor
+        ``[batch, frames, dim]`` or ``[layers, batch, frames, dim]``.
+    lengths : torch.Tensor, optional
+        ``[batch]`` relative valid lengths. None: all frames are valid.
+    pooling : str
+        ``mean`` or ``mean_std``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, dim]`` or ``[batch, layers, dim]`` (``2 * dim`` for
+        ``mean_std``).
+
+    Example
+    -------
+    >>> hidden = torch.tensor([[[1.0], [3.0], [100.0]]])
+    >>> masked_pool(hidden, torch.tensor([2 / 3]), "mean_std")
+    tensor([[2., 1.]])
+    """
+    check_pooling(pooling)
+    mean = masked_mean(hidden, lengths)
+    if pooling == "mean":
+        return mean
+    centred = hidden - (mean.transpose(0, 1) if hidden.dim() == 4 else mean).unsqueeze(-2)
+    std = masked_mean(centred.square(), lengths).clamp(min=0).sqrt()  # population std
+    return torch.cat([mean, std], dim=-1)
+
+
 class ChannelNorm(nn.Module):
     """Normalises each channel over time (WavLM's ``GroupNorm`` with one group
     per channel), counting only the valid steps of each sequence.

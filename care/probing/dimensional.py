@@ -521,7 +521,8 @@ def results_markdown(results):
         f"- {results['utterances']} utterances; attributes {', '.join(attributes)} (range "
         + ", ".join(f"{a} {lo:g}-{hi:g}" for a, (lo, hi) in results["attribute_range"].items())
         + f"); loss {results['loss']}; epoch selected on validation mean CCC; layers: "
-        f"{results['layers']}; probe head: {results.get('probe_head', 'probe')}; seeds "
+        f"{results['layers']}; pooling: {results.get('pooling', 'mean')}; "
+        f"probe head: {results.get('probe_head', 'probe')}; seeds "
         f"{results['seeds']}; {len(results['folds'])} test folds",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(f"{name.replace('_', ' ')} {seconds:.1f} s"

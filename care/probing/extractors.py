@@ -42,11 +42,12 @@ from speechbrain.utils.logger import get_logger
 from care.architectures import architecture_file
 from care.lobes.export import load_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
+from care.lobes.frontend import check_pooling
 
 logger = get_logger(__name__)
 
 
-def build_extractor(encoder_source, hf_cache=None):
+def build_extractor(encoder_source, hf_cache=None, pooling="mean"):
     """The extractor named by ``encoder_source`` (see the module docstring).
 
     Arguments
@@ -56,6 +57,10 @@ def build_extractor(encoder_source, hf_cache=None):
         a Hugging Face speech model (hub id or folder).
     hf_cache : str, optional
         Cache folder for hub models.
+    pooling : str
+        How a speech encoder pools its frames: ``mean`` or ``mean_std``
+        (:func:`care.lobes.frontend.masked_pool`). eGeMAPS values are already
+        utterance functionals: it takes ``mean`` only.
 
     Returns
     -------
@@ -63,14 +68,20 @@ def build_extractor(encoder_source, hf_cache=None):
         Frozen, in eval mode.
     """
     source = str(encoder_source)
+    check_pooling(pooling)
     if source.lower() == "egemaps":
+        if pooling != "mean":
+            raise ValueError(
+                f"pooling {pooling!r} with encoder_source egemaps: eGeMAPS values are already "
+                "utterance-level functionals (use pooling: mean)"
+            )
         extractor = EGeMAPSFeatures()
     elif source.startswith("random:") or (source.endswith(".yaml") and os.path.isfile(source)):
-        extractor = CAREFeatures(_random_care(source.removeprefix("random:")))
+        extractor = CAREFeatures(_random_care(source.removeprefix("random:")), pooling=pooling)
     elif os.path.isfile(os.path.join(source, "encoder.ckpt")):
-        extractor = CAREFeatures(load_encoder(source))
+        extractor = CAREFeatures(load_encoder(source), pooling=pooling)
     elif os.path.isdir(source) or re.fullmatch(r"[\w.-]+/[\w.-]+", source):
-        extractor = HFSpeechFeatures(source, save_path=hf_cache)
+        extractor = HFSpeechFeatures(source, save_path=hf_cache, pooling=pooling)
     else:
         raise ValueError(
             f"encoder_source {source!r}: not 'egemaps', 'random:<architecture>', a YAML file, "

@@ -83,7 +83,7 @@ logger = get_logger(__name__)
 # ``extract_clips: authors``.
 PROBE_KEYS = (
     "seed", "dataset", "data_folder", "encoder_source", "encoder_name", "hf_cache", "layers",
-    "protocol", "check_speakers", "output_folder", "save_folder", "prepare_folder",
+    "pooling", "protocol", "check_speakers", "output_folder", "save_folder", "prepare_folder",
     "feature_folder", "prepare_options", "num_valid_folds", "test_folds",
     "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
     "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier", "task",
@@ -191,13 +191,12 @@ def run_probing(hparams, run_opts=None):
     # Fold files are read (and any unmatched id reported) before extraction.
     splits, protocol_info = protocol_splits(hparams, data, protocol)
 
-    extractor = build_extractor(hparams["encoder_source"], hparams["hf_cache"])
+    extractor = build_extractor(hparams["encoder_source"], hparams["hf_cache"], hparams["pooling"])
     clips = hparams["extract_clips"]
     if clips not in ("whole", "authors"):
         raise ValueError(f"extract_clips: {clips!r}; expected whole or authors")
     clip_rule = hparams["authors_clip_rule"] if clips == "authors" else None
-    cache_name = hparams["encoder_name"] + ("-authors_clips" if clip_rule else "")
-    cache_path = os.path.join(hparams["feature_folder"], cache_name + ".pt")
+    cache_path = feature_cache_path(hparams, clip_rule)
     ids, features = cached_features(
         extractor,
         data,
@@ -284,6 +283,19 @@ def run_probing(hparams, run_opts=None):
         f" -> {os.path.join(output_folder, 'results.md')}"
     )
     return results
+
+
+def feature_cache_path(hparams, clip_rule=None):
+    """The feature cache of a run: ``<feature_folder>/<encoder_name>.pt``,
+    with ``-<pooling>`` for a pooling other than ``mean`` and
+    ``-authors_clips`` under the authors' clip rule (each its own file, so
+    one never overwrites another)."""
+    name = hparams["encoder_name"]
+    if hparams["pooling"] != "mean":
+        name += f"-{hparams['pooling']}"
+    if clip_rule:
+        name += "-authors_clips"
+    return os.path.join(hparams["feature_folder"], name + ".pt")
 
 
 def probe_settings(hparams):
@@ -483,6 +495,7 @@ def results_header(hparams, protocol_info, data):
         "encoder_name": hparams["encoder_name"],
         "output_folder": os.path.abspath(hparams["output_folder"]),
         "layers": hparams["layers"],
+        "pooling": hparams["pooling"],
         "protocol": protocol_info["description"],
         "protocol_info": protocol_info,
         "speaker_independent": protocol_info["speaker_independent"],
@@ -526,7 +539,8 @@ def results_markdown(results):
         f"- Speaker-independent: "
         + ("yes" if results.get("speaker_independent", True) else "**no** (test speakers also in training)"),
         f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
-        f"layers: {results['layers']}; probe head: {results.get('probe_head', 'probe')}; "
+        f"layers: {results['layers']}; pooling: {results.get('pooling', 'mean')}; "
+        f"probe head: {results.get('probe_head', 'probe')}; "
         f"seeds {results['seeds']}; {len(results['folds'])} test folds",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(

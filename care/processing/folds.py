@@ -304,19 +304,24 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
 # Protocols
 
 
-def output_folder(root, encoder_name, protocol="speaker_independent", probe_head="mlp"):
+def output_folder(root, encoder_name, protocol="speaker_independent", probe_head="mlp", pooling="mean"):
     """``<root>/<encoder_name>`` for the default protocol, else
     ``<root>/<protocol>/<encoder_name>``: the protocols never share results;
-    a probe head other than the recipes' default ``mlp`` adds ``-<head>``, so
-    that two heads on one encoder keep their own results and classifier.
+    a probe head other than the recipes' default ``mlp`` adds ``-<head>``,
+    and a pooling other than ``mean`` adds ``-<pooling>``, so that two heads
+    or poolings on one encoder keep their own results and classifier.
 
     >>> output_folder("results/EmoDB", "egemaps"), output_folder("results/EmoDB", "egemaps", "emobox")
     ('results/EmoDB/egemaps', 'results/EmoDB/emobox/egemaps')
     >>> output_folder("results/EmoDB", "random-care_small", probe_head="linear_concat")
     'results/EmoDB/random-care_small-linear_concat'
+    >>> output_folder("results/EmoDB", "random-care_small", probe_head="linear_concat", pooling="mean_std")
+    'results/EmoDB/random-care_small-linear_concat-mean_std'
     """
     check_protocol(protocol)
     name = encoder_name if probe_head == "mlp" else f"{encoder_name}-{probe_head}"
+    if pooling != "mean":
+        name += f"-{pooling}"
     if protocol == "speaker_independent":
         return os.path.join(root, name)
     return os.path.join(root, protocol, name)
