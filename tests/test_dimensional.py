@@ -322,7 +322,7 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
               "--data_folder", str(tmp_path / "data"), "--output_folder", str(tmp_path / "cross"),
               "--prepare_options", "{strict: False}", "--seeds", "[1]",
               "--number_of_epochs", "2"]
-    rows = cross.main(common)
+    rows = cross.main(common + ["--probe_head", "mlp", "--pooling", "mean"])
     assert [row["probe"] for row in rows] == ["mlp", "logistic regression (C=0.1)"]
     folder = tmp_path / "cross" / "emodb-to-urdu"
     results = json.loads((folder / "random-tiny_care" / "results.json").read_text())
@@ -344,12 +344,14 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     assert results["cross_corpus"]["utterances_per_corpus"] == {
         "emodb": {"train": 16, "valid": 4}, "urdu": {"test": 20}}
     assert "| `" + source + "` | mlp |" in (folder / "cross_corpus.md").read_text()
-    # Statistics pooling: its own caches (the corpus's and the combined one), twice the width,
-    # the mean-pooled caches left as they were.
+    # The default for a multi-layer encoder, linear_concat over statistics pooling: its own
+    # caches (the corpus's and the combined one), twice the width, the mean-pooled caches
+    # left as they were.
     mean_cache = tmp_path / "results" / "EmoDB" / "features" / "random-tiny_care.pt"
     before = mean_cache.read_bytes()
     other_folder = [str(tmp_path / "cross_ms") if arg == str(tmp_path / "cross") else arg for arg in common]
-    cross.main(other_folder + ["--pooling", "mean_std"])
+    rows = cross.main(other_folder)
+    assert rows[0]["probe"] == "linear_concat"
     folder = tmp_path / "cross_ms" / "emodb-to-urdu"
     assert json.loads((folder / "random-tiny_care" / "results.json").read_text())["pooling"] == "mean_std"
     cache = torch.load(folder / "features" / "random-tiny_care-mean_std.pt", weights_only=True)

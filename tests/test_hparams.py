@@ -317,3 +317,42 @@ def test_prepare_options_have_one_name_per_meaning(tmp_path):
     hparams["prepare_options"] = {"strict": False}
     prepare_corpus(lambda **options: calls.append(options), hparams)
     assert calls == [{"data_folder": str(tmp_path), "save_folder": str(tmp_path / "p"), "strict": False}]
+
+
+def load_probe_yaml(path, **overrides):
+    """A probe.yaml loaded as a recipe would, with its placeholders filled."""
+    values = {"data_folder": "corpus", "encoder_source": "egemaps", **overrides}
+    with open(path, encoding="utf-8") as fin:
+        return load_hyperpyyaml(fin, values)
+
+
+@pytest.mark.parametrize("path", PROBE_YAMLS, ids=lambda p: p.parts[-4])
+def test_probe_yamls_share_one_definition_of_the_heads_and_the_encoder_defaults(path):
+    """Every probing YAML (recipes and template) takes its heads from
+    care/probing/probe_heads.yaml, and reads a multi-layer encoder with
+    linear_concat + mean_std, eGeMAPS with mlp + mean, unless the command
+    line names a head or a pooling."""
+    from care.probing.heads import probe_heads
+
+    text = path.read_text()
+    assert "probe_heads: !apply:care.probing.probe_heads" in text
+    assert "layer_combination" not in text, "a head defined outside probe_heads.yaml"
+    shared = probe_heads()
+    for source, head, pooling in (("egemaps", "mlp", "mean"), ("random:care_small", "linear_concat", "mean_std"),
+                                  ("microsoft/wavlm-base", "linear_concat", "mean_std")):  # fmt: skip
+        hparams = load_probe_yaml(path, encoder_source=source)
+        assert (hparams["probe_head"], hparams["pooling"]) == (head, pooling), source
+        assert hparams["head"]["members"] == shared[head]["members"]
+        assert hparams["head"]["probe"].keywords == shared[head]["probe"].keywords
+        assert hparams["output_folder"].endswith("" if head == "mlp" else f"-{head}-{pooling}")
+        assert hparams["reference"] is not None
+    hparams = load_probe_yaml(path, encoder_source="random:care_small", probe_head="mlp", pooling="mean", lr=0.01)
+    assert (hparams["probe_head"], hparams["pooling"]) == ("mlp", "mean")
+    assert hparams["head"]["opt_class"].keywords["lr"] == 0.01
+
+
+def test_probe_heads_refuses_an_unknown_setting():
+    from care.probing.heads import probe_heads
+
+    with pytest.raises(Exception, match="lrr"):
+        probe_heads(lrr=0.1)

@@ -358,7 +358,7 @@ def test_probe_end_to_end_hf_encoder_and_classifier(tmp_path, tiny_wavlm, monkey
     assert len(results["mean_layer_weights"]) == 5  # CNN output + 4 layers
 
     # A second run reuses the feature cache and the finished folds.
-    cache = tmp_path / "features" / (encoder_name(tiny_wavlm) + ".pt")
+    cache = tmp_path / "features" / (encoder_name(tiny_wavlm) + "-mean_std.pt")  # the default for a speech encoder
     stamp = cache.stat().st_mtime_ns
     again, _ = run_emodb(tmp_path, root, tiny_wavlm)
     assert cache.stat().st_mtime_ns == stamp
@@ -451,16 +451,20 @@ def test_recipe_yaml_names_folders_after_the_encoder():
         with open(path) as handle:
             hparams = load_hyperpyyaml(handle, {"data_folder": "x",
                                                 "encoder_source": "random:care_small"})
-        assert hparams["output_folder"] == f"results/{dataset}/random-care_small"
-        assert hparams["save_folder"] == f"results/{dataset}/random-care_small/save"
+        # the default for a multi-layer encoder: linear_concat over statistics pooling
+        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std"
+        assert hparams["save_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std/save"
+        for overrides, folder in (({"probe_head": "mlp", "pooling": "mean"}, "random-care_small"),
+                                  ({"probe_head": "mlp"}, "random-care_small-mean_std"),
+                                  ({"pooling": "mean"}, "random-care_small-linear_concat"),
+                                  ({"probe_head": "authors"}, "random-care_small-authors")):  # fmt: skip
+            with open(path) as handle:
+                hparams = load_hyperpyyaml(handle, {"data_folder": "x", "encoder_source": "random:care_small",
+                                                    **overrides})
+            assert hparams["output_folder"] == f"results/{dataset}/{folder}", overrides
         with open(path) as handle:
-            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "probe_head": "linear_concat",
-                                                "encoder_source": "random:care_small"})
-        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat"
-        with open(path) as handle:
-            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "pooling": "mean_std",
-                                                "encoder_source": "random:care_small"})
-        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-mean_std"
+            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "encoder_source": "egemaps"})
+        assert hparams["output_folder"] == f"results/{dataset}/egemaps"
 
 
 def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
@@ -478,7 +482,7 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
         "--number_of_epochs", "2", "--export_classifier", "False",
     ])
     row, reference = rows
-    assert row["probe"] == "mlp" and reference["probe"] == "logistic regression (C=0.1)"
+    assert row["probe"] == "linear_concat" and reference["probe"] == "logistic regression (C=0.1)"
     assert reference["datasets"]["urdu"]["folds"] == 5
     assert row["datasets"]["emodb"]["folds"] == 4 and row["datasets"]["urdu"]["folds"] == 5
     expected = (row["datasets"]["emodb"]["mean"]["weighted_f1"]
@@ -488,7 +492,7 @@ def test_benchmark_table_two_datasets(tmp_path, tiny_kwargs, monkeypatch):
     assert ("| encoder | probe | protocol | emodb wF1 | emodb UA | urdu wF1 | urdu UA | "
             "average wF1 | average UA |") in text
     assert f"| `{source}` | logistic regression (C=0.1) | speaker_independent |" in text
-    assert (tmp_path / "results" / "URDU" / "random-tiny_care" / "results.json").is_file()
+    assert (tmp_path / "results" / "URDU" / "random-tiny_care-linear_concat-mean_std" / "results.json").is_file()
     with pytest.raises(SystemExit):
         benchmark.main(["--encoder_source", "egemaps", "--datasets", "nosuch"])
 
@@ -573,7 +577,7 @@ def test_authors_head_end_to_end_with_the_clip_rule(tmp_path, tiny_kwargs, monke
 
     (tmp_path / "default").mkdir()
     default, out2 = run_emodb(tmp_path / "default", root, f"random:{config}",
-                              "--export_classifier", "False")
+                              "--export_classifier", "False", "--probe_head", "mlp", "--pooling", "mean")
     whole = torch.load(tmp_path / "default" / "features" / "random-tiny_care.pt")
     assert whole["ids"] == padded["ids"] and not torch.allclose(whole["features"], padded["features"])
     assert default["probe_head"] == "mlp" and all(r["refit"] for r in default["runs"])

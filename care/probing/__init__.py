@@ -8,6 +8,7 @@ Importing this package has no side effects and imports no model code.
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cached_features
 from care.probing.extractors import build_extractor, encoder_name, resolve_layers
+from care.probing.heads import default_pooling, default_probe_head, probe_heads
 from care.probing.metrics import classification_metrics, summarize
 from care.probing.run import run_probing, run_recipe
 
@@ -15,8 +16,11 @@ __all__ = [
     "ProbeBrain",
     "cached_features",
     "feature_dataset",
+    "probe_heads",
     "build_extractor",
     "classification_metrics",
+    "default_pooling",
+    "default_probe_head",
     "encoder_name",
     "resolve_layers",
     "run_probing",
