@@ -224,3 +224,61 @@ def test_untrusted_corpus_tree_links_encodings_and_folders(corpora, tmp_path, mo
     (corpora / "my_corpus" / "a.txt").write_bytes("Colère, déjà vu\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"my_corpus/a.txt, line 1: not UTF-8.*iconv"):
         prepare_pretraining(str(corpora), str(tmp_path / "out"))
+
+
+UNKNOWN_HASH = "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"
+SPEAKER_HASH = "3d9d3e0eb86e940eb4b15e5b1fe903aa01080f176dffc7547c677ce3"
+
+
+def test_keyword_and_hindi_corpora_and_a_pool_of_links(tmp_path):
+    """The Indian EmoSpeech Command names (keyword as text, background clips
+    skipped and counted, the unknown-speaker hash), the Hindi corpus (both
+    transcript files, gender field optional), and a pool folder whose corpora
+    are symbolic links (a link cycle is walked once)."""
+    corpora = tmp_path / "corpora"
+    emo = corpora / "emospeech-dataset-v1"
+    names = {
+        "House/help-safe-fearful-1562907046662-" + SPEAKER_HASH: "help",
+        "Metro/unknown-safe-calm-1561964985.764769-" + UNKNOWN_HASH: None,
+        "Misc/bacho-glass break-angry-??-" + SPEAKER_HASH: "bacho",
+        "House/background-safe-None-20190701193438-" + UNKNOWN_HASH: "skipped",
+    }
+    for name in names:
+        tone(emo / f"{name}.wav")
+    hindi = corpora / "Hindi-Speech-Corpus" / "corpus"
+    for utt in ("00A001", "00A002", "00D024", "00D030"):
+        tone(hindi / "data" / utt[:3] / f"{utt}.wav", rate=44100, channels=2)
+    (hindi / "text.txt").write_text("00A001 M पहला  वाक्य\n00D024 M दूसरा वाक्य\n", encoding="utf-8")
+    (hindi / "speaker_to_gender.txt").write_text("00A M\n00D F/M\n")
+    (hindi / "data" / "00A" / "text.txt").write_text("00A002 तीसरा वाक्य\n00A001 replaced by the corpus file\n")
+    (hindi / "data" / "00D" / "text.txt").write_text("00D030 F चौथा वाक्य।\n")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "emospeech").symlink_to(emo, target_is_directory=True)
+    (pool / "hindi").symlink_to(corpora / "Hindi-Speech-Corpus", target_is_directory=True)
+    (emo / "House" / "loop").symlink_to(pool, target_is_directory=True)  # a cycle
+
+    info = prepare_pretraining(str(pool), str(tmp_path / "out"), valid_ratio=0.0)
+    entries = json.loads((tmp_path / "out" / "train.json").read_text(encoding="utf-8"))
+    assert info["corpora"] == {"emospeech": 3, "hindi": 4}
+    assert info["skipped"] == {"no speech": [f"emospeech/House/background-safe-None-20190701193438-{UNKNOWN_HASH}.wav"]}
+    by_name = {os.path.basename(k): e for k, e in entries.items()}
+    help_entry = by_name[f"help-safe-fearful-1562907046662-{SPEAKER_HASH}"]
+    assert (help_entry["speaker"], help_entry["text"]) == (f"emospeech/{SPEAKER_HASH[:12]}", "help")
+    assert help_entry["wav"].startswith("{data_root}/emospeech/House/")
+    unknown = by_name[f"unknown-safe-calm-1561964985.764769-{UNKNOWN_HASH}"]
+    assert (unknown["speaker"], unknown["text"]) == (None, None)
+    assert by_name[f"bacho-glass break-angry-??-{SPEAKER_HASH}"]["text"] == "bacho"
+    texts = {k: by_name[k]["text"] for k in ("00A001", "00A002", "00D024", "00D030")}
+    assert texts == {"00A001": "पहला वाक्य", "00A002": "तीसरा वाक्य", "00D024": "दूसरा वाक्य", "00D030": "चौथा वाक्य।"}
+    assert by_name["00D024"]["speaker"] == "hindi/00D"
+    assert not any("loop" in k for k in entries)
+
+
+def test_hindi_transcript_without_text_names_the_line(tmp_path):
+    hindi = tmp_path / "data" / "hindi" / "corpus"
+    tone(hindi / "data" / "00A" / "00A001.wav")
+    (hindi / "text.txt").write_text("00A001 M\n")
+    (hindi / "speaker_to_gender.txt").write_text("00A M\n")
+    with pytest.raises(ValueError, match=r"text.txt:1: expected '<id> \[gender\] <text>'"):
+        prepare_pretraining(str(tmp_path / "data"), str(tmp_path / "out"))

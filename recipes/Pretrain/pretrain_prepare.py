@@ -11,9 +11,20 @@ Recognised layouts (any depth under ``data_folder``, any mix):
 * EmoDB (``03a01Fa.wav``: speaker 03, sentence a01; texts known), URDU
   (``SM1_F01_A12``: speaker M1; no transcripts), FSDD (``7_jackson_32.wav``:
   the digit word is the transcript).
+* Indian EmoSpeech Command
+  (``<keyword>-<environment>-<emotion>-<timestamp>-<speaker hash>.wav``): the
+  keyword is the transcript (none for ``unknown``); ``background`` clips hold
+  no speech and are skipped (counted); the hash ``d14a028c...`` marks an
+  unknown speaker.
+* Hindi speech corpus (``corpus/data/<speaker>/<id>.mp3`` with
+  ``corpus/text.txt``, lines ``<id> <gender> <text>``, and
+  ``corpus/speaker_to_gender.txt``).
 * Anything else: every audio file, with a transcript from a sidecar ``.txt``
   of the same stem or from a ``transcripts.csv`` in its folder (columns
   ``file,text`` and optionally ``speaker``).
+
+Folders may be symbolic links (a pool is a folder of links to the corpora
+it uses); a link back to a folder already walked is not followed twice.
 
 Outputs in ``save_folder``: ``train.json`` and ``valid.json`` (SpeechBrain
 JSON: ``{id: {wav: "{data_root}/...", duration, speaker, corpus, text}}``;
@@ -93,6 +104,13 @@ EMODB_SENTENCES = {
 URDU_FILE = re.compile(r"^S([MF]\d+)_F\d+_[AHNS]\d+\.\w+$", re.IGNORECASE)
 FSDD_FILE = re.compile(r"^(\d)_([a-z]+)_\d+\.wav$", re.IGNORECASE)
 DIGITS = "zero one two three four five six seven eight nine".split()
+EMOSPEECH_FILE = re.compile(
+    r"^([a-z]+)-([a-z ]+)-([a-z]+)-([^-]+)-([0-9a-f]{32,})\.wav$", re.IGNORECASE
+)
+EMOSPEECH_UNKNOWN_SPEAKER = "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"
+EMOSPEECH_NO_TEXT = {"unknown"}  # a word outside the keyword list: no transcript
+HINDI_GENDERS = {"M", "F", "F/M", "M/F"}  # the optional second field of the Hindi corpus's text.txt
+NO_SPEECH = "no speech"  # skip reason of files that hold no speech (keyword corpus background)
 
 
 def prepare_pretraining(
@@ -163,6 +181,9 @@ def prepare_pretraining(
         if _excluded(patterns, utt_id, rel_path, entry["speaker"]):
             excluded.append(utt_id)
             continue
+        if entry.pop("skip", None):
+            skipped[NO_SPEECH].append(rel_path)
+            continue
         try:
             frames, rate, _ = audio_info(os.path.join(data_folder, rel_path))
         except AudioError as error:
@@ -222,14 +243,13 @@ def _find_utterances(data_folder, unreadable):
     """``{id: {path, speaker, corpus, text}}`` for every audio file; folders
     that cannot be listed are appended to ``unreadable`` (``OSError``)."""
     found = {}
-    for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable)):
-        dirs.sort()
+    for root, dirs, files in _walk(data_folder, unreadable):
         audio = sorted(f for f in files if f.lower().endswith(AUDIO_EXTENSIONS))
         if not audio:
             continue
         rel_root = os.path.relpath(root, data_folder)
         rel_root = "" if rel_root == "." else rel_root + "/"
-        for name, (speaker, corpus, text) in _describe(root, audio).items():
+        for name, described in _describe(root, audio).items():
             rel_path = rel_root + name
             utt_id = os.path.splitext(rel_path)[0]
             if utt_id in found:
@@ -238,8 +258,26 @@ def _find_utterances(data_folder, unreadable):
                     f"{os.path.join(data_folder, rel_path)}: two files of one utterance id "
                     f"{utt_id}; remove or rename one of them"
                 )
+            speaker, corpus, text = described[:3]
             found[utt_id] = {"path": rel_path, "speaker": speaker, "corpus": corpus, "text": text}
+            if described[3:] == (NO_SPEECH,):
+                found[utt_id]["skip"] = NO_SPEECH
     return found
+
+
+def _walk(data_folder, unreadable):
+    """``os.walk`` in sorted order that follows links to folders, each real
+    folder once (a link cycle ends there); folders that cannot be listed are
+    appended to ``unreadable``."""
+    seen = set()
+    for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable), followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        yield root, dirs, files
 
 
 def _record(errors):
@@ -273,6 +311,8 @@ def _describe(root, audio):
         or os.path.isdir(os.path.join(parent, "Labels"))
     ):
         return _describe_msp_podcast(parent, audio)
+    if _is_hindi_corpus(parent):
+        return _describe_hindi(root, audio)
     described = {}
     for f in audio:
         if match := EMODB_FILE.match(f):
@@ -281,10 +321,58 @@ def _describe(root, audio):
             described[f] = (f"urdu/{match[1].upper()}", "urdu", None)
         elif match := FSDD_FILE.match(f):
             described[f] = (f"fsdd/{match[2].lower()}", "fsdd", DIGITS[int(match[1])])
+        elif match := EMOSPEECH_FILE.match(f):
+            described[f] = _describe_emospeech(match)
     generic = [f for f in audio if f not in described]
     if generic:
         described.update(_describe_generic(root, generic))
     return described
+
+
+def _describe_emospeech(match):
+    """``(speaker, corpus, text[, NO_SPEECH])`` of an Indian EmoSpeech Command
+    file name; the keyword is the transcript."""
+    keyword, speaker_hash = match[1].lower(), match[5].lower()
+    speaker = None if speaker_hash == EMOSPEECH_UNKNOWN_SPEAKER else f"emospeech/{speaker_hash[:12]}"
+    if keyword == "background":
+        return speaker, "emospeech", None, NO_SPEECH
+    return speaker, "emospeech", None if keyword in EMOSPEECH_NO_TEXT else keyword
+
+
+def _is_hindi_corpus(data_root):
+    """A Hindi speech corpus folder: ``data/`` beside ``text.txt`` and
+    ``speaker_to_gender.txt``."""
+    corpus_root = os.path.dirname(data_root)
+    return os.path.basename(data_root) == "data" and all(
+        os.path.isfile(os.path.join(corpus_root, name)) for name in ("text.txt", "speaker_to_gender.txt")
+    )
+
+
+def _describe_hindi(root, audio):
+    """Files of one speaker folder of the Hindi speech corpus. Transcripts from
+    the corpus's ``text.txt`` (``<id> <gender> <text>``), then, for the ids it
+    lacks, from the speaker folder's own ``text.txt`` (gender optional); the
+    corpus transcribes about half of its files."""
+    texts = {}
+    for path in (os.path.join(root, "text.txt"), os.path.join(os.path.dirname(os.path.dirname(root)), "text.txt")):
+        if os.path.isfile(path):
+            texts.update(_read_hindi_text(path))  # the corpus file last: it wins
+    speaker = f"hindi/{os.path.basename(root)}"
+    return {f: (speaker, "hindi", texts.get(_stem(f))) for f in audio}
+
+
+def _read_hindi_text(path):
+    texts = {}
+    for line_number, line in enumerate(_read_utf8(path).splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[1:2] and fields[1].upper() in HINDI_GENDERS:
+            fields = fields[:1] + fields[2:]
+        if len(fields) < 2:
+            raise ValueError(f"{path}:{line_number}: expected '<id> [gender] <text>'")
+        texts[fields[0]] = " ".join(fields[1:])
+    return texts
 
 
 def _describe_msp_podcast(msp_root, audio):
@@ -417,8 +505,7 @@ def _fingerprint(data_folder, unreadable):
     ``data_folder`` (of a broken link: the link's own) and of the folders
     that could not be read (appended to ``unreadable``)."""
     paths = []
-    for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable)):
-        dirs.sort()
+    for root, dirs, files in _walk(data_folder, unreadable):
         paths += [os.path.join(root, name) for name in files]
     return files_fingerprint(paths, data_folder, extra=[e.filename for e in unreadable] or None)
 
