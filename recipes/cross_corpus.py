@@ -16,7 +16,9 @@ it on another, over the emotions they share.
   adds or overrides entries), then only ``--labels`` (default: anger,
   happiness, neutral, sadness, EmoBox's cross-corpus set; ``shared``: every
   label all corpora have) that **every** corpus has are kept. Fewer than two
-  shared labels is an error naming each corpus's labels.
+  shared labels is an error naming each corpus's labels. Corpora whose
+  labels are not emotion categories (:data:`NOT_CATEGORIES`: BAVED's levels
+  of expressed emotion) are refused.
 - Protocol: the test corpus is only tested (all its utterances with a shared
   label); the training corpora's speakers are split, per corpus, into
   ``--valid_groups`` speaker groups balanced in size and label mix
@@ -73,6 +75,12 @@ BUILT_IN_MAP = {
     "disgusted": "disgust", "dis": "disgust",
     "surprised": "surprise", "sur": "surprise",
 }  # fmt: skip
+# Corpora whose labels are not emotion categories, and why: no label of theirs
+# means what a shared emotion means, so they are refused rather than mapped.
+NOT_CATEGORIES = {
+    "baved": "its labels are levels of expressed emotion (low, neutral, high) of any emotion, "
+    "not emotion categories: its 'high' holds anger and happiness alike",
+}
 
 
 def available_datasets():
@@ -349,6 +357,9 @@ def main(argv=None):
         parser.error(f"unknown corpora {unknown}; recipes exist for {sorted(known)}")
     if args.test in args.train:
         parser.error(f"{args.test} is both a training and the test corpus")
+    for name in args.train + [args.test]:
+        if name in NOT_CATEGORIES:
+            parser.error(f"{name} takes no part in cross-corpus runs: {NOT_CATEGORIES[name]}")
     if args.valid_groups < 2:
         parser.error("--valid_groups must be at least 2 (one validates, the others train)")
     folders = {name: os.path.join(args.data_folder, name) for name in args.train + [args.test]}

@@ -263,19 +263,19 @@ def top_level_keys(path):
 
 
 def test_probe_yamls_define_every_key_the_runner_reads():
-    """The ten probe.yaml files (nine recipes, the template) define every key
-    of ``run.PROBE_KEYS``, the nine recipes the same keys; every key the
+    """The thirteen probe.yaml files (twelve recipes, the template) define every key
+    of ``run.PROBE_KEYS``, the twelve recipes the same keys; every key the
     runner reads as ``hparams[...]`` is in ``PROBE_KEYS`` or read only in one
     configuration, and no default for it hides in the code."""
     from care.probing import run
     from care.processing import folds
 
-    assert len(PROBE_YAMLS) == 10
+    assert len(PROBE_YAMLS) == 13
     for path in PROBE_YAMLS:
         missing = set(run.PROBE_KEYS) - top_level_keys(path)
         assert not missing, f"{path.relative_to(REPO)} lacks {sorted(missing)}"
     recipes = [top_level_keys(path) - DIMENSIONAL_KEYS for path in PROBE_YAMLS[:-1]]
-    assert all(keys == recipes[0] for keys in recipes), "the nine recipes define different keys"
+    assert all(keys == recipes[0] for keys in recipes), "the twelve recipes define different keys"
     for module in (run, folds):
         source = Path(module.__file__).read_text()
         read = set(re.findall(r"(?<![\w.])hparams\[\"(\w+)\"\]", source))
@@ -286,7 +286,7 @@ def test_probe_yamls_define_every_key_the_runner_reads():
 
 def test_prepare_options_have_one_name_per_meaning(tmp_path):
     """Each probe.yaml's ``prepare_options`` are arguments of its prepare
-    function; no prepare function (nine recipes, the template) takes a former
+    function; no prepare function (twelve recipes, the template) takes a former
     name (``strict`` checks the release's counts, ``max_bad_files`` bounds the
     skipped audio files); and a former name in a YAML fails, saying what to
     write instead, before anything is prepared."""
@@ -305,7 +305,7 @@ def test_prepare_options_have_one_name_per_meaning(tmp_path):
         options = set(re.findall(r"^    (\w+):", block, re.M))
         assert options <= parameters, f"{path.relative_to(REPO)}: {sorted(options - parameters)}"
         arguments |= parameters
-    assert len(PROBE_YAMLS) == 10 and not arguments & set(RENAMED_PREPARE_OPTIONS)
+    assert len(PROBE_YAMLS) == 13 and not arguments & set(RENAMED_PREPARE_OPTIONS)
     assert {"strict", "max_bad_files"} <= arguments
 
     calls = []

@@ -1,5 +1,6 @@
 """Prepare scripts of the emotion corpora that are not in the shared data
-(IEMOCAP, MSP-Podcast, MELD, CMU-MOSI, RAVDESS, CREMA-D, CaFE).
+(IEMOCAP, MSP-Podcast, MELD, CMU-MOSI, RAVDESS, CREMA-D, CaFE, nEMO, ASED,
+BAVED).
 
 Each test builds, in ``tmp_path``, a tiny corpus laid out exactly like the
 official release (folder and file names, label files in their real format,
@@ -10,6 +11,7 @@ labels, folds, speaker independence, the idempotent skip and the errors.
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,11 @@ def load(recipe, module):
 
 
 def wav(path, seconds=0.05, rate=RATE):
-    """A short generated clip (noise) at ``path``."""
+    """A short generated clip (noise) at ``path``; two names never give the
+    same bytes (preparations drop byte-identical copies)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator().manual_seed(len(str(path)))
+    generator = torch.Generator().manual_seed(zlib.crc32(path.name.encode()))
     audio_io.save(str(path), 0.1 * torch.randn(1, int(seconds * rate), generator=generator), rate)
     return path
 
@@ -603,6 +606,305 @@ def test_cmu_mosi_errors(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# nEMO
+
+NEMO_HEADER = "file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"
+NEMO_EMOTIONS = ("anger", "fear", "happiness", "neutral", "sadness", "surprised")
+NEMO_SPEAKERS = {"EB0": "female", "IC0": "female", "KS0": "male", "MP0": "male"}
+
+
+def nemo_rows(speakers=NEMO_SPEAKERS):
+    """data.tsv rows as released: speaker ids padded with spaces."""
+    return [
+        (f"{speaker}_{emotion}_{i + 1}.wav", emotion, f"Zdanie numer {i + 1}.",
+         f"zdanie numer {i + 1}", f"        {speaker}", gender, "23")
+        for speaker, gender in speakers.items()
+        for i, emotion in enumerate(NEMO_EMOTIONS)
+    ]
+
+
+def nemo_tree(root, rows=None, audio=True):
+    rows = nemo_rows() if rows is None else rows
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "data.tsv").write_text(
+        "\n".join([NEMO_HEADER] + ["\t".join(row) for row in rows]) + "\n", encoding="utf-8")
+    for row in rows if audio else ():
+        wav(root / "samples" / row[0])
+    wav(root / "samples" / "test.wav")  # not listed in data.tsv: skipped
+    return root
+
+
+def test_nemo(tmp_path, monkeypatch):
+    mod = load("nEMO", "nemo_prepare")
+    root, save = nemo_tree(tmp_path / "nEMO"), tmp_path / "save"
+    mod.prepare_nemo(root, save, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 24 and {e["label"] for e in data.values()} == set(NEMO_EMOTIONS)
+    entry = data["KS0_fear_2"]
+    assert (entry["speaker"], entry["fold"], entry["gender"]) == ("KS0", "KS0", "male")
+    assert entry["text"] == "Zdanie numer 2."
+    assert record(save)["skipped_unlisted_files"] == ["test.wav"]
+    splits = list(fold_splits(data))  # leave-one-speaker-out, overlap refused
+    assert [name for name, *_ in splits] == ["EB0", "IC0", "KS0", "MP0"]
+    assert all({e["speaker"] for e in test.values()} == {name} for name, _, _, test in splits)
+    assert_idempotent(mod.prepare_nemo, root, save, "MP0_anger_1", strict=False)
+    # strict: the release's counts (here the fixture's), labels and speakers
+    monkeypatch.setattr(mod, "UTTERANCES", 24)
+    monkeypatch.setattr(mod, "SPEAKERS", list(NEMO_SPEAKERS))
+    mod.prepare_nemo(root, tmp_path / "strict")
+    assert len(manifest(tmp_path / "strict")) == 24
+
+
+def test_nemo_errors(tmp_path):
+    mod = load("nEMO", "nemo_prepare")
+    root = nemo_tree(tmp_path / "nEMO")
+    with pytest.raises(ManifestError, match="expected 4481 utterances, found 24"):
+        mod.prepare_nemo(root, tmp_path / "s1")  # strict by default: a subset is refused
+    rows = nemo_rows()
+    nemo_tree(tmp_path / "missing", rows + [("EB0_anger_9.wav",) + rows[0][1:]], audio=False)
+    for row in rows:
+        wav(tmp_path / "missing" / "samples" / row[0])
+    with pytest.raises(ManifestError, match="1 clips listed in .*data.tsv have no audio file"):
+        mod.prepare_nemo(tmp_path / "missing", tmp_path / "s2", strict=True)
+    mod.prepare_nemo(tmp_path / "missing", tmp_path / "s3", strict=False)  # a subset: skipped
+    assert record(tmp_path / "s3")["skipped_rows_without_audio"] == ["EB0_anger_9"]
+    cases = {
+        "EB0-anger-1.wav": "line 2 .EB0-anger-1.wav.: file_id is not <speaker>_<emotion>_<sentence>.wav",
+        "IC0_anger_1.wav": "the name says speaker IC0, emotion anger; the columns say EB0, anger",
+    }
+    for name, message in cases.items():
+        nemo_tree(tmp_path / name, [(name,) + rows[0][1:]] + rows[1:])
+        with pytest.raises(ManifestError, match=message):
+            mod.prepare_nemo(tmp_path / name, tmp_path / "s4", strict=False)
+    nemo_tree(tmp_path / "joy", [("EB0_joy_1.wav", "joy") + rows[0][2:]])
+    with pytest.raises(ManifestError, match=r"EB0_joy_1.wav.: unknown labels \['joy'\]"):
+        mod.prepare_nemo(tmp_path / "joy", tmp_path / "s5", strict=False)
+    nemo_tree(tmp_path / "twice", rows + rows[:1])
+    with pytest.raises(ManifestError, match="EB0_anger_1.wav is listed twice"):
+        mod.prepare_nemo(tmp_path / "twice", tmp_path / "s6", strict=False)
+    with pytest.raises(ManifestError, match="data.tsv: missing file"):
+        mod.prepare_nemo(tmp_path / "nothing", tmp_path / "s7", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# ASED
+
+ASED_FOLDERS = {"01Neutral": "n1", "02Fearful": "f2", "03Happy": "h3", "04Sad": "s4", "05Angry": "a5"}
+
+
+def ased_tree(root, speakers=("01", "02", "03", "04", "05", "06")):
+    """One clip per speaker and emotion; speaker 03's sad clip says gender 02
+    (its others 01), one name is upper-case, and one file is a byte copy of
+    its speaker's other repetition, as in the release."""
+    for folder, code in ASED_FOLDERS.items():
+        for number, speaker in enumerate(speakers):
+            gender = "02" if number % 2 or (speaker == "03" and code == "s4") else "01"
+            name = f"{code}-01-01-{gender}-{speaker}.wav"
+            wav(root / folder / (name.capitalize() if (speaker, code) == ("02", "s4") else name))
+    original = root / "01Neutral" / f"n1-01-01-01-{speakers[0]}.wav"
+    (root / "01Neutral" / f"n1-01-02-01-{speakers[0]}.wav").write_bytes(original.read_bytes())
+    return root
+
+
+def test_ased(tmp_path, monkeypatch):
+    mod = load("ASED", "ased_prepare")
+    root, save = ased_tree(tmp_path / "ASED_V1"), tmp_path / "save"
+    mod.prepare_ased(root, save, num_folds=3, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 30 and "n1-01-02-01-01" not in data  # the copy is left out
+    assert {e["label"] for e in data.values()} == {"neutral", "fear", "happiness", "sadness", "anger"}
+    assert data["S4-01-01-02-02"]["label"] == "sadness"  # upper-case name
+    assert data["s4-01-01-02-03"]["gender"] == "female"  # the speaker's gender, not the file's
+    info = record(save)
+    assert info["identical_copies_dropped"] == {"n1-01-02-01-01": "n1-01-01-01-01"}
+    assert info["gender_code_differs_from_speaker"] == {"s4-01-01-02-03": "02"}
+    folds = {}
+    for entry in data.values():
+        folds.setdefault(entry["fold"], set()).add(entry["speaker"])
+    assert sorted(folds) == ["g1", "g2", "g3"] and all(len(s) == 2 for s in folds.values())
+    assert len(list(fold_splits(data))) == 3  # speaker overlap refused there
+    assert_idempotent(mod.prepare_ased, root, save, "a5-01-01-02-04", num_folds=3, strict=False)
+    mod.prepare_ased(root, tmp_path / "kept", num_folds=3, strict=False, drop_duplicates=False)
+    assert "n1-01-02-01-01" in manifest(tmp_path / "kept")
+    assert record(tmp_path / "kept")["identical_copies_kept"] == {"n1-01-02-01-01": "n1-01-01-01-01"}
+    monkeypatch.setattr(mod, "RELEASE", {"files": 31, "speakers": 6})
+    monkeypatch.setattr(mod, "COPIES", 1)
+    mod.prepare_ased(root, tmp_path / "strict", num_folds=3)  # every strict check passes
+    assert len(manifest(tmp_path / "strict")) == 30
+
+
+def test_ased_errors(tmp_path):
+    mod = load("ASED", "ased_prepare")
+    root = ased_tree(tmp_path / "ASED_V1")
+    with pytest.raises(ManifestError, match="expected 2474 files, found 31"):
+        mod.prepare_ased(root, tmp_path / "s1")  # strict by default: a subset is refused
+    with pytest.raises(ManifestError, match=r"missing emotion folders \['01Neutral'"):
+        mod.prepare_ased(tmp_path / "nothing", tmp_path / "s2", strict=False)
+    bad = {
+        "a5-01-01-01-07.wav": "the name says a5, its folder 01Neutral holds n1",
+        "n1-01-01-03-07.wav": "not an ASED name",
+        "n1-1-01-01-07.wav": "not an ASED name",
+    }
+    for name, message in bad.items():
+        path = wav(root / "01Neutral" / name)
+        with pytest.raises(ManifestError, match=message):
+            mod.prepare_ased(root, tmp_path / "s3", num_folds=3, strict=False)
+        path.unlink()
+    # a copy under another label, or (kept) under another speaker, is refused
+    copy = root / "02Fearful" / "f2-02-01-01-01.wav"
+    copy.write_bytes((root / "01Neutral" / "n1-01-01-01-01.wav").read_bytes())
+    with pytest.raises(ManifestError, match="n1-01-01-01-01.wav .label neutral. is a byte-identical copy of .*f2-02-01-01-01.wav .label fear."):
+        mod.prepare_ased(root, tmp_path / "s4", num_folds=3, strict=False)
+    copy.unlink()
+    copy = root / "01Neutral" / "n1-02-01-02-06.wav"
+    copy.write_bytes((root / "01Neutral" / "n1-01-01-01-01.wav").read_bytes())
+    with pytest.raises(ManifestError, match="n1-02-01-02-06.wav .speaker 06. is a byte-identical copy"):
+        mod.prepare_ased(root, tmp_path / "s5", num_folds=3, strict=False, drop_duplicates=False)
+
+
+# ---------------------------------------------------------------------------
+# BAVED
+
+BAVED_SPEAKERS = {"0": ("m", 21), "1": ("f", 20), "2": ("m", 22), "3": ("f", 19),
+                  "4": ("m", 20), "5": ("m", 20), "6": ("f", 23)}
+
+
+def baved_tree(root, speakers=("0", "1", "2", "3", "4")):
+    """Words 0 and 1, every level; speaker 5's clips are byte copies of
+    speaker 4's (as 53's of 46's in the release), speaker 6 has none, and a
+    name in folder 0 gives word 2."""
+    root.mkdir(parents=True, exist_ok=True)
+    info = {s: {"age": age, "gender": gender} for s, (gender, age) in BAVED_SPEAKERS.items()}
+    (root / "speakers_info.json").write_text(json.dumps(info, indent=4))
+    record_id = 0
+    for word in ("0", "1"):
+        for speaker in speakers:
+            gender, age = BAVED_SPEAKERS[speaker]
+            for level in "012":
+                record_id += 1
+                path = wav(root / word / f"{speaker}-{gender}-{age}-{word}-{level}-{record_id}.wav")
+                if speaker == "4":
+                    copy = root / word / f"5-m-20-{word}-{level}-{record_id + 100}.wav"
+                    copy.write_bytes(path.read_bytes())
+    wav(root / "0" / "0-m-21-2-1-99.wav")
+    return root
+
+
+def test_baved(tmp_path, monkeypatch):
+    mod = load("BAVED", "baved_prepare")
+    root, save = baved_tree(tmp_path / "baved"), tmp_path / "save"
+    mod.prepare_baved(root, save, num_folds=3, strict=False)
+    data = manifest(save)
+    assert_contract(data, root)
+    assert len(data) == 31  # 5 speakers x 2 words x 3 levels, and the word-2 file
+    assert {e["label"] for e in data.values()} == {"low", "neutral", "high"}
+    entry = data["3-f-19-1-2-27"]
+    assert (entry["label"], entry["speaker"], entry["gender"], entry["age"]) == ("high", "3", "female", 19)
+    assert entry["text"] == mod.WORDS["1"]
+    assert data["0-m-21-2-1-99"]["text"] == mod.WORDS["0"]  # the folder gives the word
+    assert "5" not in {e["speaker"] for e in data.values()}  # only copies of speaker 4
+    info = record(save)
+    assert info["identical_copies_dropped"]["5-m-20-0-1-114"] == "4-m-20-0-1-14"
+    assert len(info["identical_copies_dropped"]) == 6
+    assert info["word_differs_from_folder"] == ["0-m-21-2-1-99.wav"]
+    assert info["speakers_without_clips"] == ["5", "6"]
+    assert len(list(fold_splits(data))) == 3  # speaker overlap refused there
+    assert_idempotent(mod.prepare_baved, root, save, "2-m-22-0-0-7", num_folds=3, strict=False)
+    monkeypatch.setattr(mod, "RELEASE", {"files": 37, "speakers": 6})
+    monkeypatch.setattr(mod, "COPIES", 6)
+    monkeypatch.setattr(mod, "SPEAKERS_LEFT", 5)
+    mod.prepare_baved(root, tmp_path / "strict", num_folds=3)  # every strict check passes
+    assert len(manifest(tmp_path / "strict")) == 31
+
+
+def test_baved_errors(tmp_path):
+    mod = load("BAVED", "baved_prepare")
+    root = baved_tree(tmp_path / "baved")
+    with pytest.raises(ManifestError, match="expected 1935 files, found 37"):
+        mod.prepare_baved(root, tmp_path / "s1")  # strict by default: a subset is refused
+    bad = {
+        "0-m-21-0-3-200.wav": "emotion level 3; BAVED's levels are 0, 1, 2",
+        "0-x-21-0-1-200.wav": "not a BAVED name",
+        "7-m-21-0-1-200.wav": "speaker 7 is not in .*speakers_info.json",
+        "1-f-30-0-1-200.wav": "the name says gender f, age 30; .*says f, 20 for speaker 1",
+    }
+    for name, message in bad.items():
+        path = wav(root / "0" / name)
+        with pytest.raises(ManifestError, match=message):
+            mod.prepare_baved(root, tmp_path / "s2", num_folds=2, strict=False)
+        path.unlink()
+    copy = root / "1" / "0-m-21-1-2-300.wav"  # a copy of a low clip, labelled high
+    copy.write_bytes((root / "0" / "0-m-21-0-0-1.wav").read_bytes())
+    with pytest.raises(ManifestError, match="byte-identical copy"):
+        mod.prepare_baved(root, tmp_path / "s3", num_folds=2, strict=False)
+    with pytest.raises(ManifestError, match="speakers_info.json: missing file"):
+        mod.prepare_baved(tmp_path / "nothing", tmp_path / "s4", strict=False)
+    (tmp_path / "words").mkdir()
+    (tmp_path / "words" / "speakers_info.json").write_text("{}")
+    with pytest.raises(ManifestError, match="no word folders"):
+        mod.prepare_baved(tmp_path / "words", tmp_path / "s5", strict=False)
+
+
+# ---------------------------------------------------------------------------
+# The new corpora across corpora
+
+
+def test_new_corpora_in_benchmark_and_cross_corpus(tmp_path, capsys):
+    """benchmark.py and cross_corpus.py find the three recipes; nEMO and ASED
+    share the four cross-corpus emotions with EmoDB and URDU; BAVED (levels,
+    not emotions) is refused with the reason."""
+    benchmark = load_module(REPO / "recipes" / "benchmark.py", "benchmark")
+    cross = load_module(REPO / "recipes" / "cross_corpus.py", "cross_corpus")
+    assert {"nemo", "ased", "baved"} <= set(benchmark.available_datasets())
+    assert {"nemo", "ased", "baved"} <= set(cross.available_datasets())
+    load("nEMO", "nemo_prepare").prepare_nemo(nemo_tree(tmp_path / "nemo"), tmp_path / "p1", strict=False)
+    load("ASED", "ased_prepare").prepare_ased(ased_tree(tmp_path / "ased"), tmp_path / "p2", strict=False)
+    labels = {}
+    for name, save in (("nemo", "p1"), ("ased", "p2")):
+        found = sorted({e["label"] for e in manifest(tmp_path / save).values()})
+        labels[name] = set(cross.map_labels(name, found).values())
+    assert labels["nemo"] == {"anger", "fear", "happiness", "neutral", "sadness", "surprise"}
+    assert cross.shared_labels(labels) == ["anger", "happiness", "neutral", "sadness"]
+    baved_tree(tmp_path / "baved")
+    with pytest.raises(SystemExit):
+        cross.main(["--train", "nemo", "--test", "baved", "--encoder_source", "egemaps",
+                    "--data_folder", str(tmp_path)])
+    assert "baved takes no part in cross-corpus runs: its labels are levels" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# The real corpora (optional): CARE_EXTRA_DATA holds nEMO/, ASED_V1/, baved/
+
+REAL = {  # recipe: (folder, prepare function, options, utterances, speakers, labels, facts)
+    "nEMO": ("nEMO", "prepare_nemo", {}, 4481, 9, 6, {"skipped_unlisted_files": 0}),
+    "ASED": ("ASED_V1", "prepare_ased", {"num_folds": 5}, 2470, 65, 5,
+             {"identical_copies_dropped": 4, "gender_code_differs_from_speaker": 5}),
+    "BAVED": ("baved", "prepare_baved", {"num_folds": 5}, 1908, 59, 3,
+              {"identical_copies_dropped": 27, "word_differs_from_folder": 1}),
+}
+
+
+@pytest.mark.parametrize("recipe", sorted(REAL))
+def test_real_release(recipe, tmp_path):
+    """strict preparation of the real release, when ``CARE_EXTRA_DATA`` names
+    the folder holding it (the corpora are never in the repository)."""
+    root = os.environ.get("CARE_EXTRA_DATA")
+    folder, function, options, utterances, speakers, labels, facts = REAL[recipe]
+    if not root:
+        pytest.skip(f"CARE_EXTRA_DATA unset (the folder holding {folder}/): real {recipe} not checked")
+    if not (Path(root) / folder).is_dir():
+        pytest.skip(f"{Path(root) / folder}: absent")
+    module = load(recipe, function.replace("prepare_", "") + "_prepare")
+    getattr(module, function)(Path(root) / folder, tmp_path, **options)
+    counts = record(tmp_path)["counts"]
+    assert (counts["utterances"], counts["speakers"], len(counts["labels"])) == (utterances, speakers, labels)
+    assert {key: len(record(tmp_path)[key]) for key in facts} == facts
+    assert len(list(fold_splits(manifest(tmp_path)))) == len(counts["folds"])
+
+
+# ---------------------------------------------------------------------------
 # Each recipe's train.py, end to end on its miniature corpus
 
 RECIPES = {  # name: (tree builder, prepare options, expected test folds)
@@ -613,6 +915,9 @@ RECIPES = {  # name: (tree builder, prepare options, expected test folds)
     "RAVDESS": (ravdess_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
     "CREMA-D": (cremad_tree, "{num_folds: 3, strict: False, max_bad_files: 0}", ["fold1", "fold2", "fold3"]),
     "CaFE": (cafe_tree, "{num_folds: 4, strict: False}", ["fold1", "fold2", "fold3", "fold4"]),
+    "nEMO": (nemo_tree, "{strict: False}", list(NEMO_SPEAKERS)),
+    "ASED": (ased_tree, "{num_folds: 3, strict: False}", ["g1", "g2", "g3"]),
+    "BAVED": (baved_tree, "{num_folds: 3, strict: False}", ["g1", "g2", "g3"]),
 }
 
 

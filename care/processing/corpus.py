@@ -5,6 +5,7 @@ headers, and its counts checked against the official release.
 - corpus files: :func:`require_dir`, :func:`require_file`,
   :func:`require_audio`, :func:`read_text`, :func:`read_table`;
 - durations from headers: :func:`audio_duration`, :func:`read_durations`;
+- the same recording under two names: :func:`drop_identical_audio`;
 - checks against the release: :func:`check_release` (and, in
   :mod:`care.processing.manifest`, :func:`~care.processing.manifest.check_counts`
   and :func:`~care.processing.manifest.check_labels`).
@@ -17,8 +18,10 @@ Authors
 """
 
 import csv
+import hashlib
 import io
 import os
+from collections import defaultdict
 
 from speechbrain.utils.logger import get_logger
 
@@ -122,7 +125,7 @@ def read_text(path):
         return raw.decode("cp1252", errors="replace")
 
 
-def read_table(path, columns=()):
+def read_table(path, columns=(), delimiter=","):
     """Rows of a CSV label table (read with :func:`read_text`) as dicts.
 
     Arguments
@@ -131,6 +134,8 @@ def read_table(path, columns=()):
         The CSV file, with a header row (names are stripped of spaces).
     columns : iterable of str
         Columns that must be present.
+    delimiter : str
+        The column separator (``"\\t"`` for a TSV file).
 
     Returns
     -------
@@ -150,7 +155,7 @@ def read_table(path, columns=()):
         ...
     care.processing.manifest.ManifestError: ....csv: missing column(s) ['speaker']; the header must name path, speaker (found ['path', 'label'])
     """
-    reader = csv.DictReader(io.StringIO(read_text(path)))
+    reader = csv.DictReader(io.StringIO(read_text(path)), delimiter=delimiter)
     header = [name.strip() for name in reader.fieldnames or []]
     reader.fieldnames = header
     absent = [c for c in columns if c not in header]
@@ -247,6 +252,88 @@ def read_durations(paths, max_bad_files=0):
     for message in unreadable.values():
         logger.warning(f"Skipped unreadable audio: {message}")
     return durations, unreadable
+
+
+# ---------------------------------------------------------------------------
+# Copies
+
+
+def drop_identical_audio(data, paths, source, drop=True):
+    """Finds audio files whose bytes are those of another utterance's file.
+
+    A copy counts one recording twice and, filed under another speaker id,
+    puts it on both sides of a speaker-independent split; some releases hold
+    such copies (found by size, then SHA-256; empty files are left to
+    :func:`read_durations`).
+
+    Arguments
+    ---------
+    data : dict
+        ``{utt_id: entry}`` with ``label`` and ``speaker``. With ``drop``,
+        every copy is removed from it (in place; of a set of identical files
+        the first utterance id in sorted order stays).
+    paths : dict
+        ``{utt_id: audio path}`` of (at least) ``data``'s utterances.
+    source : str
+        The corpus, for messages.
+    drop : bool
+        Remove the copies (logged). False keeps them, which is safe only
+        when each set of copies belongs to one speaker: copies under
+        different speaker ids are refused.
+
+    Returns
+    -------
+    dict
+        ``{copy: utt_id of the file it copies}``.
+
+    Raises
+    ------
+    ManifestError
+        Copies labelled differently (any ``drop``), or, without ``drop``,
+        filed under different speakers; the message names both files.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = {u: os.path.join(folder, u + ".wav") for u in ("a1", "a2", "b1")}
+    >>> for utt, content in zip(paths, (b"same", b"same", b"other")):
+    ...     with open(paths[utt], "wb") as handle:
+    ...         _ = handle.write(content)
+    >>> data = {u: {"label": "low", "speaker": u[0]} for u in paths}
+    >>> drop_identical_audio(data, paths, "toy"), sorted(data)
+    ({'a2': 'a1'}, ['a1', 'b1'])
+    """
+    by_size = defaultdict(list)
+    for utt in sorted(data):
+        by_size[os.path.getsize(paths[utt])].append(utt)
+    first, copies = {}, {}
+    for size, utts in by_size.items():
+        if size == 0 or len(utts) < 2:
+            continue
+        for utt in utts:
+            with open(paths[utt], "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+            if digest in first:
+                copies[utt] = first[digest]
+            else:
+                first[digest] = utt
+    for copy, original in copies.items():
+        fields = ("label",) if drop else ("label", "speaker")
+        for field in fields:
+            if data[copy][field] != data[original][field]:
+                raise ManifestError(
+                    f"{source}: {paths[copy]} ({field} {data[copy][field]}) is a byte-identical "
+                    f"copy of {paths[original]} ({field} {data[original][field]})"
+                )
+    if drop and copies:
+        for copy in copies:
+            del data[copy]
+        logger.warning(
+            f"{source}: left out {len(copies)} byte-identical copies of other files "
+            f"(e.g. {list(copies.items())[:3]}; listed in prepare.json)"
+        )
+    return copies
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ speaker-independent.
   :func:`fold_speaker_overlap`, :func:`check_fold_overlap`,
   :func:`shared_test_speakers` (counted, for protocols that allow it);
 - folds made by a prepare script: :func:`group_speakers`,
-  :func:`assign_speaker_folds`, :func:`contiguous_folds`;
+  :func:`assign_speaker_folds` (and :func:`speaker_groups_protocol`, its
+  description), :func:`contiguous_folds`;
 - splits for the probe: :func:`fold_splits` (the manifest's folds) and
   :func:`protocol_splits` (``protocol: speaker_independent`` or ``emobox``,
   whose fold files :mod:`care.probing.emobox` reads);
@@ -213,6 +214,25 @@ def assign_speaker_folds(data, num_folds, prefix="fold"):
         f"{prefix}{g + 1}": sum(sum(c.values()) for s, c in counts.items() if groups[s] == g)
         for g in range(num_folds)
     }
+
+
+def speaker_groups_protocol(data, sizes):
+    """The ``prepare.json`` description of the folds
+    :func:`assign_speaker_folds` made (``sizes`` is what it returned).
+
+    Example
+    -------
+    >>> data = {"u1": {"speaker": "a"}, "u2": {"speaker": "b"}, "u3": {"speaker": "c"}}
+    >>> speaker_groups_protocol(data, {"g1": 1, "g2": 1, "g3": 1})[:60]
+    'speaker-grouped cross-validation: 3 speakers in 3 groups bal'
+    """
+    speakers = len({entry["speaker"] for entry in data.values()})
+    return (
+        f"speaker-grouped cross-validation: {speakers} speakers in {len(sizes)} groups "
+        f"balanced by utterance count and label mix ({sizes} utterances); each group is a "
+        "test fold once, the next group (cyclic) is the validation set for epoch selection, "
+        "the rest train"
+    )
 
 
 def contiguous_folds(speakers, num_folds):

@@ -28,7 +28,7 @@ import re
 from speechbrain.utils.logger import get_logger
 
 from care.processing.corpus import read_durations
-from care.processing.folds import assign_speaker_folds
+from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
 from care.processing.manifest import (
     ManifestError,
     relative_wav,
@@ -111,10 +111,5 @@ def prepare_urdu(data_folder, save_folder, num_folds=5, strict=True):
         expected_labels=EMOTIONS.values() if strict else None,
         expected_folds=num_folds,
     )
-    speakers = len({entry["speaker"] for entry in data.values()})
-    protocol = (
-        f"speaker-grouped cross-validation: {speakers} speakers in {num_folds} groups "
-        f"balanced by utterance count and label mix ({sizes} utterances); each group is a test fold once, the next "
-        f"group (cyclic) is the validation set for epoch selection, the rest train"
-    )
+    protocol = speaker_groups_protocol(data, sizes)
     write_manifest(save_folder, data, options, files, data_folder, protocol=protocol)
