@@ -10,8 +10,10 @@ import pytest
 
 from conftest import REPO
 
-# /work/..., /tmp/..., /root/..., /home/<user>/..., /Users/<user>/..., C:\Users\...: not preceded
-# by a path character, so that a relative path ending in such a folder name does not match.
+# The folders work, tmp and root at the file-system root, a user's folder under home or Users,
+# and the Users folder of drive C; not preceded by a path character, so that a relative path
+# ending in such a folder name does not match. (Examples below are built from parts, so that
+# this file passes itself.)
 MACHINE_PATH = re.compile(
     r"(?<![\w.~/$-])/(?:work|tmp|root)/"
     r"|(?<![\w.~/$-])/(?:home|Users)/[A-Za-z_][\w.-]*"
@@ -19,6 +21,7 @@ MACHINE_PATH = re.compile(
 )
 # (path, the one string allowed there, why). Keep it short; prefer none.
 ALLOWED = ()
+ROOT, BACKSLASH = "/", "\\"
 
 
 def tracked_files():
@@ -32,8 +35,8 @@ def tracked_files():
 def machine_paths(text):
     """Every match of a development-machine path in ``text``.
 
-    >>> machine_paths("cd /work/main && ls /tmp/x /home/alice/data C:\\\\Users\\\\bob")
-    ['/work/', '/tmp/', '/home/alice', 'C:\\\\Users']
+    >>> len(machine_paths(f"cd {ROOT}work/main && ls {ROOT}tmp/x {ROOT}home/alice/data C:{BACKSLASH}Users"))
+    4
     >>> machine_paths("results/tmp/x recipes/work/y $RUNS/tmp/z ~/tmp/w https://host/home/index")
     []
     """
@@ -41,8 +44,10 @@ def machine_paths(text):
 
 
 def test_pattern_finds_what_it_should():
-    assert machine_paths("--data_folder /work/shared/data") == ["/work/"]
-    assert machine_paths('sys.path.insert(0, "/root/repo")') == ["/root/"]
+    assert machine_paths(f"--data_folder {ROOT}work/shared/data") == [f"{ROOT}work/"]
+    assert machine_paths(f'sys.path.insert(0, "{ROOT}root/repo")') == [f"{ROOT}root/"]
+    assert machine_paths(f"cp x {ROOT}home/alice_b/y") == [f"{ROOT}home/alice_b"]
+    assert machine_paths(f"dir C:{BACKSLASH}Users{BACKSLASH}bob") == [f"C:{BACKSLASH}Users"]
     assert machine_paths("DATA/emodb, RUNS/care_small_2k/encoder, ../shared/data") == []
 
 
