@@ -25,12 +25,13 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PAR
 
 if ! python3 -c "import speechbrain" 2>/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site
+        --target "$PWD/.whl/site" .whl/*.whl || exit 1
+    export PYTHONPATH=$PWD/.whl/site
 fi
 # the MiniLM stand-in (benchmarks/gpu_carry.py) and this repository
 export PYTHONPATH=$PWD/.gpu/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
-mkdir -p /tmp/care_data && ln -sfn "$PWD"/.gpu/pretrain/* "$PWD"/.gpu/probe/* /tmp/care_data/
+# one data folder holding the pretraining and probing corpora (links)
+mkdir -p .gpu/care_data && ln -sfn "$PWD"/.gpu/pretrain/* "$PWD"/.gpu/probe/* .gpu/care_data/
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, transformers, speechbrain; print('torch', torch.__version__, 'transformers', transformers.__version__, 'speechbrain', speechbrain.__version__)"
   nproc; } 2>&1 | tee "$OUT/machine.txt"
@@ -54,7 +55,7 @@ part encoder_extract 80 python3 benchmarks/encoder_speed.py --config care_base -
     --device cuda --precision bf16 --batch 128 --steps 10 --warmup 3 --baseline --peak_tflops 989 \
     --json "$OUT/encoder_extract.json"
 part targets_cuda 60 python3 benchmarks/targets.py --backends vocal --device cuda \
-    --data /tmp/care_data --steps 20 --warmup 3
+    --data .gpu/care_data --steps 20 --warmup 3
 # CARE-small's recipe step alone, to size the ablations' step budget
 part small_throughput 60 python3 benchmarks/pretrain_throughput.py --config care_small \
     --batch 32 --device cuda --precision bf16 --steps 10 --warmup 3 --no_baseline --json "$OUT/small_throughput.json"

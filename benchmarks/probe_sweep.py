@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The measurements behind the default probe (issue 13): each suspect of the
+"""The measurements behind the default probe (an ensemble of MLPs; study:
+docs/experiments/2026-11-30_default-probe-ensemble): each suspect of the
 old probe's weakness, on a recipe's cached features and its folds, in a plain
 PyTorch loop (its own shuffling, so numbers differ slightly from the recipe's
 Brain; the recipe numbers in the READMEs come from the recipes themselves).

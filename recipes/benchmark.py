@@ -33,12 +33,22 @@ ranks encoders by their average performance across datasets).
   CCC over attributes and the CCC of each (arousal / valence / dominance),
   mean over test folds; the reference row is the ridge regression.
 - Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
+- ``--results RUNS_DIR --markdown`` runs nothing: it reads the probing runs
+  already in ``RUNS_DIR/<Dataset>/<run folder>/results.json`` and prints one
+  Markdown table, a row per encoder and probe configuration, a column per
+  corpus (weighted F1 mean ± std over folds / UA) and their mean (the table
+  the top-level README embeds). ``--label NAME=TEXT`` names a row (NAME: the
+  run's ``encoder_name`` or ``encoder_source``) and orders the rows.
+
+    python recipes/benchmark.py --results docs/experiments/2026-12-03_many-speakers/results --markdown \
+        --label egemaps="eGeMAPS functionals" --label random-care_small="CARE-small, random weights"
 
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -165,11 +175,99 @@ def _cell(results, metrics):
     }
 
 
+RESULTS_KEYS = ("dataset", "encoder_source", "encoder_name", "layers", "metrics")
+
+
+def read_run_results(root):
+    """The ``results.json`` of every categorical run in
+    ``<root>/<Dataset>/<run folder>/``, sorted by path; a file that is not
+    JSON or lacks a key the table needs is an error naming it."""
+    runs = []
+    for path in sorted(Path(root).glob("*/*/results.json")):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                results = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: not a readable results.json ({error})") from error
+        missing = [key for key in RESULTS_KEYS if key not in results]
+        if missing:
+            raise ValueError(f"{path}: no {', '.join(missing)} (not a probing run's results.json)")
+        if "weighted_f1" not in results["metrics"].get("mean", {}):
+            continue  # a dimensional run: its CCC table is the recipes' own
+        runs.append((path, results))
+    return runs
+
+
+def results_table(root, labels=()):
+    """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
+    one row per encoder and probe configuration (head, pooling, layers,
+    protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
+    %), and the mean over corpora when a row has them all. ``labels``:
+    ``(name, text)`` pairs naming rows by ``encoder_name`` or
+    ``encoder_source``; labelled rows come first, in that order. With no run
+    under ``root``, one line that says so."""
+    runs = read_run_results(root)
+    if not runs:
+        return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
+    labels = dict(labels)
+    order = list(labels)
+    rows, datasets = {}, []
+    for path, results in runs:
+        name = next((n for n in (results["encoder_name"], results["encoder_source"]) if n in labels),
+                    results["encoder_name"])
+        probe = f"`{results.get('probe_head', 'mlp')}`, `{results.get('pooling', 'mean')}` pooling"
+        if results["layers"] != "all":
+            probe += f", layers `{results['layers']}`"
+        if not results.get("speaker_independent", True):
+            probe += f" {NOT_INDEPENDENT}"
+        row = rows.setdefault((name, probe), {})
+        dataset = results["dataset"]
+        if dataset in row:
+            raise ValueError(f"{path} and {row[dataset][0]}: two runs of the same encoder and probe on {dataset}")
+        row[dataset] = (path, results)
+        if dataset not in datasets:
+            datasets.append(dataset)
+    datasets.sort(key=str.lower)
+    head = ["encoder", "probe"] + datasets + ["mean"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    rank = {name: i for i, name in enumerate(order)}
+    for name, probe in sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key)):
+        row = rows[(name, probe)]
+        cells = [labels.get(name, f"`{name}`"), probe]
+        for dataset in datasets:
+            if dataset not in row:
+                cells.append("–")
+                continue
+            metrics = row[dataset][1]["metrics"]
+            cells.append(f"{100 * metrics['mean']['weighted_f1']:.1f} ± "
+                         f"{100 * metrics['std_folds']['weighted_f1']:.1f} / {100 * metrics['mean']['ua']:.1f}")
+        if len(row) == len(datasets):
+            means = [sum(r[1]["metrics"]["mean"][m] for r in row.values()) / len(row) for m in ("weighted_f1", "ua")]
+            cells.append(f"{100 * means[0]:.1f} / {100 * means[1]:.1f}")
+        else:
+            cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    seeds = sorted({str(results.get("seeds")) for _, results in runs})
+    lines += ["", f"Weighted F1 ± std over test folds / UA, % (each fold averaged over seeds {', '.join(seeds)}); "
+              "mean: over the corpora of the row. "
+              + (f"{NOT_INDEPENDENT} not speaker-independent. " if any(
+                  not results.get("speaker_independent", True) for _, results in runs) else "")
+              + "Each run's folds, spread and reference: its `results.md`."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
-    """Parses arguments, runs every probe, writes the table; returns the rows."""
+    """Parses arguments, runs every probe, writes the table; returns the rows.
+    With ``--results``, builds the table from finished runs instead."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--encoder_source", action="append", required=True,
+    parser.add_argument("--encoder_source", action="append",
                         help="repeat to put several encoders side by side")
+    parser.add_argument("--results", default=None,
+                        help="RUNS_DIR: build the table from RUNS_DIR/<Dataset>/<run folder>/results.json; run nothing")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --results: print only the Markdown table (what the README embeds)")
+    parser.add_argument("--label", action="append", default=[],
+                        help="with --results: NAME=TEXT names the row of encoder NAME; rows follow this order")
     parser.add_argument("--datasets", default="emodb,urdu", help="comma-separated names")
     parser.add_argument("--data_folder", default="../shared/data",
                         help="folder holding one folder per dataset, named as the dataset")
@@ -185,6 +283,10 @@ def main(argv=None):
     parser.add_argument("--reference_csv", default=None,
                         help="reference figures: encoder,dataset,protocol,weighted_f1,ua,source")
     args, passthrough = parser.parse_known_args(argv)
+    if args.results is not None:
+        return _table_from_results(parser, args, passthrough)
+    if not args.encoder_source:
+        parser.error("--encoder_source is required (or --results RUNS_DIR to tabulate finished runs)")
     protocols = args.protocol or ["speaker_independent"]
     if "emobox" in protocols and not args.emobox_folds:
         parser.error("--protocol emobox needs --emobox_folds DIR (EmoBox's data/ folder)")
@@ -267,6 +369,28 @@ def main(argv=None):
     write_json(os.path.join(args.output_folder, "benchmark.json"), {"rows": rows, "references": refs})
     print(text)
     return rows
+
+
+def _table_from_results(parser, args, passthrough):
+    """``--results``: the table of finished runs, printed (``--markdown``) or
+    written to ``<output_folder>/benchmark.md``; returns its text."""
+    if passthrough:
+        parser.error(f"--results runs nothing; unused arguments {passthrough}")
+    labels = []
+    for item in args.label:
+        name, sep, text = item.partition("=")
+        if not sep or not name or not text:
+            parser.error(f"--label {item!r}: expected NAME=TEXT")
+        labels.append((name, text))
+    try:
+        text = results_table(args.results, labels)
+    except ValueError as error:
+        parser.error(str(error))
+    if not args.markdown:
+        write_text(os.path.join(args.output_folder, "benchmark.md"),
+                   "# Emotion probing across datasets\n\n" + text)
+    print(text, end="")
+    return text
 
 
 if __name__ == "__main__":

@@ -432,7 +432,7 @@ def test_module_entry_point_and_console_script(trained, inputs):
     assert scripts["care-classify"] == "care.cli:main"
 
 
-# --- untrusted folders and silent wrong answers (issue 15) ----------------------
+# --- untrusted folders and silent wrong answers ----------------------------------
 
 
 def injected(folder, tmp_path, line):
@@ -465,7 +465,7 @@ def test_untrusted_classifier_refused_without_trust(trained, inputs, tmp_path, c
 
 
 def test_untrusted_console_script_does_not_run_injected_command(trained, inputs, tmp_path):
-    """The bar of issue 15, as a user types it: `care-classify --source EVIL x.wav`."""
+    """An untrusted classifier, as a user would pass it: `care-classify --source EVIL x.wav`."""
     folder, good = inputs
     marker = tmp_path / "PWNED"
     evil = injected(trained["folder"], tmp_path, f'__x: !apply:os.system ["touch {marker}"]')
@@ -486,8 +486,8 @@ def test_untrusted_console_script_does_not_run_injected_command(trained, inputs,
         ("__x: !include:/etc/hostname", "!include"),
         ("__x: !ref <sample_rate> + 1", "!ref"),
         ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
-         "    paths: {probe: /tmp/other.ckpt}", "argument paths"),
-        ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer /tmp/x", "positional argument"),
+         "    paths: {probe: /elsewhere/other.ckpt}", "argument paths"),
+        ("__x: !new:speechbrain.utils.parameter_transfer.Pretrainer /elsewhere/x", "positional argument"),
         ("%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\nx: 1", "directive"),
     ],
 )  # fmt: skip
@@ -516,7 +516,7 @@ def test_untrusted_encoder_folder_refused(tmp_path):
     with open(os.path.join(folder, "hyperparams.yaml"), encoding="utf-8") as handle:
         text = handle.read()
     with open(os.path.join(evil, "hyperparams.yaml"), "w", encoding="utf-8") as handle:
-        handle.write(text.replace("num_heads:", "speech_source: /tmp/any\n    num_heads:", 1))
+        handle.write(text.replace("num_heads:", "speech_source: /elsewhere/any\n    num_heads:", 1))
     with pytest.raises(UntrustedFolderError, match="speech_source"):
         load_encoder(evil)
 

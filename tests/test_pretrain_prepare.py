@@ -164,7 +164,7 @@ def test_clear_errors(tmp_path):
         prepare_pretraining(str(bad), str(tmp_path / "out"))
 
 
-# --- interrupted writes and awkward trees (issue 15) ------------------------------
+# --- interrupted writes and awkward trees ----------------------------------------
 
 
 def manifests(out):

@@ -1,6 +1,6 @@
 """Probe folds resume exactly and their checkpoints appear atomically: a fold
 interrupted between epochs, or killed while a checkpoint file is written,
-ends with the result of the run that was never interrupted (issue 15)."""
+ends with the result of the run that was never interrupted."""
 
 import functools
 

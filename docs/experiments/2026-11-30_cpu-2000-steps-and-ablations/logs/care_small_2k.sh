@@ -1,0 +1,10 @@
+#!/bin/bash
+: "${DATA:?set DATA to the data folder (emodb/, urdu/, ljspeech-subset/, fsdd/)}" "${RUNS:?set RUNS to a folder for pretraining and log outputs}"
+# CARE-small, fixed loss, 2000-step budget, resumable: run this script again.
+cd "$(git rev-parse --show-toplevel)"  # the repository root
+export OMP_NUM_THREADS=1
+exec python recipes/Pretrain/train.py hparams/care_small.yaml --data_folder $DATA \
+    --output_folder $RUNS/care_small_2k --exclude '["emodb/*", "urdu/*"]' --optimizer_step_limit 2000 \
+    --warmup_steps 100 \
+    --dynamic_batch_options "{max_batch_length: 24, num_buckets: 20, shuffle: True, batch_ordering: random, seed: 1986}" \
+    --train_dataloader_opts "{num_workers: 1}" --log_interval 20 --export_steps "[0, 500, 1000]"

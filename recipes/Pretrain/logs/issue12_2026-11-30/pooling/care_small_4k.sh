@@ -1,9 +1,0 @@
-#!/bin/bash
-# CARE-small, fixed loss, 4000-step budget (twice care_small_2k; same data, seed, warm-up) (issue 12), resumable: run this script again.
-cd /work/main
-export OMP_NUM_THREADS=1
-exec python recipes/Pretrain/train.py hparams/care_small.yaml --data_folder /work/shared/data \
-    --output_folder /work/runs/care_small_4k --exclude '["emodb/*", "urdu/*"]' --optimizer_step_limit 4000 \
-    --warmup_steps 100 \
-    --dynamic_batch_options "{max_batch_length: 24, num_buckets: 20, shuffle: True, batch_ordering: random, seed: 1986}" \
-    --train_dataloader_opts "{num_workers: 1}" --log_interval 20 --export_steps "[1000, 2000, 3000]"

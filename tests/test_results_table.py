@@ -1,0 +1,82 @@
+"""recipes/benchmark.py --results: the table across corpora built from finished
+runs' results.json (the table the top-level README embeds)."""
+
+import json
+
+import pytest
+
+from conftest import REPO, load_module
+
+
+def fake_run(root, dataset, folder, encoder_name, wf1, ua, std=0.1, probe_head="mlp", pooling="mean",
+             encoder_source=None, speaker_independent=True):
+    """Writes ``root/<dataset>/<folder>/results.json`` with the keys a probing run writes."""
+    path = root / dataset / folder / "results.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "dataset": dataset, "encoder_source": encoder_source or encoder_name, "encoder_name": encoder_name,
+        "layers": "all", "pooling": pooling, "probe_head": probe_head, "seeds": [1, 2, 3],
+        "speaker_independent": speaker_independent,
+        "metrics": {"mean": {"weighted_f1": wf1, "ua": ua}, "std_folds": {"weighted_f1": std, "ua": std},
+                    "per_fold": {"f1": {"weighted_f1": wf1, "ua": ua}}},
+    }))
+    return path
+
+
+@pytest.fixture
+def bench():
+    return load_module(REPO / "recipes" / "benchmark.py")
+
+
+def test_table_rows_columns_and_mean(tmp_path, bench, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path, "URDU", "egemaps", "egemaps", 0.732, 0.612, std=0.164)
+    fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.643, 0.625, std=0.128)
+    fake_run(tmp_path, "EmoDB", "random-care_small-linear_concat-mean_std", "random-care_small", 0.54, 0.489,
+             probe_head="linear_concat", pooling="mean_std", encoder_source="random:care_small")
+    text = bench.main(["--results", str(tmp_path), "--markdown",
+                           "--label", "egemaps=eGeMAPS", "--label", "random:care_small=random control"])
+    assert capsys.readouterr().out == text
+    lines = text.splitlines()
+    assert lines[0] == "| encoder | probe | EmoDB | URDU | mean |"
+    # labelled rows in the order of --label; cells wF1 ± std / UA; mean over both corpora
+    assert lines[2] == "| eGeMAPS | `mlp`, `mean` pooling | 64.3 ± 12.8 / 62.5 | 73.2 ± 16.4 / 61.2 | 68.8 / 61.9 |"
+    # a corpus a row lacks: a dash, and no mean
+    assert lines[3] == ("| random control | `linear_concat`, `mean_std` pooling | 54.0 ± 10.0 / 48.9 | – | – |")
+    assert "seeds [1, 2, 3]" in text
+    assert not (tmp_path / "results").exists()  # --markdown writes nothing, prints the table
+
+
+def test_no_results_is_one_line(tmp_path, bench):
+    text = bench.results_table(tmp_path / "none")
+    assert text.count("\n") == 1 and "No probing results" in text
+
+
+def test_bad_results_named(tmp_path, bench):
+    path = fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.6, 0.6)
+    data = json.loads(path.read_text())
+    del data["metrics"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"EmoDB/egemaps/results.json: no metrics"):
+        bench.results_table(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable results.json"):
+        bench.results_table(tmp_path)
+
+
+def test_two_runs_of_one_configuration_refused(tmp_path, bench):
+    fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.6, 0.6)
+    fake_run(tmp_path, "EmoDB", "egemaps-again", "egemaps", 0.7, 0.7)
+    with pytest.raises(ValueError, match="two runs of the same encoder and probe on EmoDB"):
+        bench.results_table(tmp_path)
+
+
+def test_not_speaker_independent_marked(tmp_path, bench):
+    fake_run(tmp_path, "EmoDB", "emobox-egemaps", "egemaps", 0.69, 0.68, speaker_independent=False)
+    text = bench.results_table(tmp_path)
+    assert "`mlp`, `mean` pooling †" in text and "† not speaker-independent" in text
+
+
+def test_results_mode_refuses_recipe_options(tmp_path, bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--results", str(tmp_path), "--markdown", "--seeds", "[1]"])
