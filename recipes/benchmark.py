@@ -32,7 +32,10 @@ ranks encoders by their average performance across datasets).
   ``iemocap``, ``msp-podcast``) and the table shows, per dataset, the mean
   CCC over attributes and the CCC of each (arousal / valence / dominance),
   mean over test folds; the reference row is the ridge regression.
-- Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
+- Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``;
+  ``--plot FILE.png`` also draws the first metric (weighted F1, or mean CCC)
+  per encoder and dataset, each bar the mean over test folds with every
+  fold's value as a dot (``care.plots.plot_scores``).
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -47,6 +50,7 @@ RECIPES = Path(__file__).resolve().parent
 sys.path.insert(0, str(RECIPES.parent))
 
 from care.io import write_json, write_text  # noqa: E402
+from care.plots import plot_scores  # noqa: E402
 from care.probing.emobox import read_reference_csv  # noqa: E402
 from care.processing.folds import PROTOCOLS  # noqa: E402
 from care.recipe import load_script  # noqa: E402
@@ -158,11 +162,30 @@ def _cell(results, metrics):
         "mean": metrics["mean"],
         "std": metrics["std_folds"],
         "folds": len(metrics["per_fold"]),
+        "per_fold": metrics["per_fold"],
         "seeds": results["seeds"],
         "speaker_independent": results.get("speaker_independent", True),
         "protocol": results["protocol"],
         "results": os.path.join(results["output_folder"], "results.md"),
     }
+
+
+def plot_benchmark(rows, datasets, metric, path):
+    """Draws ``metric`` of every row (encoder, probe, protocol) per dataset,
+    fold by fold (:func:`care.plots.plot_scores`); weighted F1 and UA in %."""
+    scale = 1 if metric.startswith("ccc") else 100
+    series = {}
+    for row in rows:
+        name = f"{row['encoder_source']} / {row.get('probe', 'probe')}"
+        if row.get("protocol", "speaker_independent") != "speaker_independent":
+            name += f" ({row['protocol']})"
+        series[name] = {
+            dataset: [scale * fold[metric] for fold in row["datasets"][dataset]["per_fold"].values()]
+            for dataset in datasets if dataset in row["datasets"]
+        }
+    label = {"weighted_f1": "weighted F1 (%)", "ua": "UA (%)"}.get(metric, metric.replace("_", " "))
+    return plot_scores(series, datasets, path, metric=label,
+                       title="mean over test folds (bar), each fold (dot), std over folds (line)")
 
 
 def main(argv=None):
@@ -184,6 +207,9 @@ def main(argv=None):
                         help="dimensional: arousal, valence, dominance (CCC) instead of classes")
     parser.add_argument("--reference_csv", default=None,
                         help="reference figures: encoder,dataset,protocol,weighted_f1,ua,source")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="also draw the scores per encoder and dataset with their spread "
+                        "over test folds (format from the extension: png, svg, pdf)")
     args, passthrough = parser.parse_known_args(argv)
     protocols = args.protocol or ["speaker_independent"]
     if "emobox" in protocols and not args.emobox_folds:
@@ -265,6 +291,8 @@ def main(argv=None):
     )
     write_text(os.path.join(args.output_folder, "benchmark.md"), text)
     write_json(os.path.join(args.output_folder, "benchmark.json"), {"rows": rows, "references": refs})
+    if args.plot:
+        plot_benchmark(rows, datasets, TASK_METRICS[args.task][0], args.plot)
     print(text)
     return rows
 
