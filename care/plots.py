@@ -339,7 +339,8 @@ def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
     width = 0.8 / max(len(names), 1)
     colours = PALETTE * (len(names) // len(PALETTE) + 1)
     with _pyplot() as plt:
-        fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + len(datasets) * (0.5 + 0.35 * len(names))), 3.4))
+        size = (max(5.0, 1.2 + len(datasets) * (0.5 + 0.35 * len(names))), 3.2 + 0.17 * len(names))
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
         try:
             for k, name in enumerate(names):
                 offset = (k - (len(names) - 1) / 2) * width
@@ -355,15 +356,14 @@ def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
                     ax.scatter(x + spread, folds, s=6, color="black", alpha=0.6, lw=0, zorder=3)
             handles, labels = ax.get_legend_handles_labels()
             unique = dict(zip(labels, handles))
-            ax.legend(unique.values(), unique.keys(), fontsize=7, frameon=False,
-                      loc="upper left", bbox_to_anchor=(1.01, 1))
+            fig.legend(unique.values(), unique.keys(), fontsize=7, frameon=False,
+                       loc="outside lower center")
             ax.set_xticks(range(len(datasets)), datasets)
             ax.set_ylabel(metric)
             ax.grid(axis="y", color="#dddddd", lw=0.6)
             ax.set_axisbelow(True)
             if title:
-                ax.set_title(title, fontsize=9)
-            fig.tight_layout()
+                fig.suptitle(title, fontsize=8)
             return _save(fig, path)
         finally:
             plt.close(fig)

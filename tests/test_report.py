@@ -5,6 +5,7 @@ the benchmark's ``--plot``."""
 
 import html.parser
 import os
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -275,6 +276,45 @@ def test_report_renders_a_timeline_in_chromium(tmp_path):
     assert np.percentile(anger_cols, 95) - np.percentile(anger_cols, 5) > 0.25 * width
     assert np.percentile(sad_cols, 95) - np.percentile(sad_cols, 5) > 0.25 * width
     assert abs(np.median(anger_rows) - np.median(sad_rows)) < 0.1 * image.shape[0]
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not installed "
+                    "(Debian/Ubuntu: apt-get install chromium)")
+def test_report_player_finds_the_audio_in_chromium(tmp_path):
+    """In a browser, the player loads the recording by its relative path
+    (from a page in another folder, through an odd file name), and the line
+    that follows playback sits at the played time on the time axis."""
+    folder = tmp_path / "audio dir"
+    folder.mkdir()
+    path = folder / ODD_NAME
+    audio_io.save(str(path), 0.1 * torch.randn(1, 16000 * 12), 16000)
+    page = tmp_path / "reports" / "report.html"
+    write_report(str(page), [synthetic(str(path), 12.0)], [], LABELS, "c", 8.0, 4.0)
+    probe = """<script>
+      var audio = document.querySelector("audio");
+      audio.addEventListener("loadedmetadata", function () {
+        audio.currentTime = 3;
+        audio.dispatchEvent(new Event("timeupdate"));
+        var svg = document.querySelector("svg");
+        document.body.dataset.probe = [audio.duration, svg.dataset.x0, svg.dataset.x1,
+          document.querySelector(".playhead").style.left].join(" ");
+      });
+      audio.preload = "metadata"; audio.load();
+    </script></body>"""
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", probe), encoding="utf-8")
+    command = [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
+    ]  # fmt: skip
+    dom = subprocess.run(command, check=True, capture_output=True, text=True, timeout=120).stdout
+    match = re.search(r'data-probe="([^"]*)"', dom)
+    assert match, "the audio did not load in the browser"
+    duration, x0, x1, left = match.group(1).split()
+    assert float(duration) == pytest.approx(12.0, abs=0.01)
+    assert float(left.rstrip("%")) == pytest.approx(100 * (float(x0) + (float(x1) - float(x0)) / 4),
+                                                    abs=0.01)
 
 
 # --- probing and benchmark figures ---------------------------------------------
