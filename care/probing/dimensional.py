@@ -405,10 +405,10 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
     if hparams.get("export_classifier", True):
         results["classifier"] = _export(setup, extractor, data, runs, results)
     output_folder = hparams["output_folder"]
-    write_layer_weights(output_folder, runs, extractor, dims,
-                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     write_json(os.path.join(output_folder, "results.json"), results)
     write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    write_layer_weights(output_folder, runs, extractor, dims,
+                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     logger.info(f"{hparams['dataset']} / {hparams['encoder_name']}: mean CCC "
                 f"{summary['mean']['ccc_mean']:.4f} -> {os.path.join(output_folder, 'results.md')}")
     return results

@@ -276,10 +276,10 @@ def run_probing(hparams, run_opts=None):
         os.path.join(output_folder, "confusion.png"),
         title=f"{hparams['dataset']} / {hparams['encoder_name']} (all folds and seeds)",
     )
-    write_layer_weights(output_folder, runs, extractor, dims,
-                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     write_json(os.path.join(output_folder, "results.json"), results)
     write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    write_layer_weights(output_folder, runs, extractor, dims,
+                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     logger.info(
         f"{hparams['dataset']} / {hparams['encoder_name']}: weighted F1 "
         f"{results['metrics']['mean']['weighted_f1']:.4f}, UA {results['metrics']['mean']['ua']:.4f}"
