@@ -7,6 +7,7 @@ or was refused::
 
     care-classify --source results/probe/classifier recordings/ extra.wav
     care-classify --source FOLDER recordings/ --jsonl --output labels.jsonl
+    care-classify --source FOLDER recordings/ --report report.html   # + a page of timelines
     python -m care.cli --source FOLDER speech.wav   # the same; python -m care.inference too
 
 Authors
@@ -27,6 +28,7 @@ from care.inference import EmotionRecognizer
 from care.io import write_text
 from care.processing.audio import AudioError
 from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW
+from care.report import write_report
 
 # Extensions collected when a directory is given (files named explicitly are
 # always tried). All are decoded by soundfile / libsndfile >= 1.1.
@@ -183,15 +185,19 @@ def parse_args(argv=None):
         help="table: add a row per window for files longer than one window")
     add("--output", default=None,
         help="write the results here instead of stdout (checked before classifying)")
+    add("--report", default=None, metavar="FILE.html",
+        help="also write a self-contained HTML page: per file a timeline of the per-window "
+        "probabilities (or attributes), an audio player (linked by relative path) and the "
+        "files that could not be read (checked before classifying)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.window is not None and args.hop is not None and args.hop > args.window:
         parser.error(f"--hop ({args.hop}) must not exceed --window ({args.window})")
-    if args.output is not None:
-        problem = _output_problem(args.output)
+    for option, path in (("--output", args.output), ("--report", args.report)):
+        problem = _output_problem(path) if path is not None else None
         if problem:
-            parser.error(f"--output {args.output}: {problem}")
+            parser.error(f"{option} {path}: {problem}")
     return args
 
 
@@ -267,7 +273,21 @@ def main(argv=None):
         sys.stderr.write(f"care-classify: {len(failures)} of {len(found)} inputs failed:\n")
         for _, message in failures:
             sys.stderr.write(f"  {_printable(message)}\n")
-    return EXIT_FAILED_INPUTS if failures or not written and args.output else EXIT_OK
+    reported = _write_report(args, recognizer, results, failures, window, hop)
+    return EXIT_FAILED_INPUTS if failures or not written and args.output or not reported else EXIT_OK
+
+
+def _write_report(args, recognizer, results, failures, window, hop):
+    """Writes ``--report`` (when asked); False when it could not be written."""
+    if not args.report:
+        return True
+    try:
+        write_report(args.report, results, failures, recognizer.labels, args.source, window, hop,
+                     dimensional=recognizer.dimensional)
+    except OSError as error:  # checked at start, but e.g. the disk filled up
+        sys.stderr.write(f"care-classify: cannot write {args.report} ({error})\n")
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ A probing run exports a folder with :func:`save_classifier`
     recognizer = EmotionRecognizer.from_hparams(source="results/probe/classifier")
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
     result = recognizer.recognize_file("meeting.flac")   # + per-window timeline
+    plot_timeline(result, "meeting.png")                 # result.windows, drawn
 
 A dimensional probe (``task: dimensional``, see ``care.probing.dimensional``)
 predicts attribute values (arousal, valence, dominance) instead of classes:
@@ -53,6 +54,7 @@ from care.lobes.export import (
     info_lines,
 )
 from care.lobes.frontend import WAVLM_GRID, masked_mean
+from care.plots import plot_timeline  # noqa: F401 (re-exported: draws recognize_file's timeline)
 from care.processing.windows import (  # noqa: F401 (FileResult, WindowResult, window_spans: re-exported)
     DEFAULT_HOP,
     DEFAULT_WINDOW,

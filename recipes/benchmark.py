@@ -32,7 +32,10 @@ ranks encoders by their average performance across datasets).
   ``iemocap``, ``msp-podcast``) and the table shows, per dataset, the mean
   CCC over attributes and the CCC of each (arousal / valence / dominance),
   mean over test folds; the reference row is the ridge regression.
-- Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``.
+- Output: ``<output_folder>/benchmark.md`` and ``benchmark.json``;
+  ``--plot FILE.png`` also draws the first metric (weighted F1, or mean CCC)
+  per encoder and dataset, each bar the mean over test folds with every
+  fold's value as a dot (``care.plots.plot_scores``).
 - ``--results RUNS_DIR --markdown`` runs nothing: it reads the probing runs
   already in ``RUNS_DIR/<Dataset>/<run folder>/results.json`` and prints one
   Markdown table, a row per encoder and probe configuration, a column per
@@ -57,6 +60,7 @@ RECIPES = Path(__file__).resolve().parent
 sys.path.insert(0, str(RECIPES.parent))
 
 from care.io import write_json, write_text  # noqa: E402
+from care.plots import plot_scores  # noqa: E402
 from care.probing.emobox import read_reference_csv  # noqa: E402
 from care.processing.folds import PROTOCOLS  # noqa: E402
 from care.recipe import load_script  # noqa: E402
@@ -168,6 +172,7 @@ def _cell(results, metrics):
         "mean": metrics["mean"],
         "std": metrics["std_folds"],
         "folds": len(metrics["per_fold"]),
+        "per_fold": metrics["per_fold"],
         "seeds": results["seeds"],
         "speaker_independent": results.get("speaker_independent", True),
         "protocol": results["protocol"],
@@ -256,6 +261,24 @@ def results_table(root, labels=()):
     return "\n".join(lines) + "\n"
 
 
+def plot_benchmark(rows, datasets, metric, path):
+    """Draws ``metric`` of every row (encoder, probe, protocol) per dataset,
+    fold by fold (:func:`care.plots.plot_scores`); weighted F1 and UA in %."""
+    scale = 1 if metric.startswith("ccc") else 100
+    series = {}
+    for row in rows:
+        name = f"{row['encoder_source']} / {row.get('probe', 'probe')}"
+        if row.get("protocol", "speaker_independent") != "speaker_independent":
+            name += f" ({row['protocol']})"
+        series[name] = {
+            dataset: [scale * fold[metric] for fold in row["datasets"][dataset]["per_fold"].values()]
+            for dataset in datasets if dataset in row["datasets"]
+        }
+    label = {"weighted_f1": "weighted F1 (%)", "ua": "UA (%)"}.get(metric, metric.replace("_", " "))
+    return plot_scores(series, datasets, path, metric=label,
+                       title="mean over test folds (bar), each fold (dot), std over folds (line)")
+
+
 def main(argv=None):
     """Parses arguments, runs every probe, writes the table; returns the rows.
     With ``--results``, builds the table from finished runs instead."""
@@ -282,6 +305,9 @@ def main(argv=None):
                         help="dimensional: arousal, valence, dominance (CCC) instead of classes")
     parser.add_argument("--reference_csv", default=None,
                         help="reference figures: encoder,dataset,protocol,weighted_f1,ua,source")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="also draw the scores per encoder and dataset with their spread "
+                        "over test folds (format from the extension: png, svg, pdf)")
     args, passthrough = parser.parse_known_args(argv)
     if args.results is not None:
         return _table_from_results(parser, args, passthrough)
@@ -367,6 +393,8 @@ def main(argv=None):
     )
     write_text(os.path.join(args.output_folder, "benchmark.md"), text)
     write_json(os.path.join(args.output_folder, "benchmark.json"), {"rows": rows, "references": refs})
+    if args.plot:
+        plot_benchmark(rows, datasets, TASK_METRICS[args.task][0], args.plot)
     print(text)
     return rows
 

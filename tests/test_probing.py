@@ -356,6 +356,7 @@ def test_probe_end_to_end_hf_encoder_and_classifier(tmp_path, tiny_wavlm, monkey
     assert "| weighted F1 |" in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["utterances"] == 28
     assert len(results["mean_layer_weights"]) == 5  # CNN output + 4 layers
+    assert (out / "layer_weights.png").stat().st_size > 1000
 
     # A second run reuses the feature cache and the finished folds.
     cache = tmp_path / "features" / (encoder_name(tiny_wavlm) + "-mean_std.pt")  # the default for a speech encoder
@@ -395,6 +396,7 @@ def test_probe_end_to_end_random_care_layer_groups(tmp_path, tiny_kwargs, monkey
     assert results["encoder_name"] == "random-tiny_care"
     assert len(results["mean_layer_weights"]) == tiny_kwargs["num_semantic_layers"]
     assert len(results["runs"]) == 3 and "classifier" not in results
+    assert (out / "layer_weights.png").stat().st_size > 1000  # per fold and seed, groups marked
 
 
 def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
@@ -566,6 +568,7 @@ def test_authors_head_end_to_end_with_the_clip_rule(tmp_path, tiny_kwargs, monke
                              "--authors_epochs", "2")
     depths = 1 + tiny_kwargs["num_shared_layers"] + tiny_kwargs["num_semantic_layers"]
     assert results["probe_head"] == "authors" and len(results["mean_layer_weights"]) == depths
+    assert (out / "layer_weights.png").stat().st_size > 1000  # one bar per depth
     assert all(r["refit"] is False and r["best_epoch"] <= 2 for r in results["runs"])
     assert results["authors_clip_rule"]["pad_seconds"] == 3
     padded = torch.load(tmp_path / "features" / "random-tiny_care-authors_clips.pt")

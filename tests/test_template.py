@@ -242,6 +242,7 @@ def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch)
     assert {"ccc_mean", "ccc_arousal", "pearson_valence", "mae_arousal"} <= set(results["metrics"]["mean"])
     output = tmp_path / "results" / "numbers" / "dimensional" / encoder_name(encoder)
     assert "| CCC |" in (output / "results.md").read_text()
+    assert (output / "layer_weights.png").stat().st_size > 1000
     data = load_manifest(tmp_path / "results" / "numbers" / "dimensional" / "prepared" / "data.json")
     assert data[rows[0]["path"]]["arousal"] == 1.5
     numeric[3]["valence"] = "high"

@@ -51,6 +51,7 @@ from care.inference import save_classifier
 from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe
 from care.probing.cache import cache_info
 from care.probing.extractors import authors_layout
+from care.probing.figures import write_layer_weights
 from care.probing.metrics import summarize
 from care.probing.reference import stacked_inputs
 from care.probing.run import fit_brain, results_header
@@ -406,6 +407,8 @@ def run_dimensional(hparams, run_opts, extractor, features, data, splits, protoc
     output_folder = hparams["output_folder"]
     write_json(os.path.join(output_folder, "results.json"), results)
     write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    write_layer_weights(output_folder, runs, extractor, dims,
+                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     logger.info(f"{hparams['dataset']} / {hparams['encoder_name']}: mean CCC "
                 f"{summary['mean']['ccc_mean']:.4f} -> {os.path.join(output_folder, 'results.md')}")
     return results

@@ -60,6 +60,7 @@ from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe, ProbeEnsemble
 from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cache_info, cached_features
 from care.probing.extractors import authors_layout, build_extractor, resolve_layers
+from care.probing.figures import write_layer_weights
 from care.probing.metrics import (
     METRIC_NAMES,
     METRICS,
@@ -277,6 +278,8 @@ def run_probing(hparams, run_opts=None):
     )
     write_json(os.path.join(output_folder, "results.json"), results)
     write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
+    write_layer_weights(output_folder, runs, extractor, dims,
+                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
     logger.info(
         f"{hparams['dataset']} / {hparams['encoder_name']}: weighted F1 "
         f"{results['metrics']['mean']['weighted_f1']:.4f}, UA {results['metrics']['mean']['ua']:.4f}"

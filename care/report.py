@@ -1,0 +1,207 @@
+"""The HTML report of ``care-classify --report FILE``: one self-contained page
+that any browser opens offline (no server, no network; the figures inline as
+SVG, a few lines of inline script only to follow the audio on its timeline).
+
+Per classified file: its aggregate label and probability (or a dimensional
+classifier's attribute values), its duration, a timeline of the per-window
+class probabilities or attribute curves (:func:`care.plots.timeline_svg`,
+time in m:ss) and an audio player linked by the file's path relative to the
+report (so the report and the recordings move together). A header gives the
+classifier, its classes, the window and hop, and an index of the files; the
+files that could not be read are listed with the reason. Every name from the
+outside (file names, labels, messages) is HTML-escaped.
+
+Authors
+ * CARE for SpeechBrain contributors, 2026
+"""
+
+import html
+import os
+import pathlib
+import urllib.parse
+
+from care.io import write_text
+from care.plots import class_colours, format_time, timeline_svg
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; color: #222;
+       padding: 0 1em; }
+h1 { font-size: 1.4em; margin-bottom: 0.3em; }
+h2 { font-size: 1.05em; margin: 0 0 0.3em; overflow-wrap: anywhere; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { text-align: left; padding: 0.15em 0.8em 0.15em 0; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+section.file { border-top: 1px solid #ccc; padding: 0.8em 0; }
+.meta { margin: 0.2em 0; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.25em;
+          vertical-align: baseline; }
+.figure { position: relative; cursor: pointer; }
+.playhead { position: absolute; top: 4%; bottom: 18%; width: 2px; background: #000;
+            display: none; pointer-events: none; }
+audio { width: 100%; max-width: 40em; }
+.failed li { overflow-wrap: anywhere; }
+.note { color: #666; font-size: 0.85em; }
+"""
+
+# Moves a line over a file's timeline as its audio plays; a click on the
+# timeline plays from there. The SVG carries its plot area's horizontal
+# extent (fractions of its width) and the recording's duration.
+SCRIPT = """
+document.querySelectorAll("section.file").forEach(function (section) {
+  var audio = section.querySelector("audio"), figure = section.querySelector(".figure");
+  if (!audio || !figure) return;
+  var svg = figure.querySelector("svg"), line = figure.querySelector(".playhead");
+  var x0 = +svg.dataset.x0, x1 = +svg.dataset.x1, duration = +svg.dataset.duration;
+  audio.addEventListener("timeupdate", function () {
+    line.style.display = "block";
+    line.style.left = (100 * (x0 + (x1 - x0) * audio.currentTime / duration)) + "%";
+  });
+  figure.addEventListener("click", function (event) {
+    var box = figure.getBoundingClientRect();
+    var at = ((event.clientX - box.left) / box.width - x0) / (x1 - x0);
+    if (at >= 0 && at <= 1) { audio.currentTime = at * duration; audio.play(); }
+  });
+});
+"""
+
+
+def audio_link(path, folder):
+    """The ``src`` of ``path``'s audio player in a page written in
+    ``folder``: its path relative to the folder, percent-encoded (a
+    ``file:`` address where no relative path exists, e.g. another drive).
+
+    Example
+    -------
+    >>> audio_link("data/a b&c.wav", "reports")
+    '../data/a%20b%26c.wav'
+    """
+    try:
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    except ValueError:
+        return pathlib.Path(os.path.abspath(path)).as_uri()
+    return urllib.parse.quote(relative.replace(os.sep, "/"), safe="/")
+
+
+def _escape(text):
+    return html.escape(str(text), quote=True)
+
+
+def _seconds(duration):
+    """``1:23 (83.4 s)``."""
+    return f"{format_time(duration)} ({duration:.1f} s)"
+
+
+def _summary(result):
+    """The aggregate of one file as HTML: the label with its probability, or
+    the attribute values."""
+    if result.attributes is not None:
+        return ", ".join(f"{_escape(a)} {v:.2f}" for a, v in result.attributes.items())
+    return f"<b>{_escape(result.label)}</b> {result.score:.2f}"
+
+
+def _probabilities(result):
+    """Every class's aggregate probability, each after its colour swatch (the
+    colour of its band in the timeline)."""
+    colours = class_colours(result.labels)
+    if result.attributes is not None:
+        values = result.attributes.values()
+    else:
+        values = [float(p) for p in result.probabilities]
+    return " &nbsp; ".join(
+        f'<span class="swatch" style="background:{colour}"></span>{_escape(label)} {value:.2f}'
+        for label, value, colour in zip(result.labels, values, colours)
+    )
+
+
+def _file_section(index, result, folder):
+    """One classified file: heading, summary, timeline and audio player."""
+    windows = len(result.windows)
+    svg = timeline_svg(result, salt=f"care-report-{index}")
+    return "\n".join([
+        f'<section class="file" id="file-{index}">',
+        f"<h2>{_escape(result.path)}</h2>",
+        f'<p class="meta">{_summary(result)} &middot; duration {_seconds(result.duration)} '
+        f"&middot; {windows} window{'s' if windows != 1 else ''}</p>",
+        f'<p class="meta">{_probabilities(result)}</p>',
+        f'<div class="figure">{svg}<div class="playhead"></div></div>',
+        f'<audio controls preload="none" src="{_escape(audio_link(result.path, folder))}"></audio>',
+        "</section>",
+    ])
+
+
+def report_html(results, failures, labels, source, window, hop, folder=".", dimensional=False):
+    """The report's HTML text (see :func:`write_report`; ``folder`` is where
+    the page will be, for the audio players' relative paths)."""
+    total = sum(result.duration for result in results)
+    kind = "attributes" if dimensional else "classes"
+    rows = [
+        ("classifier", _escape(source)),
+        (kind, ", ".join(_escape(label) for label in labels)),
+        ("window / hop", f"{window:g} s / {hop:g} s (files longer than a window are classified "
+                         "in windows; each window's values are drawn at its centre)"),
+        ("files", f"{len(results)} classified, {_seconds(total)} of audio"
+                  + (f"; {len(failures)} could not be read" if failures else "")),
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>Emotion report: {len(results)} files</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>Emotion over time</h1>",
+        "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>",
+    ]
+    if len(results) > 1:
+        parts += ["<h2 style='margin-top:1em'>Files</h2>", "<table>",
+                  "<tr><th>file</th><th>duration</th><th>"
+                  + ("attributes" if dimensional else "label") + "</th></tr>"]
+        parts += [
+            f'<tr><td><a href="#file-{k}">{_escape(r.path)}</a></td>'
+            f'<td class="num">{format_time(r.duration)}</td><td>{_summary(r)}</td></tr>'
+            for k, r in enumerate(results)
+        ]
+        parts.append("</table>")
+    if failures:
+        parts += ['<section class="failed">', "<h2 style='margin-top:1em'>Could not be read</h2>",
+                  "<ul>"]
+        parts += [f"<li>{_escape(message)}</li>" for _, message in failures]
+        parts += ["</ul>", "</section>"]
+    parts += [_file_section(k, result, folder) for k, result in enumerate(results)]
+    parts += [
+        '<p class="note">Written by care-classify. Time in minutes:seconds; the players find '
+        "the recordings by their path relative to this page.</p>",
+        f"<script>{SCRIPT}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def write_report(path, results, failures, labels, source, window, hop, dimensional=False):
+    """Writes the HTML report of a ``care-classify`` run (atomically).
+
+    Arguments
+    ---------
+    path : str
+        The ``.html`` file.
+    results : list of care.processing.windows.FileResult
+        The classified files.
+    failures : list of (str, str)
+        ``(path, message)`` of the files that could not be read.
+    labels : list of str
+        The classifier's classes (or attributes).
+    source : str
+        The classifier (folder or hub id), shown in the header.
+    window, hop : float
+        Seconds.
+    dimensional : bool
+        Whether ``labels`` are attributes.
+
+    Returns
+    -------
+    str
+        ``path``.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    write_text(path, report_html(results, failures, labels, source, window, hop, folder,
+                                 dimensional))
+    return path
