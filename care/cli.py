@@ -27,7 +27,7 @@ from tqdm import tqdm
 from care.inference import EmotionRecognizer
 from care.io import write_text
 from care.processing.audio import AudioError
-from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW
+from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, OutputError
 from care.report import write_report
 
 # Extensions collected when a directory is given (files named explicitly are
@@ -243,7 +243,7 @@ def main(argv=None):
     for path, result in recognizer.recognize_files(paths, window, hop, args.batch_size):
         progress.update()
         if isinstance(result, Exception):
-            message = str(result) if isinstance(result, AudioError) else (
+            message = str(result) if isinstance(result, (AudioError, OutputError)) else (
                 f"{path}: {type(result).__name__}: {result}"
             )
             failures.append((path, message))

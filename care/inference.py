@@ -41,17 +41,16 @@ import sys
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
-from speechbrain.utils.fetching import fetch
 
-from care.io import atomic_path, save_torch, write_text
+from care.io import atomic_folder, atomic_path, save_torch, write_text
 from care.lobes.encoder import CAREEncoder
 from care.lobes.export import (
     ENCODER_CLASSES,
     HPARAMS_FILE,
-    check_hparams,
     cpu_state,
     dump_yaml,
     info_lines,
+    load_pretrained,
 )
 from care.lobes.frontend import WAVLM_GRID, masked_mean
 from care.plots import plot_timeline  # noqa: F401 (re-exported: draws recognize_file's timeline)
@@ -91,12 +90,15 @@ def save_classifier(
     Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
     ``label_encoder``, ``window``, ``hop``, the ``outputs`` values,
     ``modules``, ``pretrainer``, ``info``), ``extractor.ckpt``,
-    ``probe.ckpt``, ``label_encoder.ckpt`` (text: one label per line).
+    ``probe.ckpt``, ``label_encoder.ckpt`` (text: one label per line),
+    ``checksums.sha256``. The folder is written whole
+    (:func:`care.io.atomic_folder`): an interrupted export leaves the
+    previous one as it was.
 
     Arguments
     ---------
     folder : str
-        Created if needed.
+        Created if needed; an existing export there is replaced.
     extractor : torch.nn.Module
         ``forward(wavs, wav_lens) -> [batch, layers, dim]`` with an
         ``export_yaml()`` method returning the YAML lines that rebuild it
@@ -166,11 +168,12 @@ def save_classifier(
     if [label_encoder.ind2lab[i] for i in range(len(labels))] != list(labels):
         raise ValueError(f"labels must be unique, got {labels}")
     label_encoder.expect_len(len(labels))
-    with atomic_path(os.path.join(folder, "label_encoder.ckpt")) as tmp:
-        label_encoder.save(tmp)
-    save_torch(cpu_state(extractor), os.path.join(folder, "extractor.ckpt"))
-    save_torch(cpu_state(probe), os.path.join(folder, "probe.ckpt"))
-    write_text(os.path.join(folder, HPARAMS_FILE), "\n".join(lines) + "\n")
+    with atomic_folder(folder, marker=HPARAMS_FILE) as tmp:
+        with atomic_path(os.path.join(tmp, "label_encoder.ckpt")) as path:
+            label_encoder.save(path)
+        save_torch(cpu_state(extractor), os.path.join(tmp, "extractor.ckpt"))
+        save_torch(cpu_state(probe), os.path.join(tmp, "probe.ckpt"))
+        write_text(os.path.join(tmp, HPARAMS_FILE), "\n".join(lines) + "\n")
     return folder
 
 
@@ -231,20 +234,15 @@ class EmotionRecognizer(Pretrained):
 
     @classmethod
     def from_hparams(cls, source, hparams_file="hyperparams.yaml", trust=False, **kwargs):
-        """``Pretrained.from_hparams``, after checking that ``hparams_file``
-        holds only what :func:`save_classifier` writes
-        (``care.lobes.export.check_hparams``; only that file is fetched for
-        the check). ``trust=True`` skips the check: the file can then run any
-        code, as with SpeechBrain's own interfaces."""
-        if not trust:
-            local = fetch(
-                filename=hparams_file,
-                source=source,
-                savedir=kwargs.get("savedir"),
-                **{k: kwargs[k] for k in ("local_strategy", "fetch_config") if k in kwargs},
-            )
-            check_hparams(str(local), CLASSIFIER_CLASSES)
-        return super().from_hparams(source, hparams_file=hparams_file, **kwargs)
+        """``Pretrained.from_hparams``, checking what it loads
+        (``care.lobes.export.load_pretrained``): ``hparams_file`` holds only
+        what :func:`save_classifier` writes (checked before it is run;
+        ``trust=True`` skips this check: the file can then run any code, as
+        with SpeechBrain's own interfaces); the files stay inside the folder
+        and match its ``checksums.sha256``; weights and labels load strictly,
+        errors naming the file."""
+        return load_pretrained(cls, source, CLASSIFIER_CLASSES, hparams_file=hparams_file,
+                               trust=trust, **kwargs)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,8 +1,10 @@
 """Atomic file writes: a reader never sees a half-written cache, manifest,
 checkpoint or export, and an interrupted write leaves only a temp file that is
-ignored and overwritten next time. And :func:`fingerprint`, the one
-identity of input files (name, size, modification time) that every
-preparation and cache is keyed by.
+ignored and overwritten next time. :func:`atomic_folder` does the same for a
+folder of files that belong together (an exported model), with a
+``checksums.sha256`` that :func:`verify_checksums` checks on loading. And
+:func:`fingerprint`, the one identity of input files (name, size,
+modification time) that every preparation and cache is keyed by.
 
 Example
 -------
@@ -23,11 +25,15 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 import torch
 
 TEMP_SUFFIX = ".tmp"
+# The SHA-256 of every file of a folder written by atomic_folder, in the
+# format of `sha256sum` (`sha256sum -c checksums.sha256` checks it too).
+CHECKSUMS_FILE = "checksums.sha256"
 
 
 @contextlib.contextmanager
@@ -81,6 +87,125 @@ def write_text(path, text):
 def write_json(path, obj):
     """Writes ``obj`` as indented JSON through :func:`atomic_path`."""
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_folder(folder, marker=None):
+    """Yields a temporary folder beside ``folder`` to write files into; on
+    success their SHA-256 go to ``checksums.sha256`` and the temporary folder
+    replaces ``folder`` (the old one renamed away, the new one renamed in,
+    the old one removed), so that ``folder`` holds either all old or all new
+    files. On error the temporary folder is removed and ``folder`` is
+    untouched; a kill leaves it as a hidden sibling, ignored.
+
+    Arguments
+    ---------
+    folder : str
+        The destination; its parent is created if needed.
+    marker : str, optional
+        A file an existing ``folder`` must hold to be replaced (e.g. an
+        export's ``hyperparams.yaml``), so that a mistyped destination never
+        deletes a folder of other files. An empty folder is always replaced.
+
+    Example
+    -------
+    >>> folder = os.path.join(tempfile.mkdtemp(), "model")
+    >>> with atomic_folder(folder) as tmp:
+    ...     write_text(os.path.join(tmp, "a.txt"), "hello")
+    >>> sorted(os.listdir(folder))
+    ['a.txt', 'checksums.sha256']
+    >>> verify_checksums(folder, {"a.txt": os.path.join(folder, "a.txt")})
+    True
+    """
+    folder = os.path.abspath(os.fspath(folder))
+    parent, name = os.path.split(folder)
+    if os.path.isdir(folder) and os.listdir(folder) and marker is not None:
+        if not os.path.isfile(os.path.join(folder, marker)):
+            raise FileExistsError(
+                f"{folder} exists and holds no {marker}: it is not an export, so it is not "
+                "replaced; choose another folder or empty it"
+            )
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=TEMP_SUFFIX)
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        write_text(os.path.join(tmp, CHECKSUMS_FILE), "".join(
+            f"{sha256_file(os.path.join(tmp, f))}  {f}\n"
+            for f in sorted(os.listdir(tmp)) if f != CHECKSUMS_FILE
+        ))
+        old = None
+        if os.path.lexists(folder):
+            old = tmp[: -len(TEMP_SUFFIX)] + ".old" + TEMP_SUFFIX  # unique, as tmp is
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sha256_file(path):
+    """The hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ChecksumError(ValueError):
+    """A folder's files do not match its ``checksums.sha256``: they do not
+    come from one export."""
+
+
+def verify_checksums(folder, files, checksums=None):
+    """Checks ``files`` against the ``checksums.sha256`` of ``folder``
+    (written by :func:`atomic_folder`).
+
+    Arguments
+    ---------
+    folder : str
+        The folder (named in messages).
+    files : dict
+        ``{name: local path}`` of the files about to be used; each must be
+        listed, with the same SHA-256.
+    checksums : str, optional
+        The checksums file (default ``<folder>/checksums.sha256``).
+
+    Returns
+    -------
+    bool
+        False when there is no checksums file (a folder written before they
+        existed); True when every file matches.
+
+    Raises
+    ------
+    ChecksumError
+        A file is not listed, or its content differs, naming it.
+    """
+    checksums = checksums or os.path.join(folder, CHECKSUMS_FILE)
+    if not os.path.isfile(checksums):
+        return False
+    listed = {}
+    with open(checksums, encoding="utf-8") as handle:
+        for line in handle:
+            digest, _, name = line.rstrip("\n").partition("  ")
+            listed[name] = digest
+    for name, path in files.items():
+        if name not in listed:
+            problem = f"{name} is not listed in {CHECKSUMS_FILE}"
+        elif sha256_file(path) != listed[name]:
+            problem = f"{name} differs from the file exported with the others"
+        else:
+            continue
+        raise ChecksumError(
+            f"{folder}: {problem}, so its files do not come from one export (an interrupted "
+            "export, or files copied in from another); refusing to load it. Export it again (or, "
+            f"if you changed a file on purpose, delete {CHECKSUMS_FILE} to load it unchecked)"
+        )
+    return True
 
 
 def file_stat(path):

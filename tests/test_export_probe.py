@@ -13,7 +13,7 @@ from care.lobes import CAREEncoder
 def test_export_round_trip(tmp_path, tiny_kwargs):
     encoder = CAREEncoder(**tiny_kwargs).eval()
     folder = save_encoder(encoder, str(tmp_path / "encoder"), info={"steps": 3})
-    assert sorted(os.listdir(folder)) == ["encoder.ckpt", "hyperparams.yaml"]
+    assert sorted(os.listdir(folder)) == ["checksums.sha256", "encoder.ckpt", "hyperparams.yaml"]
     loaded = load_encoder(folder)
     assert not any(p.requires_grad for p in loaded.parameters())
     wavs = torch.randn(2, 12000)

@@ -441,6 +441,7 @@ def injected(folder, tmp_path, line):
 
     copy = tmp_path / ("evil_" + os.path.basename(folder))
     shutil.copytree(folder, copy)
+    os.remove(copy / "checksums.sha256")  # an attacker drops (or rewrites) it
     with open(copy / "hyperparams.yaml", "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
     return str(copy)
@@ -550,7 +551,7 @@ def test_classifier_folder_writer_and_reader_agree(clips, tmp_path):
     assert "!new:care.lobes.EGeMAPSFeatures" in text
     old = tmp_path / "old"
     old.mkdir()
-    for name in os.listdir(folder):
+    for name in set(os.listdir(folder)) - {"checksums.sha256"}:  # exported before checksums
         (old / name).write_bytes(open(os.path.join(folder, name), "rb").read())
     (old / "hyperparams.yaml").write_text(
         text.replace("care.lobes.EGeMAPSFeatures", "care.probing.encoders.EGeMAPSFeatures"))

@@ -14,6 +14,16 @@ Python with :func:`load_encoder`, from any SpeechBrain YAML with::
 or through ``speechbrain.inference.interfaces.Pretrained.from_hparams(source=FOLDER)``
 (its ``pretrainer`` collects ``encoder.ckpt`` from the folder).
 
+**A folder is written whole** (:func:`care.io.atomic_folder`): into a
+temporary sibling folder, then swapped in, with a ``checksums.sha256`` of its
+files. Loading (:func:`load_encoder`, :func:`load_pretrained`) refuses a
+folder whose files do not match it (an interrupted export, or files copied in
+from another one), a loadable named or resolving outside the folder, and
+weights that do not fit the model exactly (missing or unexpected keys); errors
+name the file and the problem. A folder exported before checksums existed
+loads with a warning: refusing it would strand encoders whose training
+checkpoints are gone; export it again to add them.
+
 **Loading a folder runs its** ``hyperparams.yaml``: HyperPyYAML can call any
 Python function (``!apply:os.system [...]``). :func:`load_encoder` and
 ``care.inference.EmotionRecognizer`` therefore first read the file without
@@ -47,8 +57,13 @@ import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
 from hyperpyyaml.core import resolve_references
+from speechbrain.dataio.encoder import CategoricalEncoder
+from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
+from speechbrain.utils.logger import get_logger
 
-from care.io import save_torch, write_text
+from care.io import CHECKSUMS_FILE, atomic_folder, save_torch, verify_checksums, write_text
+
+logger = get_logger(__name__)
 
 HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "encoder.ckpt"
@@ -65,6 +80,8 @@ ENCODER_CLASSES = {
 }
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "seq", "map")}
 _REF = re.compile(r"^<[A-Za-z_][\w.]*>$")
+# A loadable is read from <folder>/<name>.ckpt: a plain name stays inside.
+_LOADABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TRUST_HINT = (
     "A hyperparams.yaml can run any code when loaded; pass trust=True "
     "(care-classify --trust) only for a folder from a source you trust"
@@ -73,7 +90,13 @@ TRUST_HINT = (
 
 class UntrustedFolderError(ValueError):
     """A model folder whose ``hyperparams.yaml`` holds more than our exporter
-    writes; loading it would run code we cannot vouch for."""
+    writes, or whose files reach outside it; loading it would run code or
+    read files we cannot vouch for."""
+
+
+class FolderError(ValueError):
+    """A model folder file that cannot be loaded (empty, unreadable, or not
+    of this model); the message names the file and the problem."""
 
 
 def check_hparams(path, allowed):
@@ -134,6 +157,10 @@ def _check_node(path, node, allowed, seen):
         if name not in allowed:
             _refuse(path, line, f"{tag}")
         arguments = allowed[name]
+        if name == _PRETRAINER and isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == "loadables" and isinstance(value, yaml.MappingNode):
+                    check_loadable_names([k.value for k, _ in value.value], f"{path}, line {line}")
         if name == "care.lobes.CAREEncoder":
             arguments = None
             if isinstance(node, yaml.MappingNode):
@@ -184,7 +211,8 @@ def save_encoder(encoder, folder, info=None):
     encoder : CAREEncoder
         The encoder; its ``config`` gives the architecture.
     folder : str
-        Created if needed; existing export files are replaced atomically.
+        Created if needed; an existing export there is replaced as a whole
+        (:func:`care.io.atomic_folder`).
     info : dict, optional
         Plain values recorded under an ``info`` key (e.g. training steps,
         the config it was trained with), for provenance.
@@ -210,8 +238,9 @@ def save_encoder(encoder, folder, info=None):
         "        encoder: !ref <encoder>",
     ]
     lines += info_lines(info)
-    save_torch(cpu_state(encoder), os.path.join(folder, WEIGHTS_FILE))
-    write_text(os.path.join(folder, HPARAMS_FILE), "\n".join(lines) + "\n")
+    with atomic_folder(folder, marker=HPARAMS_FILE) as tmp:
+        save_torch(cpu_state(encoder), os.path.join(tmp, WEIGHTS_FILE))
+        write_text(os.path.join(tmp, HPARAMS_FILE), "\n".join(lines) + "\n")
     return folder
 
 
@@ -243,7 +272,11 @@ def load_encoder(folder, map_location="cpu", freeze=True, trust=False):
     Raises
     ------
     UntrustedFolderError
-        The YAML holds more than an export, and ``trust`` is False.
+        The YAML holds more than an export, and ``trust`` is False; or a
+        file resolves outside the folder.
+    FolderError, care.io.ChecksumError
+        The weights do not fit the architecture, or the files do not come
+        from one export.
     """
     hparams_path = os.path.join(folder, HPARAMS_FILE)
     weights_path = os.path.join(folder, WEIGHTS_FILE)
@@ -255,16 +288,173 @@ def load_encoder(folder, map_location="cpu", freeze=True, trust=False):
             )
     if not trust:
         check_hparams(hparams_path, ENCODER_CLASSES)
+    files = {HPARAMS_FILE: hparams_path, WEIGHTS_FILE: weights_path}
+    check_inside(folder, files)
+    check_folder_files(folder, files)
     with open(hparams_path, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle)
     encoder = hparams["encoder"]
-    state = torch.load(weights_path, map_location=map_location, weights_only=True)
-    encoder.load_state_dict(state)
+    load_weights(encoder, weights_path)
     encoder.to(map_location)
     if freeze:
         encoder.requires_grad_(False)
         encoder.eval()
     return encoder
+
+
+def check_loadable_names(names, where):
+    """Raises :class:`UntrustedFolderError` for a ``pretrainer`` loadable
+    whose name is not a plain identifier: it is read from
+    ``<folder>/<name>.ckpt`` (and linked as ``<savedir>/<name>.ckpt``), so
+    ``../x`` would reach outside the folder.
+
+    Example
+    -------
+    >>> check_loadable_names(["extractor", "probe"], "f")
+    >>> check_loadable_names(["../outside/probe"], "f")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    care.lobes.export.UntrustedFolderError: f: loadable '../outside/probe' is not a plain name...
+    """
+    for name in names:
+        if not _LOADABLE_NAME.match(str(name)):
+            raise UntrustedFolderError(
+                f"{where}: loadable {name!r} is not a plain name (letters, digits, _): its file "
+                f"{name}.ckpt would be read from outside the folder; refusing to load it"
+            )
+
+
+def check_inside(folder, files):
+    """Raises :class:`UntrustedFolderError` unless every path of ``files``
+    (``{name: path}``), links resolved, lies inside ``folder``."""
+    root = os.path.realpath(folder)
+    for name, path in files.items():
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root:
+            raise UntrustedFolderError(
+                f"{folder}: {name} resolves to {real}, outside the folder; refusing to load it"
+            )
+
+
+def check_folder_files(folder, files, checksums=None):
+    """:func:`care.io.verify_checksums` of ``files``, with a warning for a
+    folder exported before checksums existed (see the module docstring)."""
+    if not verify_checksums(folder, files, checksums):
+        logger.warning(
+            f"{folder}: no {CHECKSUMS_FILE} (exported before exports had checksums), so "
+            "whether its files belong together cannot be checked; export it again to add it"
+        )
+
+
+def load_weights(module, path):
+    """Loads the state dict in ``path`` into ``module`` strictly: raises
+    :class:`FolderError` naming the file for an empty or unreadable file
+    and for missing or unexpected keys or shapes that do not fit."""
+    what = type(module).__name__
+    if os.path.getsize(path) == 0:
+        raise FolderError(f"{path}: empty file (an interrupted copy or export?), not {what} weights")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FolderError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FolderError(f"{path}: not a state dict of tensors ({type(state).__name__})")
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise FolderError(f"{path}: weights do not fit {what} ({error})") from None
+    problems = [f"{kind} {keys[:5]}" + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+                for kind, keys in (("missing", result.missing_keys),
+                                   ("unexpected", result.unexpected_keys)) if keys]
+    if problems:
+        raise FolderError(
+            f"{path}: weights do not match {what} of hyperparams.yaml: " + "; ".join(problems)
+            + " (the files come from different models)"
+        )
+
+
+def load_labels(encoder, path):
+    """Loads a ``CategoricalEncoder`` file (``label_encoder.ckpt``); raises
+    :class:`FolderError` naming the file when it is empty, unreadable or
+    holds no labels."""
+    if os.path.getsize(path) == 0:
+        raise FolderError(f"{path}: empty file (an interrupted copy or export?), not a label list")
+    try:
+        encoder.load(path)
+    except Exception as error:
+        raise FolderError(f"{path}: not a label encoder file ({type(error).__name__}: {error})") from None
+    if len(encoder) == 0:
+        raise FolderError(f"{path}: holds no labels")
+
+
+def load_pretrained(cls, source, allowed, hparams_file=HPARAMS_FILE, trust=False, savedir=None,
+                    overrides=None, local_strategy=LocalStrategy.SYMLINK, fetch_config=None,
+                    **kwargs):
+    """SpeechBrain's ``pretrained_from_hparams``, checking what it loads:
+    ``hparams_file`` holds only the ``allowed`` classes (unless ``trust``;
+    :func:`check_hparams`), loadable names stay inside the folder, every
+    file matches the folder's checksums, and weights and labels are loaded
+    strictly, errors naming the file (:func:`load_weights`,
+    :func:`load_labels`).
+
+    Arguments
+    ---------
+    cls : type
+        A ``speechbrain.inference.interfaces.Pretrained`` subclass.
+    source : str
+        A folder or a hub id.
+    allowed : dict
+        See :func:`check_hparams`.
+    hparams_file, savedir, overrides, local_strategy, fetch_config, **kwargs
+        As ``Pretrained.from_hparams``.
+    trust : bool
+        Skip :func:`check_hparams` (the file may then run any code).
+
+    Returns
+    -------
+    cls instance
+    """
+    options = {"savedir": savedir, "local_strategy": local_strategy,
+               "fetch_config": fetch_config or FetchConfig()}
+    hparams_path = str(fetch(filename=hparams_file, source=source, **options))
+    if not trust:
+        check_hparams(hparams_path, allowed)
+    local = isinstance(source, (str, os.PathLike)) and os.path.isdir(source)
+    checksums = os.path.join(source, CHECKSUMS_FILE) if local else _fetch_optional(CHECKSUMS_FILE, source, options)
+    checksums = checksums if checksums and os.path.isfile(checksums) else None
+    files = {hparams_file: hparams_path}
+    check_folder_files(str(source), files, checksums)
+    with open(hparams_path, encoding="utf-8") as handle:
+        hparams = load_hyperpyyaml(handle, overrides or {})
+    hparams["savedir"] = savedir
+    pretrainer = hparams["pretrainer"]
+    check_loadable_names(pretrainer.loadables, str(source))
+    pretrainer.set_collect_in(savedir)
+    pretrainer.collect_files(default_source=source, local_strategy=local_strategy,
+                             fetch_config=options["fetch_config"])
+    files.update({f"{name}.ckpt": pretrainer.paths[name] for name in pretrainer.loadables})
+    if local:
+        check_inside(source, files)
+    if checksums:
+        verify_checksums(str(source), files, checksums)
+    pretrainer.add_custom_hooks({
+        name: load_labels if isinstance(obj, CategoricalEncoder) else load_weights
+        for name, obj in pretrainer.loadables.items()
+        if isinstance(obj, (CategoricalEncoder, torch.nn.Module))
+    })
+    pretrainer.load_collected()
+    return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
+
+
+def _fetch_optional(filename, source, options):
+    """``fetch``'s local path of ``filename`` of a hub ``source``, or None
+    when it cannot be had (a model exported before the file existed)."""
+    try:
+        return str(fetch(filename=filename, source=source, **options))
+    except Exception as error:  # the hub's "not found" errors have no common type
+        logger.debug(f"{source}: no {filename} ({error})")
+        return None
 
 
 def dump_yaml(values):

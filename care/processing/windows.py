@@ -159,6 +159,11 @@ def check_window(window, hop, rate, min_samples):
         raise ValueError(f"hop {hop} s is shorter than one sample")
 
 
+class OutputError(ValueError):
+    """A file whose classifier output is not finite (NaN weights or
+    features): an error for that file, never a label; names the file."""
+
+
 def classify_files(recognizer, paths, window, hop, batch_size=8):
     """Classifies recordings with ``recognizer`` (an
     :class:`care.inference.EmotionRecognizer`: its ``classify_batch``,
@@ -240,7 +245,15 @@ def _run_windows(recognizer, batch):
         for job, _, _ in batch:
             job.error = error
         return
+    rate = recognizer.hparams.sample_rate
     for (job, k, _), probs in zip(batch, out_prob.cpu()):
+        if not torch.isfinite(probs).all():  # broken weights or features: no label
+            start, stop = job.spans[k]
+            job.error = OutputError(
+                f"{job.path}: the classifier's output is not finite (NaN or infinite) for "
+                f"{start / rate:.2f}-{stop / rate:.2f} s: its weights or this file's features "
+                "are broken; no result for this file"
+            )
         job.probs[k] = probs
 
 
