@@ -1,5 +1,6 @@
 """What every recipe's ``train.py`` does first: parse SpeechBrain's command
-line, find the hparams file, load it with the overrides.
+line, find the hparams file, load it with the overrides; and how a recipe
+reports a user's mistake (:class:`InputError`, :func:`user_errors`).
 
 The hparams path may be given relative to the current directory or to the
 recipe folder, so both work from the repository root::
@@ -11,6 +12,7 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -18,7 +20,95 @@ import sys
 from pathlib import Path
 
 import speechbrain as sb
+import yaml
 from hyperpyyaml import load_hyperpyyaml
+
+
+class InputError(ValueError):
+    """A mistake in what the user gave (data, an option, a file), not a bug.
+    Every such error of the recipes is one (``ManifestError``,
+    ``AudioError``, a bad override); run from the command line, a recipe
+    reports it as one line, without a traceback (:func:`user_errors`)."""
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Runs a recipe's body so that an :class:`InputError` reaching the top
+    level prints ``<script>: error: <message>`` and exits with status 1,
+    without a traceback; any other exception (a bug) keeps its traceback.
+    A caller that catches the error (a test, another script) gets it as is.
+
+    The report is installed as ``sys.excepthook`` when the error passes
+    through, after SpeechBrain's own hook (which logs every exception with its
+    traceback), so that it is the one Python calls.
+    """
+    try:
+        yield
+    except InputError:
+        if not isinstance(sys.excepthook, _UserErrorHook):
+            sys.excepthook = _UserErrorHook(sys.excepthook)
+        raise
+
+
+class _UserErrorHook:
+    """``sys.excepthook``: one line for an :class:`InputError`, the previous
+    hook (a traceback) for anything else."""
+
+    def __init__(self, previous):
+        self.previous = previous
+
+    def __call__(self, exc_type, value, traceback):
+        if issubclass(exc_type, InputError):
+            sys.stderr.write(f"{os.path.basename(sys.argv[0] or 'care')}: error: {value}\n")
+        else:
+            self.previous(exc_type, value, traceback)
+
+
+def check_overrides(overrides):
+    """Raises :class:`InputError` for command-line overrides that would
+    silently mean something else: a key given twice (``--num_folds 3
+    --num_folds 4``), or a mapping key holding a colon (``{strict:False}``
+    is the one key ``strict:False``: YAML needs a space after the colon).
+
+    Example
+    -------
+    >>> check_overrides("prepare_options: {strict: false, num_folds: 3}")
+    >>> check_overrides("prepare_options: {strict:False}")
+    Traceback (most recent call last):
+        ...
+    care.recipe.InputError: --prepare_options: {strict:False} reads as the one key 'strict:False'; write a space after the colon ({strict: False})
+    """
+    try:
+        node = yaml.compose(overrides or "", Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        raise InputError(f"the command-line overrides are not valid YAML: {error}") from None
+    _check_override_node(node, None)
+
+
+def _check_override_node(node, option):
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_override_node(item, option)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen = set()
+    for key, value in node.value:
+        name = str(key.value)
+        where = f"--{name}" if option is None else f"--{option}: key {name!r}"
+        if name in seen:
+            raise InputError(f"{where} given more than once; give each option once")
+        seen.add(name)
+        if ":" in name and value.tag.endswith(":null"):
+            first, _, second = name.partition(":")
+            raise InputError(
+                f"--{option}: {{{name}}} reads as the one key {name!r}; write a space after the "
+                f"colon ({{{first}: {second}}})"
+            )
+        _check_override_node(value, name if option is None else option)
+
+
+class HparamsNotFoundError(InputError, FileNotFoundError):
+    """The hparams file given on the command line does not exist."""
 
 
 def resolve_hparams_path(path, recipe_folder):
@@ -37,7 +127,7 @@ def resolve_hparams_path(path, recipe_folder):
     candidate = os.path.join(recipe_folder, path)
     if os.path.isfile(candidate):
         return candidate
-    raise FileNotFoundError(
+    raise HparamsNotFoundError(
         f"hparams file {path!r} not found (looked in {os.getcwd()} and {recipe_folder})"
     )
 
@@ -65,8 +155,13 @@ def load_recipe(recipe_folder, argv=None):
     hparams : dict
         The loaded hyperparameters.
     """
-    argv = sys.argv[1:] if argv is None else argv
+    with user_errors():
+        return _load_recipe(recipe_folder, sys.argv[1:] if argv is None else argv)
+
+
+def _load_recipe(recipe_folder, argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    check_overrides(overrides)
     # SpeechBrain 1.1.2 parses options whose default is None as strings.
     if isinstance(getattr(run_opts, "optimizer_step_limit", None), str):
         run_opts = dataclasses.replace(
@@ -78,7 +173,13 @@ def load_recipe(recipe_folder, argv=None):
     hparams_file = resolve_hparams_path(hparams_file, recipe_folder)
     overrides = _share_run_options(hparams_file, run_opts, overrides)
     with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+        try:
+            hparams = load_hyperpyyaml(fin, overrides)
+        except KeyError as error:  # "Override 'x' not found in: [...]"
+            if not str(error.args[0] if error.args else "").startswith("Override"):
+                raise
+            raise InputError(f"{hparams_file}: {error.args[0]} (an option names a key of this "
+                             "file; a nested key is given inside its mapping)") from None
     return hparams_file, run_opts, overrides, hparams
 
 

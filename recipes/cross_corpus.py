@@ -62,7 +62,7 @@ from care.processing.manifest import (  # noqa: E402
     resolve_wav,
     write_manifest,
 )
-from care.recipe import load_recipe, load_script  # noqa: E402
+from care.recipe import load_recipe, load_script, user_errors  # noqa: E402
 
 DEFAULT_LABELS = ("anger", "happiness", "neutral", "sadness")
 # Names the recipes use for the same emotion (the shared name on the right).
@@ -360,12 +360,21 @@ def main(argv=None):
     for name in args.train + [args.test]:
         if name in NOT_CATEGORIES:
             parser.error(f"{name} takes no part in cross-corpus runs: {NOT_CATEGORIES[name]}")
+    repeated = sorted({name for name in args.train if args.train.count(name) > 1})
+    if repeated:
+        parser.error(f"--train names {', '.join(repeated)} more than once (its utterances would count twice)")
     if args.valid_groups < 2:
         parser.error("--valid_groups must be at least 2 (one validates, the others train)")
     folders = {name: os.path.join(args.data_folder, name) for name in args.train + [args.test]}
     for item in args.dataset_folder:
-        name, _, path = item.partition("=")
-        folders[name.strip().lower()] = path
+        name, equals, path = item.partition("=")
+        name = name.strip().lower()
+        if not equals or not path:
+            parser.error(f"--dataset_folder {item}: expected NAME=PATH")
+        if name not in folders:
+            parser.error(f"--dataset_folder {item}: {name} is not among the corpora of this run "
+                         f"({', '.join(folders)})")
+        folders[name] = path
     for name in args.train + [args.test]:
         if not os.path.isdir(folders[name]):
             parser.error(f"{name}: data folder {folders[name]} not found (use --dataset_folder)")
@@ -404,4 +413,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a user's mistake: one line, no traceback
+        main()

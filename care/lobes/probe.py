@@ -50,6 +50,27 @@ from torch import nn
 from care.lobes.frontend import masked_mean
 
 
+def standard_scale(values):
+    """Mean and scale that standardise ``values`` ``[n, ...]`` along the
+    first dimension: the standard deviation, or 1 where it is zero (a value
+    constant in the training set), as scikit-learn's ``StandardScaler`` does;
+    a floor such as 1e-5 would turn a test value that differs into standard
+    scores near 1e4. Computed in float64 (a constant float32 column gives an
+    exact zero), returned in the dtype of ``values``.
+
+    Example
+    -------
+    >>> mean, scale = standard_scale(torch.tensor([[1.0, 2.0, 3e-9], [1.0, 4.0, 1e-9]]))
+    >>> mean[:2].tolist(), scale[:2].tolist(), f"{scale[2]:.3g}"
+    ([1.0, 3.0], [1.0, 1.4142135381698608], '1.41e-09')
+    """
+    x = values.double()
+    mean = x.mean(dim=0)
+    std = x.std(dim=0) if len(x) > 1 else torch.zeros_like(mean)
+    constant = (std <= 1e-12 * mean.abs()) | (std == 0) | ~torch.isfinite(std)
+    return mean.to(values.dtype), torch.where(constant, torch.ones_like(std), std).to(values.dtype)
+
+
 class LayerSelection(nn.Module):
     """The chosen layers of ``[batch, layers, dim]``, each normalised (no
     affine) when ``layer_norm``; the common part of :class:`LayerWeighting`
@@ -197,10 +218,11 @@ class EmotionProbe(nn.Module):
 
     def set_normalisation(self, features):
         """Standardise inputs with the mean and std of ``features``
-        ``[utterances, layers, dim]`` (the training fold's)."""
-        features = features.to(self.feature_mean)
-        self.feature_mean.copy_(features.mean(dim=0))
-        self.feature_std.copy_(features.std(dim=0).clamp(min=1e-5))
+        ``[utterances, layers, dim]`` (the training fold's); a dimension
+        constant there keeps scale 1 (:func:`standard_scale`)."""
+        mean, scale = standard_scale(features.to(self.feature_mean))
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(scale)
 
     set_normalization = set_normalisation  # the former spelling, for existing callers
 

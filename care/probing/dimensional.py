@@ -48,13 +48,14 @@ from speechbrain.utils.logger import get_logger
 
 from care.io import write_json, write_text
 from care.inference import save_classifier
-from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe
+from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe, standard_scale
 from care.probing.cache import cache_info
 from care.probing.extractors import authors_layout
 from care.probing.figures import write_layer_weights
 from care.probing.metrics import summarize
 from care.probing.reference import stacked_inputs
 from care.probing.run import fit_brain, results_header
+from care.processing.checks import check_attribute_names, check_attribute_values
 from care.processing.manifest import PREPARE_FILE
 
 logger = get_logger(__name__)
@@ -159,11 +160,13 @@ def manifest_attributes(data, requested=None):
     """The attributes the probe predicts: ``requested`` (a list, each checked
     to be a number in every utterance), or, when None, every one of
     :data:`ATTRIBUTES` that all utterances have. Raises ``ValueError`` naming
-    utterances that lack one, or when none is present.
+    utterances that lack one, or when none is present; and (before any
+    training) for an attribute named twice, named as a manifest field, or
+    with one value everywhere (``care.processing.checks``).
 
     Example
     -------
-    >>> manifest_attributes({"u": {"arousal": 3.0, "valence": 2.5}})
+    >>> manifest_attributes({"u": {"arousal": 3.0, "valence": 2.5}, "v": {"arousal": 2.0, "valence": 1.5}})
     ['arousal', 'valence']
     """
     if requested is None:
@@ -173,8 +176,9 @@ def manifest_attributes(data, requested=None):
                 "task: dimensional needs numeric attributes in the manifest "
                 f"({', '.join(ATTRIBUTES)}); no attribute is present in every utterance"
             )
+        check_attribute_values(data, found, "the manifest")
         return found
-    attributes = [str(a) for a in requested]
+    attributes = check_attribute_names(requested, "attributes")
     for attribute in attributes:
         lacking = sorted(u for u, e in data.items() if not _number(e.get(attribute)))
         if lacking:
@@ -182,6 +186,7 @@ def manifest_attributes(data, requested=None):
                 f"attribute {attribute!r}: {len(lacking)} of {len(data)} utterances lack a "
                 f"numeric value, e.g. {lacking[:3]}"
             )
+    check_attribute_values(data, attributes, "the manifest")
     return attributes
 
 
@@ -463,11 +468,11 @@ def _fit(setup, seed, train, valid, counter, folder):
     sb.utils.seed_everything(seed)
     probe = setup["head"]["probe"](**setup["dims"])
     probe.set_normalisation(torch.stack([features[u] for u in train]))
-    stacked = torch.stack([setup["targets"][u] for u in train])
+    target_mean, target_std = standard_scale(torch.stack([setup["targets"][u] for u in train]))
     brain_hparams = {
         "loss": setup["loss"],
-        "target_mean": stacked.mean(dim=0),
-        "target_std": stacked.std(dim=0).clamp(min=1e-5),
+        "target_mean": target_mean,
+        "target_std": target_std,
         "attributes": setup["attributes"],
         "noprogressbar": hparams.get("noprogressbar", True),
     }

@@ -40,6 +40,7 @@ Authors
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -72,7 +73,7 @@ from care.probing.metrics import (
 )
 from care.processing.folds import protocol_splits
 from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
-from care.recipe import load_recipe
+from care.recipe import InputError, load_recipe, user_errors
 
 logger = get_logger(__name__)
 
@@ -135,14 +136,15 @@ def run_recipe(prepare_fn, argv, recipe_dir=None):
     dict
         The content of ``results.json``.
     """
-    hparams_file, run_opts, overrides, hparams = load_recipe(recipe_dir or os.getcwd(), list(argv))
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    prepare_corpus(prepare_fn, hparams)
-    return run_probing(hparams, run_opts)
+    with user_errors():  # a user's mistake: one line, no traceback
+        hparams_file, run_opts, overrides, hparams = load_recipe(recipe_dir or os.getcwd(), list(argv))
+        sb.create_experiment_directory(
+            experiment_directory=hparams["output_folder"],
+            hyperparams_to_save=hparams_file,
+            overrides=overrides,
+        )
+        prepare_corpus(prepare_fn, hparams)
+        return run_probing(hparams, run_opts)
 
 
 def prepare_corpus(prepare_fn, hparams):
@@ -151,14 +153,21 @@ def prepare_corpus(prepare_fn, hparams):
 
     Raises
     ------
-    ValueError
+    InputError
         ``prepare_options`` uses a former option name
-        (:data:`RENAMED_PREPARE_OPTIONS`).
+        (:data:`RENAMED_PREPARE_OPTIONS`) or one the function does not take.
     """
     options = dict(hparams["prepare_options"] or {})
     renamed = [f"{old} is now {new}" for old, new in RENAMED_PREPARE_OPTIONS.items() if old in options]
     if renamed:
-        raise ValueError(f"prepare_options of {hparams['dataset']}: " + "; ".join(renamed))
+        raise InputError(f"prepare_options of {hparams['dataset']}: " + "; ".join(renamed))
+    parameters = inspect.signature(prepare_fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(options) - set(parameters))
+        if unknown:
+            raise InputError(
+                f"prepare_options of {hparams['dataset']}: unknown option(s) {unknown}; "
+                f"{prepare_fn.__name__} takes {sorted(set(parameters) - {'data_folder', 'save_folder'})}")
     run_on_main(
         prepare_fn,
         kwargs={

@@ -20,10 +20,12 @@ import torch
 import torchaudio
 from speechbrain.dataio import audio_io
 
+from care.recipe import InputError
+
 SAMPLE_RATE = 16000
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """A file that cannot be used as audio; the message names the file and
     the problem."""
 
@@ -31,13 +33,21 @@ class AudioError(ValueError):
 def audio_info(path):
     """Returns ``(num_frames, sample_rate, channels)`` from the file header
     (no decoding), raising :class:`AudioError` naming the file."""
-    if not os.path.isfile(path):
-        raise AudioError(f"{path}: no such file")
+    _require_file(path)
     try:
         info = audio_io.info(path)
     except Exception as error:  # soundfile raises its own types
         raise AudioError(f"{path}: not readable as audio ({error})") from error
     return info.num_frames, info.sample_rate, info.num_channels
+
+
+def _require_file(path):
+    """Raises :class:`AudioError` unless ``path`` is a file: "is a folder"
+    for a folder, "no such file" for a missing path."""
+    if os.path.isdir(path):
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: no such file")
 
 
 def load_audio(path, sample_rate=SAMPLE_RATE, start=0, num_frames=None):
@@ -57,8 +67,7 @@ def load_audio(path, sample_rate=SAMPLE_RATE, start=0, num_frames=None):
     torch.Tensor
         ``[samples]`` float32.
     """
-    if not os.path.isfile(path):
-        raise AudioError(f"{path}: no such file")
+    _require_file(path)
     try:
         audio, rate = audio_io.load(path)  # [channels, samples]
     except Exception as error:

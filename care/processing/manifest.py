@@ -56,6 +56,7 @@ import os
 from speechbrain.utils.logger import get_logger
 
 from care.io import TEMP_SUFFIX, fingerprint, write_json
+from care.recipe import InputError
 
 logger = get_logger(__name__)
 
@@ -67,7 +68,7 @@ OFFICIAL_SPLITS = ("train", "valid", "test")
 STRICT_HINT = "is the corpus complete? strict=False prepares a subset"
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A corpus or manifest that does not match what its recipe expects; the
     message names the corpus (or file) and the problem."""
 

@@ -26,9 +26,15 @@ numeric column per attribute; ``label`` is then optional::
     alice/0001.wav,alice,4.2,3.0,3.8
     bob/take3.wav,bob,2.0,5.5,3.1
 
-``attributes`` names the columns (any names); by default those of
+``attributes`` names the columns (any names but the manifest's own fields:
+``wav``, ``duration``, ``label``, ``speaker``, ``fold``); by default those of
 ``arousal``, ``valence``, ``dominance`` the header has. Every value must be a
-finite number (an error names the line and column).
+plain decimal number (``4.2``, ``-1e3``; an error names the line and column),
+and a column must not hold one value everywhere (nothing to predict).
+
+A categorical corpus whose label has one utterance, or one speaker, is
+prepared with a warning that names it: speaker-independent folds cannot both
+train and test such a label.
 
 Writes ``<save_folder>/data.json`` in the manifest form shared by every
 emotion recipe (see ``care.processing.manifest``) and ``prepare.json``; a
@@ -39,11 +45,16 @@ Authors
 """
 
 import hashlib
-import math
 import os
 
 from speechbrain.utils.logger import get_logger
 
+from care.processing.checks import (
+    check_attribute_names,
+    check_attribute_values,
+    read_number,
+    warn_label_spread,
+)
 from care.processing.corpus import read_durations, read_table, require_file
 from care.processing.folds import assign_speaker_folds
 from care.processing.manifest import (
@@ -146,6 +157,9 @@ def prepare_csv(data_folder, save_folder, csv_file, num_folds=5, max_bad_files=0
     validate_manifest(data, csv_file)
     if task == "categorical" and len({entry["label"] for entry in data.values()}) < 2:
         raise ManifestError(f"{csv_file}: needs at least two labels")
+    if task == "categorical":
+        warn_label_spread(data, csv_file)
+    check_attribute_values(data, columns, csv_file)
     # Your own folds may put a speaker in two of them: fold_splits refuses
     # such a manifest when the probe splits it, naming the speakers.
     write_manifest(
@@ -185,6 +199,7 @@ def _attribute_columns(csv_file, rows, attributes=None):
     numbers in ``rows``; errors name the file, the line and the column."""
     header = set(rows[0]) if rows else set()
     columns = list(attributes) if attributes else [c for c in ATTRIBUTES if c in header]
+    columns = check_attribute_names(columns, csv_file)
     missing = [c for c in columns if c not in header]
     if not columns or missing:
         raise ManifestError(
@@ -193,12 +208,10 @@ def _attribute_columns(csv_file, rows, attributes=None):
         )
     for line, row in enumerate(rows, start=2):
         for column in columns:
-            try:
-                value = float(row[column])
-            except ValueError:
-                value = float("nan")
-            if not math.isfinite(value):
-                raise ManifestError(f"{csv_file}, line {line}: {column} is not a number ({row[column]!r})")
+            value = read_number(row[column])
+            if value is None:
+                raise ManifestError(f"{csv_file}, line {line}: {column} is not a number "
+                                    f"({row[column]!r}); write a plain decimal such as 4.25 or -1e3")
             row[column] = value
     return columns
 
