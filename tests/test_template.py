@@ -187,7 +187,7 @@ def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
         "--experiment_folder", str(experiment), "--num_folds", "4", "--seeds", "[1]",
         "--number_of_epochs", "3", "--device", "cpu",
     ])  # fmt: skip
-    output = experiment / encoder_name(encoder)
+    output = experiment / f"{encoder_name(encoder)}-linear_concat-mean_std"  # a CARE encoder's default probe
     assert results["labels"] == LABELS and len(results["folds"]) == 4
     assert 0 <= results["metrics"]["mean"]["weighted_f1"] <= 1
     assert (output / "results.md").is_file() and (output / "confusion.png").is_file()
@@ -200,7 +200,7 @@ def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
     # probe on the cached features (read by load_audio).
     recognizer = EmotionRecognizer.from_hparams(source=str(classifier), run_opts={"device": "cpu"})
     assert recognizer.labels == LABELS
-    cache = torch.load(experiment / "features" / f"{encoder_name(encoder)}.pt", weights_only=False)
+    cache = torch.load(experiment / "features" / f"{encoder_name(encoder)}-mean_std.pt", weights_only=False)
     cached = dict(zip(cache["ids"], cache["features"]))
     data = load_manifest(experiment / "prepared" / "data.json")
     for utt in list(data)[::5]:
@@ -240,7 +240,7 @@ def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch)
     assert results["task"] == "dimensional" and results["attributes"] == ["arousal", "valence"]
     assert len(results["folds"]) == 4 and results["utterances"] == len(rows)
     assert {"ccc_mean", "ccc_arousal", "pearson_valence", "mae_arousal"} <= set(results["metrics"]["mean"])
-    output = tmp_path / "results" / "numbers" / "dimensional" / encoder_name(encoder)
+    output = tmp_path / "results" / "numbers" / "dimensional" / f"{encoder_name(encoder)}-linear_concat-mean_std"
     assert "| CCC |" in (output / "results.md").read_text()
     assert (output / "layer_weights.png").stat().st_size > 1000
     data = load_manifest(tmp_path / "results" / "numbers" / "dimensional" / "prepared" / "data.json")
