@@ -28,18 +28,7 @@ __all__ = [
     "masked_mean",
     "masked_pool",
     "POOLINGS",
-    "save_classifier",
     "save_encoder",
     "WAVLM_GRID",
 ]
 
-
-def __getattr__(name):
-    """``care.lobes.save_classifier``: the classifier folder's writer lives
-    beside its reader in :mod:`care.inference` (imported on first use, since
-    ``care.inference`` imports this package)."""
-    if name == "save_classifier":
-        from care.inference import save_classifier
-
-        return save_classifier
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -36,7 +36,12 @@ from care.lobes.frontend import (
     length_mask,
     masked_mean,
 )
-from care.lobes.transformer import RelativePositionBias, SemanticLayer, TransformerLayer
+from care.lobes.transformer import (
+    RelativePositionBias,
+    SemanticLayer,
+    TransformerLayer,
+    init_weights,
+)
 
 
 class CAREOutput(NamedTuple):
@@ -289,7 +294,7 @@ class CAREEncoder(nn.Module):
             speech_layer() for _ in range(num_acoustic_layers)
         )
         self.acoustic_head = nn.Linear(d_model, target_dim)
-        self.apply(_init_weights)
+        self.apply(init_weights)
         if adapter_init == "pytorch":
             for module in self.adapter_modules():
                 module.reset_parameters()
@@ -439,7 +444,7 @@ class CAREEncoder(nn.Module):
                 f"CAREEncoder expects waveforms [batch, samples], got shape {tuple(wavs.shape)}"
             )
         batch, max_samples = wavs.shape
-        num_samples = self._valid_samples(wav_lens, max_samples, wavs.device)
+        num_samples = self.grid.checked_samples(wav_lens, max_samples, wavs.device)
 
         feats, frame_lengths = self.feature_extractor(wavs, num_samples)
         time = feats.shape[1]
@@ -485,36 +490,3 @@ class CAREEncoder(nn.Module):
                 hidden_states = hidden_states.masked_fill(~mask[None, :, :, None], 0.0)
         return CAREOutput(semantic, acoustic, hidden_states, lengths)
 
-    def _valid_samples(self, wav_lens, max_samples, device):
-        """Valid samples of each waveform, or None when none is padded (the
-        fast path of fixed-length crops). Refuses waveforms shorter than one
-        frame's receptive field. One host sync when ``wav_lens`` is given."""
-        field = self.grid.field
-        num_samples = self.grid.valid_samples(wav_lens, max_samples, device)
-        shortest = max_samples if num_samples is None else int(num_samples.min())
-        if shortest < field:
-            which = "" if num_samples is None else f" (batch index {int(num_samples.argmin())})"
-            raise ValueError(
-                f"an utterance{which} has {shortest} samples, fewer than the "
-                f"{field} samples of one encoder frame ({field / 16:.0f} ms at 16 kHz); "
-                "drop or pad such clips in data preparation"
-            )
-        return None if shortest == max_samples else num_samples
-
-
-def _init_weights(module):
-    """Random initialisation as in WavLM/BERT: N(0, 0.02) linear and embedding
-    weights, Kaiming-normal convolutions, unit layer norms."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) and not hasattr(
-        module, "parametrizations"
-    ):
-        nn.init.kaiming_normal_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)

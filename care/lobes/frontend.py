@@ -138,6 +138,22 @@ class FrameGrid:
         num_samples = torch.round(wav_lens.to(device).float() * max_samples).long()
         return num_samples.clamp(min=1, max=max_samples)
 
+    def checked_samples(self, wav_lens, max_samples, device=None):
+        """:meth:`valid_samples` for the encoder: None when no waveform is
+        padded (the fast path of fixed-length crops); raises ``ValueError``
+        for a waveform shorter than one frame's receptive field. One host
+        sync when ``wav_lens`` is given."""
+        num_samples = self.valid_samples(wav_lens, max_samples, device)
+        shortest = max_samples if num_samples is None else int(num_samples.min())
+        if shortest < self.field:
+            which = "" if num_samples is None else f" (batch index {int(num_samples.argmin())})"
+            raise ValueError(
+                f"an utterance{which} has {shortest} samples, fewer than the "
+                f"{self.field} samples of one encoder frame ({self.field / 16:.0f} ms at 16 kHz); "
+                "drop or pad such clips in data preparation"
+            )
+        return None if shortest == max_samples else num_samples
+
     def __eq__(self, other):
         return isinstance(other, FrameGrid) and (self.kernel_sizes, self.strides) == (
             other.kernel_sizes,

@@ -16,11 +16,13 @@
 Mean pooling is linear, so weighting layers then pooling equals pooling each
 layer then weighting. The probe therefore takes per-layer pooled vectors
 ``[batch, layers, dim]``, which can be extracted once and cached; use
-:func:`masked_mean` to pool hidden states ``[layers, batch, frames, dim]``.
+:func:`care.lobes.frontend.masked_mean` to pool hidden states
+``[layers, batch, frames, dim]``.
 
 Example
 -------
 >>> import torch
+>>> from care.lobes.frontend import masked_mean
 >>> hidden = torch.randn(5, 2, 50, 32)  # [layers, batch, frames, dim]
 >>> pooled = masked_mean(hidden, torch.tensor([1.0, 0.6]))
 >>> pooled.shape
@@ -46,8 +48,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from care.lobes.frontend import masked_mean
 
 
 def standard_scale(values):
@@ -224,8 +224,6 @@ class EmotionProbe(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(scale)
 
-    set_normalization = set_normalisation  # the former spelling, for existing callers
-
     def layer_weights(self):
         """How much each chosen layer counts, ``[len(layers)]``, summing to 1:
         the softmax weights of a weighted sum; for ``concatenate``, each
@@ -248,7 +246,7 @@ class ProbeEnsemble(nn.Module):
     """An ensemble of :class:`EmotionProbe`: the log of the members' mean
     class probabilities.
 
-    The members are trained separately (``care.probing.run`` gives each its
+    The members are trained separately (``care.probing.loop`` gives each its
     own seed, epoch selection and refit) and gathered with
     :meth:`from_members`; averaging several small probes trained on a few
     hundred utterances reduces the variance that one probe's initialisation,
@@ -397,8 +395,6 @@ class AuthorsProbe(nn.Module):
         otherwise the inputs stay as they are (the authors' probe)."""
         if self.standardize:
             EmotionProbe.set_normalisation(self, features)
-
-    set_normalization = set_normalisation  # the former spelling, for existing callers
 
     def layer_weights(self):
         """The softmax weights of the depths, ``[depths]``."""

@@ -342,3 +342,22 @@ class SemanticLayer(nn.Module):
         if up_lengths is not None:
             up = up.masked_fill(~length_mask(up_lengths, time).unsqueeze(-1), 0.0)
         return up
+
+
+def init_weights(module):
+    """Random initialisation as in WavLM/BERT: N(0, 0.02) linear and embedding
+    weights, Kaiming-normal convolutions, unit layer norms (the encoder
+    applies it to all its modules: ``encoder.apply(init_weights)``)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)) and not hasattr(
+        module, "parametrizations"
+    ):
+        nn.init.kaiming_normal_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
