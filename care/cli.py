@@ -8,7 +8,7 @@ or was refused::
     care-classify --source results/probe/classifier recordings/ extra.wav
     care-classify --source FOLDER recordings/ --jsonl --output labels.jsonl
     care-classify --source FOLDER recordings/ --report report.html   # + a page of timelines
-    python -m care.cli --source FOLDER speech.wav   # the same; python -m care.inference too
+    python -m care.cli --source FOLDER speech.wav   # the same
 
 Authors
  * CARE for SpeechBrain contributors, 2026

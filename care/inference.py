@@ -7,6 +7,7 @@ A probing run exports a folder with :func:`save_classifier`
 ``probe.ckpt``, ``label_encoder.ckpt``). Load it like any SpeechBrain model::
 
     from care.inference import EmotionRecognizer
+    from care.plots import plot_timeline
     recognizer = EmotionRecognizer.from_hparams(source="results/probe/classifier")
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
     result = recognizer.recognize_file("meeting.flac")   # + per-window timeline
@@ -29,15 +30,15 @@ first without running it and refuse a folder (or hub id) holding anything
 other than what :func:`save_classifier` writes (:data:`CLASSIFIER_CLASSES`),
 unless given ``trust=True`` / ``--trust`` (see SECURITY.md).
 
-The window scheduler is :mod:`care.processing.windows`; the command line
-(``care-classify``, ``python -m care.inference``) is :mod:`care.cli`.
+The window scheduler (and the results it returns, ``FileResult`` and
+``WindowResult``) is :mod:`care.processing.windows`; the command line
+(``care-classify``, ``python -m care.cli``) is :mod:`care.cli`.
 
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
 import os
-import sys
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
@@ -53,16 +54,7 @@ from care.lobes.export import (
     load_pretrained,
 )
 from care.lobes.frontend import WAVLM_GRID, masked_mean
-from care.plots import plot_timeline  # noqa: F401 (re-exported: draws recognize_file's timeline)
-from care.processing.windows import (  # noqa: F401 (FileResult, WindowResult, window_spans: re-exported)
-    DEFAULT_HOP,
-    DEFAULT_WINDOW,
-    FileResult,
-    WindowResult,
-    check_window,
-    classify_files,
-    window_spans,
-)
+from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, check_window, classify_files
 
 # What save_classifier writes, and so what from_hparams loads untrusted: the
 # classes (!new: only) and, where restricted, their allowed arguments.
@@ -75,9 +67,6 @@ CLASSIFIER_CLASSES = {
     "care.lobes.ProbeEnsemble": None,
     "care.lobes.AuthorsProbe": None,
     "speechbrain.dataio.encoder.CategoricalEncoder": set(),
-    # the extractors' former paths, in folders exported before they moved
-    "care.probing.encoders.EGeMAPSFeatures": {"feature_set", "sample_rate"},
-    "care.probing.encoders.HFSpeechFeatures": {"source"},
 }
 
 
@@ -407,7 +396,7 @@ class EmotionRecognizer(Pretrained):
         return out_prob, torch.tensor([result.score]), torch.tensor([result.index]), [result.label]
 
     def recognize_file(self, path, window=None, hop=None, batch_size=8):
-        """Classifies one recording and returns its :class:`FileResult`
+        """Classifies one recording and returns its :class:`~care.processing.windows.FileResult`
         (aggregate and per-window timeline); raises :class:`AudioError` for a
         file that cannot be used."""
         ((_, result),) = self.recognize_files([path], window, hop, batch_size)
@@ -452,25 +441,3 @@ class EmotionRecognizer(Pretrained):
         recording unclassified)."""
         check_window(window, hop, self.hparams.sample_rate, self.min_samples)
 
-
-# The command line moved to care.cli; its names are still importable from here.
-_CLI_NAMES = (
-    "AUDIO_EXTENSIONS", "EXIT_OK", "EXIT_FAILED_INPUTS", "EXIT_USAGE", "EXIT_MODEL",
-    "find_audio", "format_table", "parse_args", "main",
-)
-
-
-def __getattr__(name):
-    """``care.inference.main`` (and the other command-line names) from
-    :mod:`care.cli`, imported on first use (``care.cli`` imports this module)."""
-    if name in _CLI_NAMES:
-        import care.cli
-
-        return getattr(care.cli, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-if __name__ == "__main__":
-    from care.cli import main
-
-    sys.exit(main())

@@ -22,7 +22,7 @@ it on another, over the emotions they share.
 - Protocol: the test corpus is only tested (all its utterances with a shared
   label); the training corpora's speakers are split, per corpus, into
   ``--valid_groups`` speaker groups balanced in size and label mix
-  (:func:`care.processing.manifest.group_speakers`), and the group whose
+  (:func:`care.processing.folds.group_speakers`), and the group whose
   label mix is closest to its corpus's validates (picks the epoch count);
   the rest trains. No speaker is in two of train, valid and test.
 - The probe, its options and the logistic-regression reference are those of
@@ -54,14 +54,14 @@ from care.io import save_torch, write_json, write_text  # noqa: E402
 from care.probing.cache import cache_info, cache_key, cached_features  # noqa: E402
 from care.probing.extractors import build_extractor  # noqa: E402
 from care.probing.run import feature_cache_path, prepare_corpus, run_probing  # noqa: E402
+from care.processing.folds import group_speakers  # noqa: E402
 from care.processing.manifest import (  # noqa: E402
     MANIFEST_FILE,
     ManifestError,
-    group_speakers,
     load_manifest,
     resolve_wav,
-    write_manifest,
 )
+from care.processing.preparation import write_manifest  # noqa: E402
 from care.recipe import load_recipe, load_script, user_errors  # noqa: E402
 
 DEFAULT_LABELS = ("anger", "happiness", "neutral", "sadness")

@@ -104,12 +104,12 @@ def test_attributes_present_or_named(tmp_path):
         task_folder("results/X", "regression")
     # A --prepare_options override without task: dimensional would probe the
     # categorical manifest's subset: refused before any training.
-    from care.probing.dimensional import run_dimensional
+    from care.probing.dimensional import DimensionalTask
 
     (tmp_path / "prepare.json").write_text(json.dumps({"options": {"num_classes": 6}}))
     hparams = {"task": "dimensional", "prepare_folder": str(tmp_path)}
     with pytest.raises(ValueError, match="prepare.json: the corpus was prepared for task categorical"):
-        run_dimensional(hparams, None, *[None] * 8, machine=None)
+        DimensionalTask(hparams, data)
 
 
 @pytest.mark.parametrize("loss, combination", [("ccc", "weighted_sum"), ("mse", "weighted_sum"),
@@ -127,7 +127,8 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     from speechbrain.utils.train_logger import FileTrainLogger
 
     from care.lobes import EmotionProbe
-    from care.probing import dimensional
+    from care.probing import loop
+    from care.probing.dimensional import DimensionalTask
 
     generator = torch.Generator().manual_seed(0)
     ids = [f"u{i:03d}" for i in range(160)]
@@ -135,22 +136,19 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     weights = torch.randn(8, 2, generator=generator)
     data = {u: {"arousal": 4.0 + 0.8 * float(features[u][1] @ weights[:, 0]),
                 "valence": 2.0 + 0.3 * float(features[u][1] @ weights[:, 1])} for u in ids}
-    attributes = ["arousal", "valence"]
-    setup = {
-        "hparams": {"batch_size": 16, "noprogressbar": True, "train_logger": FileTrainLogger},
-        "run_opts": {"device": "cpu"},
-        "features": features,
-        "targets": dimensional.attribute_targets(data, attributes),
-        "dims": {"num_layers": 2, "input_dim": 8, "num_classes": 2, "layers": None},
-        "head": {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False,
-                                  layer_combination=combination),
-                 "opt_class": partial(torch.optim.AdamW, lr=0.01),
-                 "epoch_counter": partial(EpochCounter, limit=25), "refit": True},
-        "attributes": attributes,
-        "loss": dimensional.LOSS_FUNCTIONS[loss],
-    }
-    result = dimensional._train_fold(setup, (ids[:100], ids[100:130], ids[130:]), 1, "f",
-                                     str(tmp_path / loss))
+    (tmp_path / "prepare.json").write_text(json.dumps({"options": {"task": "dimensional"}}))
+    hparams = {"batch_size": 16, "noprogressbar": True, "train_logger": FileTrainLogger,
+               "prepare_folder": str(tmp_path), "dimensional_loss": loss}
+    task = DimensionalTask(hparams, data)
+    assert task.outputs == ["arousal", "valence"]
+    head = {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False,
+                             layer_combination=combination),
+            "opt_class": partial(torch.optim.AdamW, lr=0.01),
+            "epoch_counter": partial(EpochCounter, limit=25), "refit": True, "members": 1}
+    dims = {"num_layers": 2, "input_dim": 8, "num_classes": 2, "layers": None}
+    experiment = loop.Experiment(hparams, {"device": "cpu"}, features, data, task, dims, head)
+    result = loop.train_fold(experiment, (ids[:100], ids[100:130], ids[130:]), 1, "f",
+                             str(tmp_path / loss))
     assert len(result["layer_weights"]) == 2
     if combination == "concatenate":
         assert result["layer_weights"][1] > 0.6
@@ -226,7 +224,7 @@ def test_dimensional_classifier_predicts_attribute_values(dimensional, clips, tm
 
 
 def test_care_classify_prints_attributes(dimensional, clips, tmp_path, capsys):
-    from care.inference import main
+    from care.cli import main
     from speechbrain.dataio import audio_io
 
     short, long = str(tmp_path / "short.wav"), str(tmp_path / "long.wav")

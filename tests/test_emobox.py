@@ -12,7 +12,8 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from care.probing import run as run_module
+from care.probing import loop
+from care.probing.categorical import CategoricalTask
 from care.probing.emobox import (
     EmoBoxError,
     emobox_splits,
@@ -231,8 +232,6 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     """The epoch and weights kept are the same whatever the test fold holds
     (its labels shuffled, its features replaced by noise), and no test
     feature is read before the single test evaluation."""
-    from speechbrain.dataio.encoder import CategoricalEncoder
-
     from care.probing.brain import ProbeBrain
 
     torch.manual_seed(0)
@@ -247,11 +246,9 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     train = {u: data[u] for u in list(data)[:36]}
     valid = {u: data[u] for u in list(data)[36:48]}
     test = {u: data[u] for u in list(data)[48:]}
-    encoder = CategoricalEncoder()
-    encoder.update_from_iterable(labels)
     dims = {"num_layers": 1, "input_dim": 8, "num_classes": 3, "layers": None}
     hparams = probe_hparams(tmp_path)
-    head = run_module.probe_settings(hparams)
+    head = loop.probe_settings(hparams)
     assert head["refit"], "the default head refits on training + validation"
 
     members = head["members"]
@@ -270,9 +267,10 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
         nonlocal spy
         spy = SpyFeatures(feats)
         spy.mark = 0
-        task = run_module.ProbeTask(hparams, None, spy, manifest, encoder, dims, head)
-        return run_module._train_fold(task, (train, valid, {u: manifest[u] for u in test}), 1, "f",
-                                      str(tmp_path / name))
+        experiment = loop.Experiment(hparams, None, spy, manifest, CategoricalTask(hparams, manifest),
+                                     dims, head)
+        return loop.train_fold(experiment, (train, valid, {u: manifest[u] for u in test}), 1, "f",
+                               str(tmp_path / name))
 
     spy = None
     first = run("a", features, data)

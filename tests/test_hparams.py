@@ -246,9 +246,9 @@ def test_care_base_configs_follow_the_authors_code(name, tmp_path):
 PROBE_YAMLS = sorted((REPO / "recipes").glob("*/emotion/hparams/probe.yaml")) + [
     REPO / "templates" / "emotion_probe" / "hparams" / "probe.yaml"
 ]
-# Keys run.py and protocol_splits read only in one configuration (a head's
-# settings at the top level of a YAML without ``head``; protocol: emobox;
-# extract_clips: authors).
+# Keys the runner (run.py, loop.py, categorical.py) reads only in one
+# configuration (a head's settings at the top level of a YAML without
+# ``head``; protocol: emobox; extract_clips: authors).
 CONDITIONAL_KEYS = {
     "head", "probe", "opt_class", "epoch_counter", "authors_clip_rule",
     "emobox_folds", "emobox_dataset", "emobox_exclude", "emobox_valid_fraction",
@@ -267,8 +267,7 @@ def test_probe_yamls_define_every_key_the_runner_reads():
     of ``run.PROBE_KEYS``, the twelve recipes the same keys; every key the
     runner reads as ``hparams[...]`` is in ``PROBE_KEYS`` or read only in one
     configuration, and no default for it hides in the code."""
-    from care.probing import run
-    from care.processing import folds
+    from care.probing import categorical, loop, run
 
     assert len(PROBE_YAMLS) == 13
     for path in PROBE_YAMLS:
@@ -276,11 +275,11 @@ def test_probe_yamls_define_every_key_the_runner_reads():
         assert not missing, f"{path.relative_to(REPO)} lacks {sorted(missing)}"
     recipes = [top_level_keys(path) - DIMENSIONAL_KEYS for path in PROBE_YAMLS[:-1]]
     assert all(keys == recipes[0] for keys in recipes), "the twelve recipes define different keys"
-    for module in (run, folds):
+    for module in (run, loop, categorical):
         source = Path(module.__file__).read_text()
-        read = set(re.findall(r"(?<![\w.])hparams\[\"(\w+)\"\]", source))
+        read = set(re.findall(r"(?<![\w.])(?:self\.)?hparams\[\"(\w+)\"\]", source))
         assert read <= set(run.PROBE_KEYS) | CONDITIONAL_KEYS, sorted(read - set(run.PROBE_KEYS))
-        defaults = set(re.findall(r"(?<![\w.])hparams\.get\(\"(\w+)\"", source))
+        defaults = set(re.findall(r"(?<![\w.])(?:self\.)?hparams\.get\(\"(\w+)\"", source))
         assert defaults <= {"head", "probe_head"}, sorted(defaults)
 
 

@@ -16,17 +16,12 @@ import soundfile
 import torch
 from speechbrain.dataio import audio_io
 
-from care.inference import (
-    CLASSIFIER_CLASSES,
-    EmotionRecognizer,
-    find_audio,
-    main,
-    save_classifier,
-    window_spans,
-)
+from care.cli import find_audio, main
+from care.inference import CLASSIFIER_CLASSES, EmotionRecognizer, save_classifier
 from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe
 from care.processing.audio import AudioError, load_audio
 from care.processing.stream import AudioStream
+from care.processing.windows import window_spans
 from conftest import REPO, TINY_ENCODER, deny_folder
 
 LABELS = ["angry", "happy", "neutral"]
@@ -422,7 +417,7 @@ def test_module_entry_point_and_console_script(trained, inputs):
     folder, good = inputs
     env = dict(os.environ, PYTHONPATH=str(REPO))
     run = subprocess.run(
-        [sys.executable, "-m", "care.inference", "--source", trained["folder"], good[0], "--jsonl"],
+        [sys.executable, "-m", "care.cli", "--source", trained["folder"], good[0], "--jsonl"],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -472,7 +467,7 @@ def test_untrusted_console_script_does_not_run_injected_command(trained, inputs,
     evil = injected(trained["folder"], tmp_path, f'__x: !apply:os.system ["touch {marker}"]')
     env = dict(os.environ, PYTHONPATH=str(REPO))
     run = subprocess.run(
-        [sys.executable, "-m", "care.inference", "--source", evil, good[0]],
+        [sys.executable, "-m", "care.cli", "--source", evil, good[0]],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
     )  # fmt: skip
     assert run.returncode == 3 and "--trust" in run.stderr, run.stderr
@@ -535,8 +530,9 @@ def egemaps_classifier(tmp_path_factory):
 def test_classifier_folder_writer_and_reader_agree(clips, tmp_path):
     """save_classifier and EmotionRecognizer, one module: what the writer is
     given (labels, window, hop, provenance, the extractor and probe) is what
-    the reader uses; and a folder exported before the extractors moved
-    (``!new:care.probing.encoders.EGeMAPSFeatures``) still loads untrusted."""
+    the reader uses; and a folder naming an extractor by a path that is not
+    where care defines it (``care.probing.encoders``, a module that no longer
+    exists) is refused untrusted, naming the path."""
     from care.lobes import EGeMAPSFeatures
 
     extractor = EGeMAPSFeatures()
@@ -555,13 +551,13 @@ def test_classifier_folder_writer_and_reader_agree(clips, tmp_path):
         (old / name).write_bytes(open(os.path.join(folder, name), "rb").read())
     (old / "hyperparams.yaml").write_text(
         text.replace("care.lobes.EGeMAPSFeatures", "care.probing.encoders.EGeMAPSFeatures"))
-    for source in (folder, str(old)):
-        savedir = str(tmp_path / f"collect-{os.path.basename(source)}")
-        recognizer = EmotionRecognizer.from_hparams(source=source, savedir=savedir)
-        assert recognizer.labels == LABELS
-        assert (recognizer.hparams.window, recognizer.hparams.hop) == (3.0, 1.5)
-        assert recognizer.hparams.info == {"dataset": "toy", "fold": 3}
-        torch.testing.assert_close(recognizer.classify_batch(wavs, lens)[0], expected)
+    recognizer = EmotionRecognizer.from_hparams(source=folder, savedir=str(tmp_path / "collect"))
+    assert recognizer.labels == LABELS
+    assert (recognizer.hparams.window, recognizer.hparams.hop) == (3.0, 1.5)
+    assert recognizer.hparams.info == {"dataset": "toy", "fold": 3}
+    torch.testing.assert_close(recognizer.classify_batch(wavs, lens)[0], expected)
+    with pytest.raises(Exception, match="care.probing.encoders.EGeMAPSFeatures"):
+        EmotionRecognizer.from_hparams(source=str(old), savedir=str(tmp_path / "collect-old"))
 
 
 def test_short_clips_refused_not_labelled(egemaps_classifier, clips, tmp_path):

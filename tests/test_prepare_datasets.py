@@ -963,7 +963,7 @@ def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch
     Pearson / MAE per attribute, the epoch chosen on validation mean CCC, the
     ridge reference; MSP-Podcast also exports a classifier that care-classify
     runs, printing the attribute values per file and window."""
-    from care.inference import main as classify
+    from care.cli import main as classify
     from care.probing.dimensional import ccc
 
     monkeypatch.chdir(tmp_path)

@@ -12,7 +12,8 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from care.inference import EmotionRecognizer, main
+from care.cli import main
+from care.inference import EmotionRecognizer
 from care.lobes import CAREEncoder, save_encoder
 from care.probing import encoder_name
 from care.processing.manifest import ManifestError, load_manifest
@@ -106,7 +107,8 @@ def test_prepare_errors_name_the_problem(corpus, tmp_path):
     own = [dict(row, fold=f"f{i % 3}") for i, row in enumerate(rows)]
     write_csv(bad, own, ("path", "label", "speaker", "fold"))
     prepare_csv(str(folder), str(tmp_path / "own"), str(bad))
-    from care.processing.manifest import SpeakerOverlapError, fold_splits
+    from care.processing.folds import fold_splits
+    from care.processing.manifest import SpeakerOverlapError
 
     with pytest.raises(SpeakerOverlapError):
         next(fold_splits(load_manifest(tmp_path / "own" / "data.json")))

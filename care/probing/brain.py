@@ -2,7 +2,7 @@
 ``AuthorsProbe``) on cached per-layer features, keeps the epoch with the best
 validation weighted F1 through the checkpointer, and scores the test set once
 (with that epoch's probe, or with the probe refit on training + validation:
-see ``care.probing.run``).
+see ``care.probing.loop``).
 
 Only hooks are overridden; optimisation, checkpointing and resumption come
 from ``sb.Brain``. Batches carry ``features`` ``[batch, layers, dim]`` and

@@ -1,7 +1,9 @@
 """Dimensional emotion probing: regression of arousal, valence and dominance
 (or any subset present in the manifest) from the same frozen per-layer
 features and layer weighting as the categorical probe (``task: dimensional``
-in a recipe's ``probe.yaml``; see ``care.probing.run``).
+in a recipe's ``probe.yaml``). This module is the task
+(:class:`DimensionalTask`) that the probing loop (:mod:`care.probing.loop`)
+trains, selects, scores and reports; the loop is the categorical task's too.
 
 - Head: the probe of ``probe_head`` (``EmotionProbe`` or ``AuthorsProbe``)
   with one output per attribute. Targets are standardised with the training
@@ -15,7 +17,7 @@ in a recipe's ``probe.yaml``; see ``care.probing.run``).
   scale), and their means over attributes (``ccc_mean`` ...).
 - Model selection: the epoch of best validation ``ccc_mean`` and nothing
   else; with ``refit`` a fresh probe then trains on training + validation for
-  that many epochs and is tested, as in the categorical runner.
+  that many epochs and is tested, as in the categorical task.
 - A ridge-regression reference (:func:`ridge_regression`) is scored on the
   same features and folds, like the categorical logistic regression.
 
@@ -36,29 +38,17 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import hashlib
 import json
 import os
-import time
 
 import numpy as np
 import speechbrain as sb
 import torch
-from speechbrain.utils.logger import get_logger
 
-from care.io import write_json, write_text
-from care.inference import save_classifier
-from care.lobes.probe import LAYER_WEIGHTS_CAPTION, AuthorsProbe, standard_scale
-from care.probing.cache import cache_info
-from care.probing.extractors import authors_layout
-from care.probing.figures import write_layer_weights
-from care.probing.metrics import summarize
+from care.lobes.probe import LAYER_WEIGHTS_CAPTION, standard_scale
 from care.probing.reference import stacked_inputs
-from care.probing.run import fit_brain, results_header
 from care.processing.checks import check_attribute_names, check_attribute_values
 from care.processing.manifest import PREPARE_FILE
-
-logger = get_logger(__name__)
 
 TASKS = ("categorical", "dimensional")
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -304,216 +294,126 @@ def ridge_regression(features, data, splits, attributes, layers=None, alpha=1.0)
     return runs
 
 
-def run_dimensional(hparams, run_opts, extractor, features, data, splits, protocol_info, layers,
-                    head, cache_path, machine, clip_rule=None):
-    """Cross-validated regression probing on cached features; the dimensional
-    branch of :func:`care.probing.run.run_probing`, which hands over what it
-    prepared (manifest, splits, features, head settings).
+class DimensionalTask:
+    """Attribute values: what the probing loop needs to train, select, score
+    and report a regression of the manifest's attributes (see
+    :mod:`care.probing.loop` for the meaning of each member).
 
-    Writes ``results.json`` and ``results.md`` in ``output_folder`` and, unless
-    ``export_classifier`` is False, a classifier folder whose
-    ``hyperparams.yaml`` says ``task: dimensional`` and holds the attributes'
-    names and scale (see ``care.inference``).
+    Arguments
+    ---------
+    hparams : dict
+        The loaded probe.yaml: ``prepare_folder`` (its ``prepare.json`` must
+        say ``task: dimensional``), and optionally ``attributes`` (default:
+        every one of :data:`ATTRIBUTES` that all utterances have),
+        ``dimensional_loss`` (``ccc``) and ``dimensional_reference``.
+    data : dict
+        The manifest.
 
-    Returns
-    -------
-    dict
-        The content of ``results.json``.
+    Raises
+    ------
+    ValueError
+        The corpus was prepared for another task, the loss is unknown, or an
+        attribute is missing (:func:`manifest_attributes`).
     """
-    task = hparams.get("task", "categorical")
-    check_task(task)
-    if task != "dimensional":
-        raise ValueError(f"run_dimensional runs task: dimensional, not {task}")
-    # The manifest must be the dimensional one (every utterance with
-    # attributes), not a categorical subset that happens to carry them.
-    record_path = os.path.join(hparams["prepare_folder"], PREPARE_FILE)
-    with open(record_path, encoding="utf-8") as handle:
-        prepared_for = json.load(handle).get("options", {}).get("task", "categorical")
-    if prepared_for != task:
-        raise ValueError(
-            f"{record_path}: the corpus was prepared for task {prepared_for}; prepare it with "
-            f"task: {task} in prepare_options (a --prepare_options override replaces the whole "
-            "mapping: include it there)"
-        )
-    loss_name = hparams.get("dimensional_loss", "ccc")
-    if loss_name not in LOSSES:
-        raise ValueError(f"dimensional_loss: {loss_name!r}; expected one of {', '.join(LOSSES)}")
-    attributes = manifest_attributes(data, hparams.get("attributes"))
-    targets = attribute_targets(data, attributes)
-    if head.get("members", 1) != 1:
-        logger.warning(f"task: dimensional trains one probe per seed and fold; the head's "
-                       f"members: {head['members']} (an ensemble) is not applied")
-    dims = {"num_layers": extractor.num_layers, "input_dim": extractor.dim,
-            "num_classes": len(attributes), "layers": layers}
-    probe_class = getattr(head["probe"], "func", head["probe"])
-    if isinstance(probe_class, type) and issubclass(probe_class, AuthorsProbe):
-        if layers is not None:
-            raise ValueError(f"probe_head authors weights its own layers; got layers: {hparams['layers']}")
-        dims.update(authors_layout(extractor))
-    setup = {"hparams": hparams, "run_opts": run_opts, "features": features, "targets": targets,
-             "dims": dims, "head": head, "attributes": attributes, "loss": LOSS_FUNCTIONS[loss_name]}
-    reference = None
-    if hparams.get("dimensional_reference") is not None:
-        reference = summarize(
-            hparams["dimensional_reference"](features, data, splits, attributes, layers=layers),
-            metrics=metric_names(attributes),
-        )
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(hparams.get("probe_num_threads") or threads)
-    signature = _signature(hparams, cache_path, layers, head, attributes, loss_name, protocol_info)
-    runs = []
-    for seed in hparams["seeds"]:
-        for fold, train, valid, test in splits:
-            fold_dir = fold if str(fold).startswith("fold") else f"fold_{fold}"
-            folder = os.path.join(hparams["save_folder"], signature, fold_dir, f"seed_{seed}")
-            runs.append(_train_fold(setup, (train, valid, test), seed, fold, folder))
-            logger.info(f"seed {seed} fold {fold}: epoch {runs[-1]['best_epoch']}, test "
-                        + ", ".join(f"ccc_{a} {runs[-1]['test']['ccc_' + a]:.4f}" for a in attributes))
-    torch.set_num_threads(threads)
+    name = "dimensional"
+    selection = "ccc_mean"
+    brain_class = DimensionalBrain
+    ensembles = False
 
-    names = metric_names(attributes)
-    summary = summarize(runs, metrics=names)
-    pooled = []
-    for seed in hparams["seeds"]:
-        seed_runs = [r for r in runs if r["seed"] == seed]
-        pooled.append(regression_metrics(
-            [t for r in seed_runs for t in r["outputs"]["targets"]],
-            [p for r in seed_runs for p in r["outputs"]["predictions"]], attributes))
-    results = {
-        "task": "dimensional",
-        **results_header(hparams, protocol_info, data),
-        "attributes": attributes,
-        "attribute_range": {a: [min(float(e[a]) for e in data.values()),
-                                max(float(e[a]) for e in data.values())] for a in attributes},
-        "loss": loss_name,
-        "selection": "validation ccc_mean",
-        "seeds": list(hparams["seeds"]),
-        "folds": list(summary["per_fold"]),
-        "metrics": summary,
-        "pooled_over_folds": {m: float(np.mean([p[m] for p in pooled])) for m in names},
-        "mean_layer_weights": [
-            round(float(w), 4) for w in np.mean([r["layer_weights"] for r in runs], axis=0)],
-        "runs": [{k: v for k, v in r.items() if k != "outputs"} for r in runs],
-        "probe_head": hparams.get("probe_head", "probe"),
-    }
-    if clip_rule:
-        results["authors_clip_rule"] = dict(clip_rule)
-    if reference is not None:
-        results["reference"] = {"name": _reference_name(hparams["dimensional_reference"]),
-                                "metrics": reference}
-    results["timing_seconds"] = {
-        "feature_extraction": cache_info(cache_path).get("extraction_seconds"),
-        "probe_training_all_runs": round(sum(r.get("seconds", float("nan")) for r in runs), 1),
-    }
-    results["machine"] = machine
-    if hparams.get("export_classifier", True):
-        results["classifier"] = _export(setup, extractor, data, runs, results)
-    output_folder = hparams["output_folder"]
-    write_json(os.path.join(output_folder, "results.json"), results)
-    write_text(os.path.join(output_folder, "results.md"), results_markdown(results))
-    write_layer_weights(output_folder, runs, extractor, dims,
-                        f"{hparams['dataset']} / {hparams['encoder_name']}: {results['probe_head']}")
-    logger.info(f"{hparams['dataset']} / {hparams['encoder_name']}: mean CCC "
-                f"{summary['mean']['ccc_mean']:.4f} -> {os.path.join(output_folder, 'results.md')}")
-    return results
+    def __init__(self, hparams, data):
+        # The manifest must be the dimensional one (every utterance with
+        # attributes), not a categorical subset that happens to carry them.
+        record_path = os.path.join(hparams["prepare_folder"], PREPARE_FILE)
+        with open(record_path, encoding="utf-8") as handle:
+            prepared_for = json.load(handle).get("options", {}).get("task", "categorical")
+        if prepared_for != self.name:
+            raise ValueError(
+                f"{record_path}: the corpus was prepared for task {prepared_for}; prepare it with "
+                f"task: {self.name} in prepare_options (a --prepare_options override replaces the "
+                "whole mapping: include it there)"
+            )
+        self.loss = hparams.get("dimensional_loss", "ccc")
+        if self.loss not in LOSSES:
+            raise ValueError(f"dimensional_loss: {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        self.hparams = hparams
+        self.outputs = manifest_attributes(data, hparams.get("attributes"))
+        self.targets = attribute_targets(data, self.outputs)
+        self.metrics = metric_names(self.outputs)
+        self.logged = [f"ccc_{a}" for a in self.outputs]
 
+    def dataset(self, ids, features):
+        """Features and attribute values of ``ids`` (:func:`attribute_dataset`)."""
+        return attribute_dataset(ids, features, self.targets)
 
-def _train_fold(setup, sets, seed, fold, folder):
-    """Trains on ``train``, selects the epoch of best validation mean CCC,
-    refits on training + validation when the head says so, tests once; the
-    result is saved in ``folder`` (``result.json``) and reused."""
-    result_path = os.path.join(folder, "result.json")
-    if os.path.isfile(result_path):
-        with open(result_path, encoding="utf-8") as handle:
-            return json.load(handle)
-    train, valid, test = (sorted(part) for part in sets)
-    head = setup["head"]
-    started = time.time()
-    probe, brain = _fit(setup, seed, train, valid, head["epoch_counter"](), folder)
-    best = brain.checkpointer.find_checkpoint(max_key="ccc_mean")
-    selected = int(best.meta["epoch"])
-    if head["refit"]:
-        probe, brain = _fit(setup, seed, train + valid, None, head["epoch_counter"](limit=selected),
-                            os.path.join(folder, "refit"))
-        if brain.checkpointer.find_checkpoint() is None:  # else: resumed, already trained
-            brain.checkpointer.save_checkpoint(meta={"epoch": selected, "refit": True})
-    brain.evaluate(
-        attribute_dataset(test, setup["features"], setup["targets"]),
-        max_key=None if head["refit"] else "ccc_mean",
-        test_loader_kwargs={"batch_size": setup["hparams"]["batch_size"]},
-    )
-    result = {
-        "seed": seed,
-        "fold": fold,
-        "best_epoch": selected,
-        "valid_ccc_mean": float(best.meta["ccc_mean"]),
-        "refit": head["refit"],
-        "sizes": {"train": len(train), "valid": len(valid), "test": len(test)},
-        "test": {m: brain.stage_stats[m] for m in metric_names(setup["attributes"])},
-        "layer_weights": probe.layer_weights().detach().cpu().tolist(),
-        "outputs": brain.stage_outputs,
-        "seconds": round(time.time() - started, 2),
-    }
-    write_json(result_path, result)
-    return result
+    def brain_hparams(self, train, head):
+        """The loss and the training set's attribute scale: the probe
+        predicts attributes standardised with it."""
+        target_mean, target_std = standard_scale(torch.stack([self.targets[u] for u in train]))
+        return {
+            "loss": LOSS_FUNCTIONS[self.loss],
+            "target_mean": target_mean,
+            "target_std": target_std,
+            "attributes": self.outputs,
+            "noprogressbar": self.hparams.get("noprogressbar", True),
+        }
 
+    def reference(self, hparams):
+        return hparams.get("dimensional_reference")
 
-def _fit(setup, seed, train, valid, counter, folder):
-    """A fresh probe (``seed``), inputs and targets standardised on ``train``,
-    trained for ``counter``'s epochs; with ``valid``, the best validation epoch
-    is checkpointed in ``folder`` (resumable; atomic, with the RNG state).
-    Returns the probe and its Brain (whose hparams hold the target scale)."""
-    hparams, features = setup["hparams"], setup["features"]
-    sb.utils.seed_everything(seed)
-    probe = setup["head"]["probe"](**setup["dims"])
-    probe.set_normalisation(torch.stack([features[u] for u in train]))
-    target_mean, target_std = standard_scale(torch.stack([setup["targets"][u] for u in train]))
-    brain_hparams = {
-        "loss": setup["loss"],
-        "target_mean": target_mean,
-        "target_std": target_std,
-        "attributes": setup["attributes"],
-        "noprogressbar": hparams.get("noprogressbar", True),
-    }
-    brain = fit_brain(
-        DimensionalBrain, probe, setup["head"], hparams, brain_hparams, setup["run_opts"], counter, folder,
-        attribute_dataset(train, features, setup["targets"]),
-        None if valid is None else attribute_dataset(valid, features, setup["targets"]),
-    )
-    return probe, brain
+    def signature(self, head, protocol_info):
+        """The checkpoint folder ``dim-<hash>``."""
+        return "dim-", {
+            "task": self.name,
+            "attributes": self.outputs,
+            "loss": self.loss,
+            "refit": bool(head["refit"]),
+            "protocol": [protocol_info["name"], protocol_info.get("files"),
+                         self.hparams.get("emobox_valid_fraction"), self.hparams.get("seed")],
+        }
 
+    def opening(self):
+        return {"task": self.name}
 
-def _export(setup, extractor, data, runs, results):
-    """A probe trained on every utterance for the median selected epoch count,
-    saved with the attributes' names and scale."""
-    hparams = setup["hparams"]
-    epochs = max(1, int(np.median([r["best_epoch"] for r in runs])))
-    seed = hparams["seeds"][0]
-    everything = sorted(data)
-    probe, brain = _fit(setup, seed, everything, None,
-                        setup["head"]["epoch_counter"](limit=epochs), None)
-    folder = os.path.join(hparams["output_folder"], "classifier")
-    layers = setup["dims"].get("layers")
-    info = {
-        "dataset": hparams["dataset"],
-        "encoder_source": str(hparams["encoder_source"]),
-        "probe_head": hparams.get("probe_head", "probe"),
-        "layers": "all" if layers is None else layers,
-        "trained_on": f"all {len(everything)} utterances, {epochs} epochs (median selected "
-                      f"epoch), seed {seed}",
-        "cross_validated_ccc_mean": round(results["metrics"]["mean"]["ccc_mean"], 4),
-    }
-    outputs = {
-        "task": "dimensional",
-        "attributes": list(setup["attributes"]),
-        "attribute_mean": [round(float(v), 6) for v in brain.hparams.target_mean],
-        "attribute_std": [round(float(v), 6) for v in brain.hparams.target_std],
-    }
-    save_classifier(folder, extractor, probe.cpu().eval(), list(setup["attributes"]), info=info,
-                    outputs=outputs)
-    logger.info(f"Exported the dimensional classifier to {folder}")
-    return {"folder": folder, "epochs": epochs, "seed": seed}
+    def description(self, data):
+        return {
+            "attributes": self.outputs,
+            "attribute_range": {a: [min(float(e[a]) for e in data.values()),
+                                    max(float(e[a]) for e in data.values())] for a in self.outputs},
+            "loss": self.loss,
+            "selection": f"validation {self.selection}",
+        }
+
+    def pooled(self, seed_runs):
+        """The metrics of one seed's predictions over all its test folds."""
+        return regression_metrics([t for r in seed_runs for t in r["outputs"]["targets"]],
+                                  [p for r in seed_runs for p in r["outputs"]["predictions"]],
+                                  self.outputs)
+
+    def extra_results(self, runs):
+        return {}
+
+    def classifier_info(self, summary):
+        return {"cross_validated_ccc_mean": round(summary["mean"]["ccc_mean"], 4)}
+
+    def classifier_outputs(self, brain):
+        """What the exported classifier's ``hyperparams.yaml`` says about its
+        outputs: standardised attributes, with the scale to undo it."""
+        return {
+            "task": self.name,
+            "attributes": list(self.outputs),
+            "attribute_mean": [round(float(v), 6) for v in brain.hparams.target_mean],
+            "attribute_std": [round(float(v), 6) for v in brain.hparams.target_std],
+        }
+
+    def headline(self, summary):
+        return f"mean CCC {summary['mean']['ccc_mean']:.4f}"
+
+    def markdown(self, results):
+        return results_markdown(results)
+
+    def plot(self, results, folder):
+        pass  # no figure
 
 
 def results_markdown(results):
@@ -565,39 +465,6 @@ def results_markdown(results):
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")
     return "\n".join(lines) + "\n"
-
-
-def _signature(hparams, cache_path, layers, head, attributes, loss_name, protocol_info):
-    """Checkpoints live under a hash of everything that shapes a run."""
-    parts = {
-        "task": "dimensional",
-        "attributes": attributes,
-        "loss": loss_name,
-        "features": cache_path,
-        "encoder_source": str(hparams["encoder_source"]),
-        "layers": layers,
-        "probe": _describe(head["probe"]),
-        "opt": _describe(head["opt_class"]),
-        "epochs": _describe(head["epoch_counter"]),
-        "refit": bool(head["refit"]),
-        "batch_size": hparams["batch_size"],
-        "num_valid_folds": hparams["num_valid_folds"],
-        "protocol": [protocol_info["name"], protocol_info.get("files"),
-                     hparams.get("emobox_valid_fraction"), hparams.get("seed")],
-    }
-    return "dim-" + hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
-def _describe(obj):
-    func = getattr(obj, "func", obj)
-    return [getattr(func, "__qualname__", str(func)), getattr(obj, "keywords", {})]
-
-
-def _reference_name(reference):
-    keywords = getattr(reference, "keywords", {})
-    func = getattr(reference, "func", reference)
-    options = ", ".join(f"{k}={v}" for k, v in sorted(keywords.items()))
-    return func.__name__.replace("_", " ") + (f" ({options})" if options else "")
 
 
 def task_folder(root, task="categorical"):

@@ -51,12 +51,7 @@ from collections import Counter, defaultdict
 from speechbrain.utils.logger import get_logger
 
 from care.io import write_json, write_text
-from care.processing.folds import (  # noqa: F401 (PROTOCOLS, check_protocol, output_folder: re-exported)
-    PROTOCOLS,
-    check_protocol,
-    output_folder,
-    shared_test_speakers,
-)
+from care.processing.folds import shared_test_speakers
 from care.processing.manifest import DATA_ROOT, ManifestError
 
 logger = get_logger(__name__)
@@ -104,9 +99,6 @@ def normalise_label_map(raw, source="label_map.json"):
             raise EmoBoxError(f"{source}: {key!r} maps to {value!r} and {out[norm]!r}")
         out[norm] = value
     return out
-
-
-normalize_label_map = normalise_label_map  # the former spelling, for existing callers
 
 
 def emobox_label(emo, label_map, source):

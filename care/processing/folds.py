@@ -8,10 +8,11 @@ speaker-independent.
 - folds made by a prepare script: :func:`group_speakers`,
   :func:`assign_speaker_folds` (and :func:`speaker_groups_protocol`, its
   description), :func:`contiguous_folds`;
-- splits for the probe: :func:`fold_splits` (the manifest's folds) and
-  :func:`protocol_splits` (``protocol: speaker_independent`` or ``emobox``,
-  whose fold files :mod:`care.probing.emobox` reads);
-- where a protocol's results go: :func:`output_folder`.
+- splits for the probe: :func:`fold_splits` (the manifest's folds; the
+  ``emobox`` protocol's splits come from EmoBox's fold files, read by
+  :mod:`care.probing.emobox`);
+- probing protocols: :data:`PROTOCOLS`, :func:`check_protocol`, where a
+  protocol's results go (:func:`output_folder`).
 
 Example
 -------
@@ -319,7 +320,6 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
         yield name, train, valid, test
 
 
-
 # ---------------------------------------------------------------------------
 # Protocols
 
@@ -351,53 +351,6 @@ def check_protocol(protocol):
     """Raises :class:`ValueError` for an unknown protocol name."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
-
-
-def protocol_splits(hparams, data, description=""):
-    """The ``(fold, train, valid, test)`` splits of ``hparams["protocol"]``
-    and a description of the protocol for the results.
-
-    - ``speaker_independent`` (default): the manifest's folds
-      (:func:`fold_splits`), speaker overlap refused;
-    - ``emobox``: EmoBox's fold files from ``hparams["emobox_folds"]``
-      (:func:`care.probing.emobox.emobox_splits`), speaker overlap counted.
-
-    In both, ``valid`` is a part of the training data only: the test fold
-    never takes part in training or model selection.
-    """
-    from care.probing.emobox import emobox_splits  # reads EmoBox's files
-
-    protocol = hparams["protocol"]
-    check_protocol(protocol)
-    if protocol == "speaker_independent":
-        splits = list(fold_splits(
-            data,
-            num_valid_folds=hparams["num_valid_folds"],
-            folds=hparams["test_folds"],
-            check_speakers=hparams["check_speakers"],
-        ))
-        return splits, {"name": protocol, "description": description,
-                        "speaker_independent": bool(hparams["check_speakers"])}
-    splits, info = emobox_splits(
-        data,
-        hparams["emobox_folds"],
-        hparams["emobox_dataset"],
-        exclude=hparams["emobox_exclude"],
-        valid_fraction=hparams["emobox_valid_fraction"],
-        seed=hparams["seed"],
-        folds=hparams["test_folds"],
-    )
-    shared = {f: v["test_speakers_in_training"] for f, v in info["folds"].items()}
-    speakers = {f: v["test_speakers"] for f, v in info["folds"].items()}
-    text = (
-        f"EmoBox folds of {info['dataset']} ({len(splits)} folds) from {info['folder']}; "
-        f"classes {', '.join(info['label_set'])}"
-        + (f"; excluded {info['excluded']}" if info["excluded"] else "")
-    )
-    if not info["speaker_independent"]:
-        text += "; NOT speaker-independent: test speakers also in training " + ", ".join(
-            f"{f}: {shared[f]} of {speakers[f]}" for f in shared)
-    return splits, {"name": protocol, "description": text, **info}
 
 
 def shared_test_speakers(data, train, test):

@@ -12,24 +12,22 @@ URDU: its speaker group; IEMOCAP: its session), or ``train`` / ``valid`` /
 records the options, the counts, a fingerprint of the audio (and label)
 files, the SHA-256 of ``data.json`` and facts of the preparation (skipped
 files, ...), so that a second call with the same options on unchanged files
-does nothing. ``prepare.json`` is removed before and written after
-``data.json``: an interrupted preparation, or a manifest edited since, is
-prepared again. Paths are read back confined to the data folder: a ``wav``
+does nothing. Paths are read back confined to the data folder: a ``wav``
 that leaves it (``{data_root}/../..``) is refused.
 
 A prepare script keeps only its corpus's parsing. This module holds the
-contract and its I/O:
+contract and its reading:
 
-- the contract: :data:`FIELDS`, :func:`validate_manifest` (with
-  :func:`check_counts`, :func:`check_labels`);
-- writing and reading: :func:`relative_wav`, :func:`resolve_wav`,
-  :func:`skip_preparation`, :func:`write_manifest`, :func:`load_manifest`,
-  :func:`check_manifest_paths`.
+- the contract: :data:`FIELDS`, :class:`ManifestError`,
+  :func:`validate_manifest` (with :func:`check_counts`, :func:`check_labels`);
+- paths and reading: :func:`relative_wav`, :func:`resolve_wav`,
+  :func:`load_manifest`, :func:`check_manifest_paths`.
 
 Reading a corpus release (required files, tables, durations from headers,
 :func:`~care.processing.corpus.check_release`) is in :mod:`care.processing.corpus`;
-folds, speaker-overlap checks and probing protocols in
-:mod:`care.processing.folds`. Their names can still be imported from here.
+folds and speaker-overlap checks in :mod:`care.processing.folds`; writing
+``data.json`` and ``prepare.json`` (and the skip rule) in
+:mod:`care.processing.preparation`.
 
 Example
 -------
@@ -48,14 +46,11 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import hashlib
-import importlib
 import json
 import os
 
 from speechbrain.utils.logger import get_logger
 
-from care.io import TEMP_SUFFIX, fingerprint, write_json
 from care.recipe import InputError
 
 logger = get_logger(__name__)
@@ -280,119 +275,6 @@ def resolve_wav(wav, data_folder):
     return path
 
 
-def files_fingerprint(paths, data_folder, extra=None):
-    """:func:`care.io.fingerprint` of ``paths`` named by their path relative
-    to ``data_folder`` (so that a prepared corpus can move)."""
-    names = (os.path.relpath(path, data_folder) for path in paths)
-    return fingerprint({name: os.path.join(data_folder, name) for name in names}, extra)
-
-
-def skip_preparation(save_folder, options, audio_files=None, data_folder=None, files_key=None,
-                     outputs=(MANIFEST_FILE,)):  # fmt: skip
-    """True when ``save_folder`` already holds ``outputs`` written with the
-    same ``options`` from the same files and not changed since: the
-    ``prepare.json`` beside them records the options, the fingerprint of the
-    files (``files_key``, or :func:`files_fingerprint` of ``audio_files``)
-    and the SHA-256 of each output (the manifests' contents). Removes temp
-    files of interrupted writes. The one skip rule of every prepare function;
-    :func:`write_record` writes what it reads."""
-    if files_key is None:
-        files_key = files_fingerprint(audio_files, data_folder)
-    record = os.path.join(save_folder, PREPARE_FILE)
-    _remove_stale_temp_files(save_folder, (*outputs, PREPARE_FILE))
-    paths = [os.path.join(save_folder, name) for name in outputs]
-    if not all(os.path.isfile(path) for path in paths + [record]):
-        return False
-    with open(record, encoding="utf-8") as handle:
-        previous = json.load(handle)
-    same = (
-        previous.get("options") == _plain(options)
-        and previous.get("fingerprint") == files_key
-        and previous.get("manifests") == _hashes(save_folder, outputs)
-    )
-    if same:
-        logger.info(f"{', '.join(paths)} up to date (same options and files); skipping preparation")
-    return same
-
-
-def write_record(save_folder, record, outputs=(MANIFEST_FILE,)):
-    """Writes ``prepare.json`` (``record`` plus the SHA-256 of each output),
-    last, after the outputs: its presence marks them complete."""
-    record = dict(record, manifests=_hashes(save_folder, outputs))
-    write_json(os.path.join(save_folder, PREPARE_FILE), record)
-    return record
-
-
-def write_manifest(
-    save_folder,
-    data,
-    options,
-    audio_files,
-    data_folder,
-    protocol="",
-    facts=None,
-    check_speakers=True,
-    ignore_speakers=(),
-):
-    """Checks ``data`` and writes ``data.json`` and ``prepare.json``.
-
-    ``data`` must keep the contract (:func:`validate_manifest`) and, unless
-    ``check_speakers`` is off, hold every speaker in one fold
-    (:func:`check_fold_overlap`). Both files are written atomically; the
-    old record is removed first and the new one, with the manifest's SHA-256,
-    written last, so that an interrupted run prepares again.
-
-    Arguments
-    ---------
-    save_folder : str
-        Where the files go.
-    data : dict
-        The manifest.
-    options : dict
-        The prepare function's options (compared by :func:`skip_preparation`).
-    audio_files : iterable of str
-        The files the manifest was made from (audio and label files), for
-        the fingerprint.
-    data_folder : str
-        The corpus root (``{data_root}``).
-    protocol : str
-        How the folds were made, in words.
-    facts : dict, optional
-        More facts for ``prepare.json`` (skipped files, speaker overlap, ...).
-    check_speakers : bool
-        Refuse speakers in more than one fold. Off only for corpora whose
-        official splits share speakers by design (say so in the record) or
-        for folds given by the user (then :func:`fold_splits` refuses them).
-    ignore_speakers : iterable of str
-        Speaker ids that do not identify a person (e.g. ``"Unknown"``).
-    """
-    from care.processing.folds import check_fold_overlap  # folds imports this module
-
-    validate_manifest(data, data_folder)
-    if check_speakers:
-        check_fold_overlap(data, ignore_speakers)
-    counts = {
-        "utterances": len(data),
-        "hours": round(sum(e["duration"] for e in data.values()) / 3600, 4),
-        "labels": _count(data, "label"),
-        "speakers": len({e["speaker"] for e in data.values()}),
-        "folds": _count(data, "fold"),
-    }
-    record = {
-        "options": _plain(options),
-        "protocol": protocol,
-        "counts": counts,
-        "fingerprint": files_fingerprint(audio_files, data_folder),
-    }
-    record.update(facts or {})
-    record_path = os.path.join(save_folder, PREPARE_FILE)
-    if os.path.exists(record_path):
-        os.remove(record_path)
-    write_json(os.path.join(save_folder, MANIFEST_FILE), data)
-    write_record(save_folder, record)
-    logger.info(f"Wrote {os.path.join(save_folder, MANIFEST_FILE)}: {counts}")
-
-
 def load_manifest(path, data_folder=None):
     """Reads ``data.json``; with ``data_folder``, ``{data_root}`` is replaced
     (paths confined to it: :func:`resolve_wav`)."""
@@ -438,61 +320,3 @@ def _tokens(text):
             token = ""
         token += char
     return out + [token] if token else out
-
-
-def _count(data, field):
-    counts = {}
-    for entry in data.values():
-        counts[entry[field]] = counts.get(entry[field], 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: natural_key(str(kv[0]))))
-
-
-def _plain(options):
-    return json.loads(json.dumps(options, default=str))
-
-
-def _hashes(folder, names):
-    """``{name: SHA-256}`` of the files ``names`` in ``folder`` (None for a missing one)."""
-    hashes = {}
-    for name in names:
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            hashes[name] = None
-            continue
-        with open(path, "rb") as handle:
-            hashes[name] = hashlib.sha256(handle.read()).hexdigest()
-    return hashes
-
-
-def _remove_stale_temp_files(folder, names):
-    """Temp files that a killed atomic write of ``names`` left in ``folder``."""
-    if not os.path.isdir(folder):
-        return
-    prefixes = tuple("." + name + "." for name in names)
-    for name in os.listdir(folder):
-        if name.startswith(prefixes) and name.endswith(TEMP_SUFFIX):
-            os.remove(os.path.join(folder, name))
-
-
-# Names that moved to their own modules, still importable from here.
-_MOVED = {
-    "care.processing.corpus": (
-        "LFS_MAGIC", "require_dir", "require_file", "require_audio", "read_text",
-        "read_table", "audio_duration", "read_durations", "check_release",
-    ),
-    "care.processing.folds": (
-        "check_speaker_overlap", "check_fold_overlap", "group_speakers", "assign_speaker_folds",
-        "contiguous_folds", "is_official_split", "fold_names", "fold_splits",
-    ),
-}  # fmt: skip
-
-
-def __getattr__(name):
-    """Moved names (``from care.processing.manifest import fold_splits``) keep working;
-    ``speaker_overlap`` is now :func:`care.processing.folds.fold_speaker_overlap`."""
-    if name == "speaker_overlap":
-        return importlib.import_module("care.processing.folds").fold_speaker_overlap
-    for module, names in _MOVED.items():
-        if name in names:
-            return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

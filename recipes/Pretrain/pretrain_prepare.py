@@ -76,12 +76,8 @@ from speechbrain.utils.logger import get_logger
 
 from care.io import write_json
 from care.processing.audio import AudioError, audio_info
-from care.processing.manifest import (
-    PREPARE_FILE,
-    files_fingerprint,
-    skip_preparation,
-    write_record,
-)
+from care.processing.manifest import PREPARE_FILE
+from care.processing.preparation import files_fingerprint, skip_preparation, write_record
 
 logger = get_logger(__name__)
 
@@ -501,7 +497,7 @@ def _split(entries, valid_ratio, seed):
 
 
 def _fingerprint(data_folder, unreadable):
-    """:func:`care.processing.manifest.files_fingerprint` of every file under
+    """:func:`care.processing.preparation.files_fingerprint` of every file under
     ``data_folder`` (of a broken link: the link's own) and of the folders
     that could not be read (appended to ``unreadable``)."""
     paths = []

@@ -57,13 +57,8 @@ from care.processing.checks import (
 )
 from care.processing.corpus import read_durations, read_table, require_file
 from care.processing.folds import assign_speaker_folds
-from care.processing.manifest import (
-    ManifestError,
-    relative_wav,
-    skip_preparation,
-    validate_manifest,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, relative_wav, validate_manifest
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

@@ -39,7 +39,8 @@ from care.processing.corpus import (
     require_dir,
     require_file,
 )
-from care.processing.manifest import ManifestError, relative_wav, skip_preparation, write_manifest
+from care.processing.manifest import ManifestError, relative_wav
+from care.processing.preparation import skip_preparation, write_manifest
 
 FOLDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standard_folds.json")
 RELEASE = {"segments per standard fold": {"train": 1284, "valid": 229, "test": 686}, "videos": 93}

@@ -37,14 +37,8 @@ import re
 from speechbrain.utils.logger import get_logger
 
 from care.processing.corpus import read_durations, read_text, require_audio, require_dir
-from care.processing.manifest import (
-    ManifestError,
-    check_counts,
-    check_labels,
-    relative_wav,
-    skip_preparation,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, check_counts, check_labels, relative_wav
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

@@ -40,14 +40,8 @@ from speechbrain.utils.logger import get_logger
 
 from care.processing.corpus import read_durations, read_table, require_dir
 from care.processing.folds import fold_speaker_overlap
-from care.processing.manifest import (
-    ManifestError,
-    check_counts,
-    check_labels,
-    relative_wav,
-    skip_preparation,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, check_counts, check_labels, relative_wav
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

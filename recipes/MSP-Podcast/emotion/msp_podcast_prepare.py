@@ -49,14 +49,8 @@ from care.processing.corpus import (
     require_dir,
     require_file,
 )
-from care.processing.manifest import (
-    ManifestError,
-    check_counts,
-    check_labels,
-    relative_wav,
-    skip_preparation,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, check_counts, check_labels, relative_wav
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

@@ -25,13 +25,8 @@ from collections import Counter
 
 from care.processing.corpus import check_release, read_durations
 from care.processing.folds import contiguous_folds
-from care.processing.manifest import (
-    ManifestError,
-    check_labels,
-    relative_wav,
-    skip_preparation,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, check_labels, relative_wav
+from care.processing.preparation import skip_preparation, write_manifest
 
 EMOTIONS = {
     "01": "neutral",
