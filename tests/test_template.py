@@ -140,13 +140,13 @@ def test_prepare_interrupted_manifest_atomic(corpus, tmp_path, monkeypatch):
     """The template's data.json / prepare.json pair: a kill after data.json
     (new options) but before prepare.json left the old record, which a run
     with the old options took as up to date; an edited data.json was kept."""
-    import care.processing.manifest as manifest
+    import care.processing.preparation as preparation
 
     prepare_csv = load_template_module("csv_prepare").prepare_csv
     folder, rows = corpus
     save, csv_file = tmp_path / "prepared", str(folder / "metadata.csv")
     prepare_csv(str(folder), str(save), csv_file, num_folds=3)
-    kill_at_write(monkeypatch, manifest, "prepare.json", save / ".prepare.json.x1y2.tmp")
+    kill_at_write(monkeypatch, preparation, "prepare.json", save / ".prepare.json.x1y2.tmp")
     with pytest.raises(KeyboardInterrupt):
         prepare_csv(str(folder), str(save), csv_file, num_folds=4)
     monkeypatch.undo()
