@@ -19,21 +19,23 @@ MAX_LINES = 500
 # ARCHITECTURE.md's layers, bottom first: a module may import its own layer
 # and those below it, never one above.
 LAYERS = (
-    ("care", "care.io", "care.checkpoints", "care.recipe", "care.architectures"),
+    ("care", "care.io", "care.checkpoints", "care.recipe", "care.architectures", "care.plots"),
     ("care.lobes",),
     ("care.processing",),
-    ("care.pretraining", "care.inference", "care.cli"),
+    ("care.pretraining", "care.inference", "care.cli", "care.report"),
     ("care.probing",),
 )
 TOP = len(LAYERS)  # recipes, templates, benchmarks
 
 
 def layer_of(module):
-    """Index in :data:`LAYERS` of a ``care`` module (longest prefix wins)."""
+    """Index in :data:`LAYERS` of a ``care`` module (longest prefix wins;
+    ``care`` itself is only the package's ``__init__``)."""
     best, index = "", None
     for number, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+            below = module.startswith(prefix + ".") and prefix != "care"
+            if (module == prefix or below) and len(prefix) > len(best):
                 best, index = prefix, number
     assert index is not None, f"{module} is in no layer of ARCHITECTURE.md"
     return index

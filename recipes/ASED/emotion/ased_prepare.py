@@ -42,13 +42,8 @@ from speechbrain.utils.logger import get_logger
 
 from care.processing.corpus import check_release, drop_identical_audio, read_durations
 from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
-from care.processing.manifest import (
-    ManifestError,
-    relative_wav,
-    skip_preparation,
-    validate_manifest,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, relative_wav, validate_manifest
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

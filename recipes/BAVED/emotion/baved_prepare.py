@@ -55,14 +55,8 @@ from care.processing.corpus import (
     require_file,
 )
 from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
-from care.processing.manifest import (
-    ManifestError,
-    natural_key,
-    relative_wav,
-    skip_preparation,
-    validate_manifest,
-    write_manifest,
-)
+from care.processing.manifest import ManifestError, natural_key, relative_wav, validate_manifest
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 

@@ -39,10 +39,9 @@ from care.processing.manifest import (
     ManifestError,
     check_labels,
     relative_wav,
-    skip_preparation,
     validate_manifest,
-    write_manifest,
 )
+from care.processing.preparation import skip_preparation, write_manifest
 
 logger = get_logger(__name__)
 
