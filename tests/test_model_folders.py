@@ -14,7 +14,8 @@ import pytest
 import torch
 from speechbrain.dataio import audio_io
 
-from care.inference import EmotionRecognizer, main, save_classifier
+from care.cli import main
+from care.inference import EmotionRecognizer, save_classifier
 from care.lobes import CAREEncoder, CAREFeatures, EGeMAPSFeatures, EmotionProbe, ProbeEnsemble
 from care.lobes.export import load_encoder, save_encoder
 from conftest import REPO, TINY_ENCODER
