@@ -65,27 +65,27 @@ def test_constant_training_features_keep_scale_one():
 
 
 def dimensional_fold(tmp_path, data, features, attributes, loss="ccc"):
-    """One fold of the dimensional runner (train 100, valid 30, test 30)."""
+    """One fold of the probing loop's dimensional task (train 100, valid 30, test 30)."""
+    import json
+
     from speechbrain.utils.epoch_loop import EpochCounter
     from speechbrain.utils.train_logger import FileTrainLogger
 
-    from care.probing import dimensional
+    from care.probing import loop
+    from care.probing.dimensional import DimensionalTask
 
     ids = sorted(data)
-    setup = {
-        "hparams": {"batch_size": 16, "noprogressbar": True, "train_logger": FileTrainLogger},
-        "run_opts": {"device": "cpu"},
-        "features": features,
-        "targets": dimensional.attribute_targets(data, attributes),
-        "dims": {"num_layers": 2, "input_dim": 8, "num_classes": len(attributes), "layers": None},
-        "head": {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False),
-                 "opt_class": partial(torch.optim.AdamW, lr=0.01),
-                 "epoch_counter": partial(EpochCounter, limit=25), "refit": True},
-        "attributes": attributes,
-        "loss": dimensional.LOSS_FUNCTIONS[loss],
-    }
-    return dimensional._train_fold(setup, (ids[:100], ids[100:130], ids[130:]), 1, "f",
-                                   str(tmp_path / "fold"))
+    (tmp_path / "prepare.json").write_text(json.dumps({"options": {"task": "dimensional"}}))
+    hparams = {"batch_size": 16, "noprogressbar": True, "train_logger": FileTrainLogger,
+               "prepare_folder": str(tmp_path), "attributes": attributes, "dimensional_loss": loss}
+    head = {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False),
+            "opt_class": partial(torch.optim.AdamW, lr=0.01),
+            "epoch_counter": partial(EpochCounter, limit=25), "refit": True, "members": 1}
+    dims = {"num_layers": 2, "input_dim": 8, "num_classes": len(attributes), "layers": None}
+    experiment = loop.Experiment(hparams, {"device": "cpu"}, features, data,
+                                 DimensionalTask(hparams, data), dims, head)
+    return loop.train_fold(experiment, (ids[:100], ids[100:130], ids[130:]), 1, "f",
+                           str(tmp_path / "fold"))
 
 
 def test_dimensional_fold_with_a_feature_constant_in_training(tmp_path):
