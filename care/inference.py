@@ -6,8 +6,7 @@ A probing run exports a folder with :func:`save_classifier`
 (``hyperparams.yaml`` with a ``pretrainer``; ``extractor.ckpt``,
 ``probe.ckpt``, ``label_encoder.ckpt``). Load it like any SpeechBrain model::
 
-    from care.inference import EmotionRecognizer
-    from care.plots import plot_timeline
+    from care.inference import EmotionRecognizer, plot_timeline
     recognizer = EmotionRecognizer.from_hparams(source="results/probe/classifier")
     out_prob, score, index, text_lab = recognizer.classify_file("speech.wav")
     result = recognizer.recognize_file("meeting.flac")   # + per-window timeline
@@ -54,6 +53,7 @@ from care.lobes.export import (
     load_pretrained,
 )
 from care.lobes.frontend import WAVLM_GRID, masked_mean
+from care.plots import draw_timeline
 from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, check_window, classify_files
 
 # What save_classifier writes, and so what from_hparams loads untrusted: the
@@ -441,3 +441,10 @@ class EmotionRecognizer(Pretrained):
         recording unclassified)."""
         check_window(window, hop, self.hparams.sample_rate, self.min_samples)
 
+
+def plot_timeline(result, path, title=None):
+    """Draws what :meth:`EmotionRecognizer.recognize_file` returned: the
+    per-window class probabilities (a dimensional classifier: the attribute
+    curves) over time in m:ss, saved to ``path`` (``.png``, ``.svg`` or
+    ``.pdf``); ``title`` defaults to the file's name. Returns ``path``."""
+    return draw_timeline(result, path, title=title)

@@ -1,7 +1,7 @@
 """Figures of what a classifier hears and what a probe learned, drawn with
 matplotlib's Agg backend (no display needed) and written atomically:
 
-- :func:`plot_timeline`: the per-window class probabilities of one
+- :func:`draw_timeline` (``care.inference.plot_timeline`` for users): the per-window class probabilities of one
   recording over time (stacked, so the most probable class is the widest
   band), or a dimensional classifier's attribute curves; time in m:ss.
 - :func:`plot_layer_weights`: a probe's layer weights per fold and seed, with
@@ -129,7 +129,7 @@ def _time_axis(ax, duration):
 
 
 def _timeline_axes(plt, result, title=None, width=9.0):
-    """The timeline figure of ``result`` (see :func:`plot_timeline`)."""
+    """The timeline figure of ``result`` (see :func:`draw_timeline`)."""
     windows = list(result.windows)
     duration = float(result.duration)
     fig, ax = plt.subplots(figsize=(width, 2.4))
@@ -167,7 +167,7 @@ def _timeline_axes(plt, result, title=None, width=9.0):
     return fig, ax
 
 
-def plot_timeline(result, path, title=None):
+def draw_timeline(result, path, title=None):
     """Draws a recording's per-window timeline and saves it to ``path``
     (format from the extension: ``.png``, ``.svg``, ``.pdf``).
 
@@ -203,7 +203,7 @@ def plot_timeline(result, path, title=None):
 
 
 def timeline_svg(result, salt="care"):
-    """The timeline of :func:`plot_timeline` (without title) as an SVG
+    """The timeline of :func:`draw_timeline` (without title) as an SVG
     element to put inline in an HTML page: scales to the page's width; its
     ids start with ``salt`` (give each figure of a page its own); attributes
     ``data-x0`` and ``data-x1`` give the time axis's ends as fractions of its

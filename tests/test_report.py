@@ -18,7 +18,8 @@ from speechbrain.dataio import audio_io
 
 from care.inference import EmotionRecognizer, save_classifier
 from care.lobes import CAREEncoder, CAREFeatures, EmotionProbe
-from care.plots import class_colours, plot_layer_weights, plot_timeline, timeline_svg
+from care.inference import plot_timeline
+from care.plots import class_colours, plot_layer_weights, timeline_svg
 from care.probing.figures import write_layer_weights
 from care.processing.windows import FileResult, WindowResult, window_spans
 
@@ -215,7 +216,7 @@ def test_cli_report(classifier, clips, tmp_path, capsys):
 
 def test_plot_timeline_of_a_real_result(classifier, clips, tmp_path):
     """The README's Python API: recognize_file(...).windows drawn by
-    care.plots.plot_timeline."""
+    care.inference.plot_timeline."""
     path = tmp_path / "clip.wav"
     audio_io.save(str(path), torch.cat(clips[:2]).unsqueeze(0), 16000)
     recognizer = EmotionRecognizer.from_hparams(source=classifier, run_opts={"device": "cpu"})
