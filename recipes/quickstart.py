@@ -70,7 +70,7 @@ def main(argv=None):
 
     labels = out / "labels.txt"
     run([
-        python, "-m", "care.inference", "--source", classifier, "--device", args.device,
+        python, "-m", "care.cli", "--source", classifier, "--device", args.device,
         "--output", labels, SAMPLES / "fsdd" / "recordings",
     ])
 
