@@ -177,8 +177,9 @@ def prepare_pretraining(
         if _excluded(patterns, utt_id, rel_path, entry["speaker"]):
             excluded.append(utt_id)
             continue
-        if entry.pop("skip", None):
-            skipped[NO_SPEECH].append(rel_path)
+        reason = entry.pop("skip", None)
+        if reason:
+            skipped[reason].append(rel_path)
             continue
         try:
             frames, rate, _ = audio_info(os.path.join(data_folder, rel_path))
@@ -254,10 +255,10 @@ def _find_utterances(data_folder, unreadable):
                     f"{os.path.join(data_folder, rel_path)}: two files of one utterance id "
                     f"{utt_id}; remove or rename one of them"
                 )
-            speaker, corpus, text = described[:3]
+            speaker, corpus, text, *skip = described  # skip: the reason a file is not used
             found[utt_id] = {"path": rel_path, "speaker": speaker, "corpus": corpus, "text": text}
-            if described[3:] == (NO_SPEECH,):
-                found[utt_id]["skip"] = NO_SPEECH
+            if skip:
+                found[utt_id]["skip"] = skip[0]
     return found
 
 
@@ -287,7 +288,8 @@ def _record(errors):
 
 
 def _describe(root, audio):
-    """``{file name: (speaker, corpus, text)}`` for the audio files of one folder."""
+    """``{file name: (speaker, corpus, text[, skip reason])}`` for the audio
+    files of one folder."""
     parent = os.path.dirname(root)
     trans = [f for f in os.listdir(root) if f.endswith(".trans.txt")]
     if trans:  # LibriSpeech chapter folder
