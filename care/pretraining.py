@@ -67,7 +67,9 @@ class CAREPretrainer(sb.Brain):
     Attributes set by the caller: ``text_mean`` (``[text_dim]``, the mean text
     embedding of the training utterances, for the ``semantic_mean``
     baseline; None: not reported) and ``corpora`` (the corpus names of the
-    validation manifest, for per-corpus validation losses).
+    validation manifest, for per-corpus validation losses) and
+    ``crop_draws`` (the ``CropDraws`` of the training set, told each epoch's
+    number; None: crops keep epoch 0's draws).
 
     ``max_grad_norm`` of 0 or less turns gradient clipping off (SpeechBrain
     would clip every gradient to zero and train nothing).
@@ -75,6 +77,7 @@ class CAREPretrainer(sb.Brain):
 
     text_mean = None
     corpora = ()
+    crop_draws = None
 
     def on_fit_start(self):
         if self.max_grad_norm is None or not self.max_grad_norm > 0:
@@ -156,6 +159,8 @@ class CAREPretrainer(sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         self._sums = {}
+        if stage == sb.Stage.TRAIN and self.crop_draws is not None:
+            self.crop_draws.epoch = epoch  # before the epoch's loader copies it to its workers
         self._last_log = time.perf_counter()
 
     def on_fit_batch_start(self, batch, should_step):
@@ -274,7 +279,46 @@ def _loss_stats(row):
     return stats
 
 
-def pretraining_datasets(hparams, text_targets):
+class CropDraws:
+    """Where each training crop starts, drawn from (seed, epoch, utterance)
+    rather than from a running random generator.
+
+    A running generator makes the crops depend on where the draws happen: in
+    loader workers, which are seeded afresh when a resumed run restarts its
+    loader, the crops after a resume differed from those of the run that was
+    never interrupted (and a run with 0 workers differed from one with 1).
+    Drawn from their own seed, the crops of an epoch are the same whatever
+    the workers and however often the run was interrupted. The loader's
+    workers copy this object when an epoch starts: set ``epoch`` before
+    (``CAREPretrainer`` does, in ``on_stage_start``), and do not keep workers
+    across epochs (``persistent_workers``).
+
+    Arguments
+    ---------
+    seed : int
+        The run's seed.
+
+    Example
+    -------
+    >>> draws = CropDraws(seed=1986)
+    >>> first = draws.start("utt1", 100)
+    >>> first == CropDraws(seed=1986).start("utt1", 100)
+    True
+    >>> draws.epoch = 1
+    >>> [draws.start("utt1", 100), draws.start("utt1", 100)] == [draws.start("utt1", 100)] * 2
+    True
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.epoch = 0
+
+    def start(self, utt_id, choices):
+        """One of ``range(choices)`` for ``utt_id`` in the current epoch."""
+        return random.Random(f"{self.seed}/{self.epoch}/{utt_id}").randrange(choices)
+
+
+def pretraining_datasets(hparams, text_targets, crop_draws=None):
     """Train and valid ``DynamicItemDataset`` s over the prepared manifests.
 
     Each item provides ``sig`` (a crop of at most ``crop_seconds``, starting
@@ -294,6 +338,9 @@ def pretraining_datasets(hparams, text_targets):
         branch only).
     text_targets : care.processing.TextTargets
         Text embeddings by utterance id.
+    crop_draws : CropDraws, optional
+        Where training crops start (default: ``CropDraws(hparams["seed"])``,
+        epoch 0; give the one the Brain tells the epochs to).
 
     Returns
     -------
@@ -312,6 +359,8 @@ def pretraining_datasets(hparams, text_targets):
             "targets the encoder's conv_kernel_sizes and conv_strides"
         )
     empty_text = torch.zeros(text_targets.dim)
+    if crop_draws is None:
+        crop_draws = CropDraws(hparams.get("seed", 0))
 
     datasets = {}
     for split in ("train", "valid"):
@@ -332,7 +381,7 @@ def pretraining_datasets(hparams, text_targets):
             audio = load_audio(wav)
             start = 0
             if len(audio) > crop:
-                start = random.randrange((len(audio) - crop) // grid.hop + 1) * grid.hop if random_crop else 0
+                start = crop_draws.start(utt_id, (len(audio) - crop) // grid.hop + 1) * grid.hop if random_crop else 0
                 audio = audio[start : start + crop]
             valid = len(audio)
             if pad_to_crop and valid < crop:  # fixed shapes; the relative length masks it

@@ -161,6 +161,52 @@ def test_resume_after_sigkill_is_exact(trained, corpus, tmp_path):
         assert torch.equal(exported[name], value), name
 
 
+# The long runs' loader: batches of about the same audio, one loader worker.
+DYNAMIC = [
+    "--crop_seconds", "1.0", "--batch_size", "null", "--log_interval", "1",
+    "--dynamic_batch_options", "{max_batch_length: 3, num_buckets: 2, shuffle: True, batch_ordering: random, seed: 1986}",
+    "--valid_dataloader_opts", "{batch_size: 2, num_workers: 0}",
+    "--optimizer_step_limit", "9", "--ckpt_interval_steps", "1", "--ckpt_interval_minutes", "0",
+]
+
+
+def test_resume_with_dynamic_batches_and_a_worker_is_exact(corpus, tmp_path):
+    """Reproduction: with dynamic batches and a loader worker (the documented
+    long-run command), a run killed in its second epoch and started again
+    drew other crops after the resume (the worker's generator is seeded
+    afresh), so its losses differed from the next step on. Crops are now
+    drawn from (seed, epoch, utterance): killed (SIGKILL) at step 5 and
+    resumed with one worker, it logs the losses and exports the weights of an
+    uninterrupted run without workers."""
+    reference = tmp_path / "reference"
+    result = run_recipe("--data_folder", str(corpus), "--output_folder", str(reference), *DYNAMIC,
+                        "--train_dataloader_opts", "{num_workers: 0}", env=ONE_THREAD)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    epochs = [line for line in (reference / "train_log.txt").read_text().splitlines() if line.startswith("epoch")]
+    assert len({line.split(",")[0] for line in epochs}) >= 3, "the run should span three epochs"
+    output = tmp_path / "run"
+    args = ["--data_folder", str(corpus), "--output_folder", str(output), *DYNAMIC,
+            "--train_dataloader_opts", "{num_workers: 1}"]  # fmt: skip
+    killed = run_recipe(*args, launcher=(sys.executable, "-c", KILL_AFTER_CHECKPOINT),
+                        env=dict(ONE_THREAD, KILL_AT_STEP="5"))  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert max(logged_losses(output)) == 5
+    resumed = run_recipe(*args, env=ONE_THREAD)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert logged_losses(output) == logged_losses(reference)
+    exported, expected = (
+        torch.load(folder / "encoder" / "encoder.ckpt", weights_only=True) for folder in (output, reference)
+    )  # fmt: skip
+    for name, value in expected.items():
+        assert torch.equal(exported[name], value), name
+
+
+def test_persistent_workers_are_refused(corpus, tmp_path):
+    result = run_recipe("--data_folder", str(corpus), "--output_folder", str(tmp_path / "run"), *FAST[:6],
+                        "--train_dataloader_opts", "{num_workers: 1, persistent_workers: True}")  # fmt: skip
+    assert result.returncode != 0 and "persistent_workers would keep" in result.stdout + result.stderr
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

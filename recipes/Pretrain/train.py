@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pretrain_prepare import prepare_pretraining  # noqa: E402
 
 from care.lobes import save_encoder  # noqa: E402
-from care.pretraining import CAREPretrainer, crop_length, pretraining_datasets  # noqa: E402
+from care.pretraining import CAREPretrainer, CropDraws, crop_length, pretraining_datasets  # noqa: E402
 from care.processing import TextTargets  # noqa: E402
 from care.processing.manifest import load_manifest  # noqa: E402
 from care.processing.transcribe import transcribe  # noqa: E402
@@ -119,7 +119,13 @@ if __name__ == "__main__":
             f"target_dim is {hparams['target_dim']} but the frame targets have "
             f"{frame_targets.dim} features: set target_dim: {frame_targets.dim}"
         )
-    datasets = pretraining_datasets(hparams, text_targets)
+    if hparams["train_dataloader_opts"].get("persistent_workers"):
+        raise ValueError(
+            "train_dataloader_opts: persistent_workers would keep the first epoch's crop draws "
+            "in the workers; leave it off"
+        )
+    crop_draws = CropDraws(hparams["seed"])
+    datasets = pretraining_datasets(hparams, text_targets, crop_draws)
     if not frame_targets.on_the_fly or getattr(frame_targets, "needs_utterance_stats", False):
         for split in ("train", "valid"):
             run_on_main(frame_targets.prepare, args=[manifests[split]])  # cached on disk
@@ -143,6 +149,9 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    brain.crop_draws = crop_draws
+    if hparams["batch_size"] is None:  # told each epoch's number (else the batches of every epoch are the same)
+        brain.train_sampler = train_loader_kwargs["batch_sampler"]
     # the constant predictors the logs compare with (care.pretraining)
     brain.text_mean = text_targets.mean(manifests["train"])
     if all("corpus" in entry for entry in manifests["valid"].values()):  # as the valid set provides it
