@@ -9,7 +9,9 @@ reading in ``recipes/Pretrain/README.md``.
 Arguments: the recipe's results folder name (``results/<corpus>``, where the
 recipe's ``prepared/data.json`` is) and feature cache names
 (``results/<corpus>/features/<name>.pt``; run the recipe once per encoder
-first). Prints:
+first); ``--experiment_folder DIR`` reads ``DIR/<corpus>/...`` instead
+(the folder given to the recipes' ``--experiment_folder``, without the
+corpus). Prints:
 
 * the corpus: speakers, how many of them carry a single emotion label, and
   the share of utterances whose speaker carries one label (on such a corpus a
@@ -27,8 +29,9 @@ first). Prints:
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
+import argparse
 import collections
-import sys
+import os
 
 import torch
 
@@ -78,8 +81,9 @@ def speaker_accuracy(features, data, splits):
     return summarize(logistic_regression(features, by_speaker, splits, speakers))["mean"]["wa"]
 
 
-def main(corpus, names):
-    data = load_manifest(f"results/{corpus}/prepared/data.json")
+def main(corpus, names, experiment_folder="results"):
+    folder = os.path.join(experiment_folder, corpus)
+    data = load_manifest(os.path.join(folder, "prepared", "data.json"))
     summary = corpus_summary(data)
     print(
         f"{corpus}: {len(data)} utterances, {summary['speakers']} speakers, "
@@ -91,7 +95,7 @@ def main(corpus, names):
     seen = utterance_folds(data)
     unseen = list(fold_splits(data, num_valid_folds=1))
     for name in names:
-        cache = torch.load(f"results/{corpus}/features/{name}.pt", weights_only=True)
+        cache = torch.load(os.path.join(folder, "features", f"{name}.pt"), weights_only=True)
         features = dict(zip(cache["ids"], cache["features"]))
         speaker = speaker_accuracy(features, data, seen)
         emotion_seen = summarize(logistic_regression(features, data, seen, labels))["mean"]["weighted_f1"]
@@ -104,6 +108,9 @@ def main(corpus, names):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        raise SystemExit(__doc__)
-    main(sys.argv[1], sys.argv[2:])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus")
+    parser.add_argument("names", nargs="+", help="feature cache names")
+    parser.add_argument("--experiment_folder", default="results")
+    args = parser.parse_args()
+    main(args.corpus, args.names, args.experiment_folder)

@@ -4,6 +4,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -43,6 +45,26 @@ def test_results_table_is_generated():
     finally:
         os.chdir(cwd)
     assert table == expected, f"README table out of date: run `{command}` and paste its output"
+
+
+def test_results_table_sources_are_tracked():
+    """Every results.json the README's table is generated from is a file git keeps:
+    an ignored one passes the test above here and fails it on a clean clone."""
+    import shlex
+    import subprocess
+
+    text = (REPO / "README.md").read_text()
+    command = re.search(r"<!-- results:begin: (python recipes/benchmark\.py .*?) -->", text).group(1)
+    words = shlex.split(command)
+    folder = REPO / words[words.index("--results") + 1]
+    sources = sorted(folder.glob("*/*/results.json"))
+    if not sources:
+        return  # the table then says that there are no results yet, which is true on a clean clone
+    probe = subprocess.run(["git", "check-ignore", "--no-index", *map(str, sources)], cwd=REPO,
+                           capture_output=True, text=True)
+    if probe.returncode == 128:
+        pytest.skip(f"not a git checkout ({probe.stderr.strip()})")
+    assert not probe.stdout, f"git ignores results the README's table is made from: {probe.stdout.split()}"
 
 
 def readme_commands():
