@@ -203,15 +203,20 @@ def read_run_results(root):
     return runs
 
 
-def results_table(root, labels=()):
+def results_table(root, labels=(), columns=None):
     """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
     one row per encoder and probe configuration (head, pooling, layers,
     protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
     %), and the mean over corpora when a row has them all. ``labels``:
     ``(name, text)`` pairs naming rows by ``encoder_name`` or
-    ``encoder_source``; labelled rows come first, in that order. With no run
-    under ``root``, one line that says so."""
+    ``encoder_source``; labelled rows come first, in that order.
+    ``columns``: the corpora, in this order (any case; runs of other corpora
+    left out); None: every corpus of the runs, sorted.
+    With no run under ``root``, one line that says so."""
     runs = read_run_results(root)
+    if columns is not None:
+        wanted = [name.lower() for name in columns]
+        runs = [(path, results) for path, results in runs if results["dataset"].lower() in wanted]
     if not runs:
         return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
     labels = dict(labels)
@@ -232,7 +237,11 @@ def results_table(root, labels=()):
         row[dataset] = (path, results)
         if dataset not in datasets:
             datasets.append(dataset)
-    datasets.sort(key=str.lower)
+    if columns is None:
+        datasets.sort(key=str.lower)
+    else:  # the runs' spelling of each name
+        found = {name.lower(): name for name in datasets}
+        datasets = [found.get(name.lower(), name) for name in columns]
     head = ["encoder", "probe"] + datasets + ["mean"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     rank = {name: i for i, name in enumerate(order)}
@@ -291,7 +300,8 @@ def main(argv=None):
                         help="with --results: print only the Markdown table (what the README embeds)")
     parser.add_argument("--label", action="append", default=[],
                         help="with --results: NAME=TEXT names the row of encoder NAME; rows follow this order")
-    parser.add_argument("--datasets", default="emodb,urdu", help="comma-separated names")
+    parser.add_argument("--datasets", default=None,
+                        help="comma-separated names (default emodb,urdu); with --results: the columns, in this order")
     parser.add_argument("--data_folder", default="../shared/data",
                         help="folder holding one folder per dataset, named as the dataset")
     parser.add_argument("--dataset_folder", action="append", default=[],
@@ -319,7 +329,7 @@ def main(argv=None):
     references = read_reference_csv(args.reference_csv) if args.reference_csv else []
 
     known = available_datasets()
-    datasets = [name.strip().lower() for name in args.datasets.split(",") if name.strip()]
+    datasets = [name.strip().lower() for name in (args.datasets or "emodb,urdu").split(",") if name.strip()]
     unknown = [name for name in datasets if name not in known]
     if unknown:
         parser.error(f"unknown datasets {unknown}; recipes exist for {sorted(known)}")
@@ -411,7 +421,8 @@ def _table_from_results(parser, args, passthrough):
             parser.error(f"--label {item!r}: expected NAME=TEXT")
         labels.append((name, text))
     try:
-        text = results_table(args.results, labels)
+        columns = None if args.datasets is None else [n.strip() for n in args.datasets.split(",") if n.strip()]
+        text = results_table(args.results, labels, columns)
     except ValueError as error:
         parser.error(str(error))
     if not args.markdown:

@@ -47,6 +47,19 @@ def test_table_rows_columns_and_mean(tmp_path, bench, capsys, monkeypatch):
     assert not (tmp_path / "results").exists()  # --markdown writes nothing, prints the table
 
 
+def test_columns_in_the_order_asked(tmp_path, bench):
+    fake_run(tmp_path, "URDU", "egemaps", "egemaps", 0.7, 0.6)
+    fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.6, 0.5)
+    fake_run(tmp_path, "ASED", "egemaps", "egemaps", 0.8, 0.8)
+    text = bench.main(["--results", str(tmp_path), "--markdown", "--datasets", "emodb,urdu,nemo,ased"])
+    lines = text.splitlines()
+    # the runs' spelling, the order asked; a corpus without runs is a column of dashes (no mean)
+    assert lines[0] == "| encoder | probe | EmoDB | URDU | nemo | ASED | mean |"
+    assert lines[2] == "| `egemaps` | `mlp`, `mean` pooling | 60.0 ± 10.0 / 50.0 | 70.0 ± 10.0 / 60.0 | – | 80.0 ± 10.0 / 80.0 | – |"
+    text = bench.results_table(tmp_path, columns=["urdu"])  # other corpora left out, the mean over those asked
+    assert text.splitlines()[0] == "| encoder | probe | URDU | mean |" and "| 70.0 / 60.0 |" in text
+
+
 def test_no_results_is_one_line(tmp_path, bench):
     text = bench.results_table(tmp_path / "none")
     assert text.count("\n") == 1 and "No probing results" in text
