@@ -133,6 +133,15 @@ def logged_losses(output):
     return losses
 
 
+def assert_same_export(output, expected):
+    """The encoders exported by two runs are bit-identical."""
+    exported, expected = (
+        torch.load(folder / "encoder" / "encoder.ckpt", weights_only=True) for folder in (output, expected)
+    )  # fmt: skip
+    for name, value in expected.items():
+        assert torch.equal(exported[name], value), name
+
+
 def test_resume_after_sigkill_is_exact(trained, corpus, tmp_path):
     """Reproduction: a run killed mid-epoch and started again resumed its step
     counter but not its random-number state, so its losses differed from the
@@ -154,11 +163,7 @@ def test_resume_after_sigkill_is_exact(trained, corpus, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert train_log_steps(output) == [1, 2, 3, 4]  # resumed at 3, not started again
     assert logged_losses(output) == logged_losses(trained)
-    exported, expected = (
-        torch.load(folder / "encoder" / "encoder.ckpt", weights_only=True) for folder in (output, trained)
-    )  # fmt: skip
-    for name, value in expected.items():
-        assert torch.equal(exported[name], value), name
+    assert_same_export(output, trained)
 
 
 # The long runs' loader: batches of about the same audio, one loader worker.
@@ -194,11 +199,7 @@ def test_resume_with_dynamic_batches_and_a_worker_is_exact(corpus, tmp_path):
     resumed = run_recipe(*args, env=ONE_THREAD)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert logged_losses(output) == logged_losses(reference)
-    exported, expected = (
-        torch.load(folder / "encoder" / "encoder.ckpt", weights_only=True) for folder in (output, reference)
-    )  # fmt: skip
-    for name, value in expected.items():
-        assert torch.equal(exported[name], value), name
+    assert_same_export(output, reference)
 
 
 def test_persistent_workers_are_refused(corpus, tmp_path):
