@@ -41,7 +41,8 @@ ranks encoders by their average performance across datasets).
   Markdown table, a row per encoder and probe configuration, a column per
   corpus (weighted F1 mean ± std over folds / UA) and their mean (the table
   the top-level README embeds). ``--label NAME=TEXT`` names a row (NAME: the
-  run's ``encoder_name`` or ``encoder_source``) and orders the rows.
+  run's ``encoder_name`` or ``encoder_source``) and orders the rows;
+  ``--plot FILE.png`` draws the table's weighted F1, fold by fold.
 
     python recipes/benchmark.py --results docs/experiments/2026-12-03_many-speakers/results --markdown \
         --label egemaps="eGeMAPS functionals" --label random-care_small="CARE-small, random weights"
@@ -203,24 +204,15 @@ def read_run_results(root):
     return runs
 
 
-def results_table(root, labels=(), columns=None):
-    """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
-    one row per encoder and probe configuration (head, pooling, layers,
-    protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
-    %), and the mean over corpora when a row has them all. ``labels``:
-    ``(name, text)`` pairs naming rows by ``encoder_name`` or
-    ``encoder_source``; labelled rows come first, in that order.
-    ``columns``: the corpora, in this order (any case; runs of other corpora
-    left out); None: every corpus of the runs, sorted.
-    With no run under ``root``, one line that says so."""
+def _result_rows(root, labels=(), columns=None):
+    """The runs under ``root`` (restricted to ``columns``, any case), grouped:
+    ``(runs, rows, datasets)`` with ``rows[(name, probe)][dataset] = (path,
+    results)``, ``name`` the label's key when ``labels`` names the run."""
     runs = read_run_results(root)
     if columns is not None:
         wanted = [name.lower() for name in columns]
         runs = [(path, results) for path, results in runs if results["dataset"].lower() in wanted]
-    if not runs:
-        return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
     labels = dict(labels)
-    order = list(labels)
     rows, datasets = {}, []
     for path, results in runs:
         name = next((n for n in (results["encoder_name"], results["encoder_source"]) if n in labels),
@@ -242,6 +234,43 @@ def results_table(root, labels=(), columns=None):
     else:  # the runs' spelling of each name
         found = {name.lower(): name for name in datasets}
         datasets = [found.get(name.lower(), name) for name in columns]
+    return runs, rows, datasets
+
+
+def plot_results(root, labels, columns, path):
+    """``--results ... --plot FILE``: weighted F1 of every row of
+    :func:`results_table`, fold by fold (:func:`care.plots.plot_scores`);
+    rows named by their label when given, in the table's order."""
+    runs, rows, datasets = _result_rows(root, labels, columns)
+    if not runs:
+        raise ValueError(f"no probing results under {root} to plot")
+    labels = dict(labels)
+    rank = {name: i for i, name in enumerate(labels)}
+    series = {}
+    for name, probe in sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key)):
+        title = labels.get(name, name) + ("" if len({p for n, p in rows if n == name}) == 1
+                                          else f" ({probe.replace('`', '')})")
+        series[title] = {dataset: [100 * fold["weighted_f1"] for fold in results["metrics"]["per_fold"].values()]
+                         for dataset, (_, results) in rows[(name, probe)].items()}
+    return plot_scores(series, datasets, path, metric="weighted F1 (%)",
+                       title="mean over test folds (bar), each fold (dot), std over folds (line)")
+
+
+def results_table(root, labels=(), columns=None):
+    """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
+    one row per encoder and probe configuration (head, pooling, layers,
+    protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
+    %), and the mean over corpora when a row has them all. ``labels``:
+    ``(name, text)`` pairs naming rows by ``encoder_name`` or
+    ``encoder_source``; labelled rows come first, in that order.
+    ``columns``: the corpora, in this order (any case; runs of other corpora
+    left out); None: every corpus of the runs, sorted.
+    With no run under ``root``, one line that says so."""
+    runs, rows, datasets = _result_rows(root, labels, columns)
+    if not runs:
+        return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
+    labels = dict(labels)
+    order = list(labels)
     head = ["encoder", "probe"] + datasets + ["mean"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     rank = {name: i for i, name in enumerate(order)}
@@ -423,6 +452,8 @@ def _table_from_results(parser, args, passthrough):
     try:
         columns = None if args.datasets is None else [n.strip() for n in args.datasets.split(",") if n.strip()]
         text = results_table(args.results, labels, columns)
+        if args.plot:
+            plot_results(args.results, labels, columns, args.plot)
     except ValueError as error:
         parser.error(str(error))
     if not args.markdown:

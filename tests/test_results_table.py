@@ -60,6 +60,28 @@ def test_columns_in_the_order_asked(tmp_path, bench):
     assert text.splitlines()[0] == "| encoder | probe | URDU | mean |" and "| 70.0 / 60.0 |" in text
 
 
+def test_plot_from_results(tmp_path, bench, monkeypatch):
+    """--results --plot draws what the table shows (it was silently ignored): one series per row,
+    named by its label, each corpus's per-fold weighted F1 in %, a corpus a row lacks left out."""
+    fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.64, 0.62)
+    fake_run(tmp_path, "URDU", "egemaps", "egemaps", 0.73, 0.61)
+    fake_run(tmp_path, "EmoDB", "random", "random-care_small", 0.54, 0.49, probe_head="linear_concat",
+             pooling="mean_std", encoder_source="random:care_small")
+    drawn = {}
+    monkeypatch.setattr(bench, "plot_scores", lambda series, datasets, path, **kw: drawn.update(
+        series=series, datasets=datasets, path=path))
+    bench.main(["--results", str(tmp_path), "--markdown", "--datasets", "EmoDB,URDU",
+                "--label", "random-care_small=control", "--label", "egemaps=eGeMAPS",
+                "--plot", str(tmp_path / "scores.png")])
+    assert drawn["datasets"] == ["EmoDB", "URDU"] and drawn["path"] == str(tmp_path / "scores.png")
+    assert list(drawn["series"]) == ["control", "eGeMAPS"]  # the labels' order
+    assert drawn["series"]["control"] == {"EmoDB": [pytest.approx(54.0)]}
+    assert drawn["series"]["eGeMAPS"] == {"EmoDB": [pytest.approx(64.0)], "URDU": [pytest.approx(73.0)]}
+    monkeypatch.undo()
+    bench.main(["--results", str(tmp_path), "--markdown", "--plot", str(tmp_path / "real.png")])
+    assert (tmp_path / "real.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_no_results_is_one_line(tmp_path, bench):
     text = bench.results_table(tmp_path / "none")
     assert text.count("\n") == 1 and "No probing results" in text

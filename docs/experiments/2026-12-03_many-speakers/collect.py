@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Copies the probing runs' results.json and results.md from RUNS/many_speakers/<Dataset>/<run>/
-into results/<Dataset>/<run>/ beside this file, with the machine's folders written as RUNS, DATA
-and CORPORA (no tracked file names a path of the machine).
+into results/<Dataset>/<run>/ beside this file, and the cross-corpus runs' from
+RUNS/many_speakers_cross/<train>-to-<test>/<encoder>/ into results_cross/<train>-to-<test>/<encoder>/,
+with the machine's folders written as RUNS, DATA and CORPORA (no tracked file names a path of the
+machine).
 
     python docs/experiments/2026-12-03_many-speakers/collect.py RUNS DATA CORPORA
 """
@@ -15,8 +17,10 @@ HERE = Path(__file__).resolve().parent
 def main(runs, data, corpora):
     names = {str(Path(runs).resolve()): "RUNS", str(Path(data).resolve()): "DATA", str(Path(corpora).resolve()): "CORPORA"}
     copied = 0
-    for path in sorted(Path(runs, "many_speakers").glob("*/*/results.json")):
-        target = HERE / "results" / path.parent.parent.name / path.parent.name
+    found = [(path, HERE / "results") for path in Path(runs, "many_speakers").glob("*/*/results.json")]
+    found += [(path, HERE / "results_cross") for path in Path(runs, "many_speakers_cross").glob("*/*/results.json")]
+    for path, destination in sorted(found):
+        target = destination / path.parent.parent.name / path.parent.name
         target.mkdir(parents=True, exist_ok=True)
         for name in ("results.json", "results.md"):
             text = (path.parent / name).read_text(encoding="utf-8")
@@ -24,7 +28,7 @@ def main(runs, data, corpora):
                 text = text.replace(folder, placeholder)
             (target / name).write_text(text, encoding="utf-8")
         copied += 1
-    print(f"{copied} runs copied to {HERE / 'results'}")
+    print(f"{copied} runs copied to {HERE / 'results'} and {HERE / 'results_cross'}")
 
 
 if __name__ == "__main__":
