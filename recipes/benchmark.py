@@ -237,6 +237,13 @@ def _result_rows(root, labels=(), columns=None):
     return runs, rows, datasets
 
 
+def _ordered(rows, labels):
+    """The keys of ``rows`` in table order: labelled names first, in the
+    labels' order, then the rest sorted."""
+    rank = {name: i for i, name in enumerate(labels)}
+    return sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key))
+
+
 def plot_results(root, labels, columns, path):
     """``--results ... --plot FILE``: weighted F1 of every row of
     :func:`results_table`, fold by fold (:func:`care.plots.plot_scores`);
@@ -245,9 +252,8 @@ def plot_results(root, labels, columns, path):
     if not runs:
         raise ValueError(f"no probing results under {root} to plot")
     labels = dict(labels)
-    rank = {name: i for i, name in enumerate(labels)}
     series = {}
-    for name, probe in sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key)):
+    for name, probe in _ordered(rows, labels):
         title = labels.get(name, name) + ("" if len({p for n, p in rows if n == name}) == 1
                                           else f" ({probe.replace('`', '')})")
         series[title] = {dataset: [100 * fold["weighted_f1"] for fold in results["metrics"]["per_fold"].values()]
@@ -270,11 +276,9 @@ def results_table(root, labels=(), columns=None):
     if not runs:
         return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
     labels = dict(labels)
-    order = list(labels)
     head = ["encoder", "probe"] + datasets + ["mean"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    rank = {name: i for i, name in enumerate(order)}
-    for name, probe in sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key)):
+    for name, probe in _ordered(rows, labels):
         row = rows[(name, probe)]
         cells = [labels.get(name, f"`{name}`"), probe]
         for dataset in datasets:
