@@ -105,8 +105,11 @@ class RandomState:
     starting an epoch's loader, which a resumed run does at another moment,
     draws from it rather than from the global generator), a resumed run on
     one thread without loader workers is bit-identical to the uninterrupted
-    one. Loader workers are seeded afresh when a loader restarts, so their
-    draws after a resume are new ones.
+    one. Loader workers are seeded afresh when a loader restarts, so what
+    they draw from a running generator after a resume is new: the
+    pretraining's crops therefore come from ``care.pretraining.CropDraws``
+    (drawn from seed, epoch and utterance), which makes a resumed run with
+    workers exact too.
 
     The main process's states are saved; under DDP every process restores
     them (all start from the same seed anyway).

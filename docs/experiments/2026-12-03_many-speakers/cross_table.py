@@ -4,6 +4,10 @@ collect.py copies them): one row per ordered pair, one column per encoder, test 
 (%, mean over seeds 1-3), and the mean over the pairs every encoder of the table has.
 
     python docs/experiments/2026-12-03_many-speakers/cross_table.py [--label NAME=TEXT ...]
+        [--difference A=B ...]
+
+--difference A=B adds a table of A's weighted F1 minus B's per pair (encoder names), with the
+mean over the pairs both have and on how many of them A is higher.
 """
 import argparse
 import json
@@ -41,13 +45,37 @@ def table(runs, labels):
     return "\n".join(lines)
 
 
+def differences(runs, comparisons, labels):
+    """Markdown rows: per pair, first minus second encoder's weighted F1 (points)."""
+    pairs = [(a, b) for a in CORPORA for b in CORPORA if a != b]
+    lines = ["| train -> test | " + " | ".join(f"{labels.get(a, a)} - {labels.get(b, b)}" for a, b in comparisons) + " |",
+             "|---|" + "---|" * len(comparisons)]
+    diffs = {c: {} for c in comparisons}
+    for pair in pairs:
+        cells = runs.get(pair, {})
+        for a, b in comparisons:
+            if a in cells and b in cells:
+                diffs[a, b][pair] = 100 * (cells[a]["weighted_f1"] - cells[b]["weighted_f1"])
+        lines.append(f"| {pair[0]} -> {pair[1]} | " + " | ".join(
+            f"{diffs[c][pair]:+.1f}" if pair in diffs[c] else "–" for c in comparisons) + " |")
+    lines.append("| **mean** (pairs; first higher on) | " + " | ".join(
+        f"**{sum(d.values()) / len(d):+.1f}** ({len(d)}; {sum(v > 0 for v in d.values())})" if d else "–"
+        for d in diffs.values()) + " |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=str(HERE / "results_cross"))
     parser.add_argument("--label", action="append", default=[], help="ENCODER_NAME=column title (sets the order)")
+    parser.add_argument("--difference", action="append", default=[], help="A=B: A's weighted F1 minus B's")
     args = parser.parse_args()
     labels = dict(item.split("=", 1) for item in args.label)
-    print(table(load(Path(args.results)), labels))
+    runs = load(Path(args.results))
+    print(table(runs, labels))
+    if args.difference:
+        print()
+        print(differences(runs, [tuple(item.split("=", 1)) for item in args.difference], labels))
 
 
 if __name__ == "__main__":
