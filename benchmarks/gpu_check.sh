@@ -47,7 +47,7 @@ part() {  # part NAME SECONDS COMMAND...   (SKIP="name ..." skips parts)
     tail -n 12 "$OUT/$name.log"
 }
 
-part cuda_tests 90 python3 -m pytest -q -rs -p no:cacheprovider \
+part cuda_tests 90 python3 -m pytest -q -rs -p no:cacheprovider -o addopts="" \
     tests/test_encoder.py::test_cuda_bf16_training_step tests/test_frame_targets.py::test_gpu_matches_cpu
 part pretrain_throughput 150 python3 benchmarks/pretrain_throughput.py --config care_base \
     --batch 32 128 --device cuda --precision bf16 --steps 10 --warmup 3 --json "$OUT/pretrain_throughput.json"
