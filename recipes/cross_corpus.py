@@ -371,10 +371,13 @@ def main(argv=None):
         name = name.strip().lower()
         if not equals or not path:
             parser.error(f"--dataset_folder {item}: expected NAME=PATH")
-        if name not in folders:
+        if name in folders:
+            folders[name] = path
+        elif name in known:  # one list of folders for a loop over pairs
+            print(f"cross_corpus.py: --dataset_folder {item}: {name} takes no part in this run, ignored")
+        else:
             parser.error(f"--dataset_folder {item}: {name} is not among the corpora of this run "
-                         f"({', '.join(folders)})")
-        folders[name] = path
+                         f"({', '.join(folders)}) nor a corpus with a recipe")
     for name in args.train + [args.test]:
         if not os.path.isdir(folders[name]):
             parser.error(f"{name}: data folder {folders[name]} not found (use --dataset_folder)")

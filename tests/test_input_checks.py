@@ -199,6 +199,23 @@ def test_cross_corpus_unknown_folder_name_and_repeated_corpus_refused(tmp_path, 
         assert problem in capsys.readouterr().err
 
 
+def test_cross_corpus_folder_of_a_corpus_outside_the_pair_is_ignored(tmp_path, capsys):
+    """Reproduction: one list of `--dataset_folder`s for a loop over pairs failed
+    on every pair ("nemo is not among the corpora of this run"). A corpus with a
+    recipe that is not in the pair is now ignored with a line saying so; the
+    pair's own folders are still checked."""
+    cross = load_script(REPO / "recipes" / "cross_corpus.py", "cross_corpus")
+    (tmp_path / "emodb").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        cross.main(["--train", "emodb", "--test", "urdu", "--encoder_source", "egemaps",
+                    "--data_folder", str(tmp_path), "--dataset_folder", f"nemo={tmp_path}",
+                    "--dataset_folder", f"urdu={tmp_path / 'missing'}"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert "nemo takes no part in this run, ignored" in out
+    assert "urdu: data folder" in err and "not found" in err and "nemo" not in err
+
+
 # --- user errors: one line, no traceback -------------------------------------------
 
 
