@@ -77,6 +77,22 @@ class AtomicCheckpointer(Checkpointer):
             os.replace(pending, checkpoint.path / METAFNAME)
         return checkpoint
 
+    def save_and_keep_only(self, meta=None, end_of_epoch=True, name=None, num_to_keep=1, keep_recent=True,
+                           importance_keys=(), max_keys=(), min_keys=(), ckpt_predicate=None,
+                           verbosity=logging.INFO):
+        """``Checkpointer.save_and_keep_only`` with fresh argument lists on
+        every call. SpeechBrain 1.1.2 appends ``ckpt_recency`` to its default
+        ``importance_keys=[]``, one list shared by every call of the process,
+        so each save scanned every checkpoint's ``CKPT.yaml`` once more per
+        earlier save: a probing run of 3 seeds x 10 folds spent most of its
+        time there."""
+        super().save_and_keep_only(
+            meta={} if meta is None else meta, end_of_epoch=end_of_epoch, name=name,
+            num_to_keep=num_to_keep, keep_recent=keep_recent, importance_keys=list(importance_keys),
+            max_keys=list(max_keys), min_keys=list(min_keys), ckpt_predicate=ckpt_predicate,
+            verbosity=verbosity,
+        )
+
     def _save_checkpoint_metafile(self, fpath, meta_to_include={}, end_of_epoch=True):
         return super()._save_checkpoint_metafile(
             fpath.with_name(fpath.name + PENDING), meta_to_include, end_of_epoch

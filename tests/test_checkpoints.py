@@ -38,3 +38,23 @@ def test_interrupted_save_is_invisible_and_cleaned(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted([first.path.name, "CKPT+later"])  # stale folder removed
     assert checkpointer.find_checkpoint(max_key="step").meta["step"] == 3
+
+
+def test_save_and_keep_only_costs_the_same_at_every_call(tmp_path, monkeypatch):
+    """Reproduction: SpeechBrain 1.1.2's ``save_and_keep_only`` appends to its
+    shared default ``importance_keys=[]``, so the n-th save of a process
+    scanned the checkpoints about 2n times (probing spent most of its time
+    there). Each save now scans them as often as the first, and what is kept
+    is unchanged: the best by ``max_keys`` and the most recent."""
+    checkpointer = AtomicCheckpointer(tmp_path, {"model": torch.nn.Linear(2, 2)})
+    scans, original = [], AtomicCheckpointer.find_checkpoints
+    def counting(self, *args, **kwargs):
+        scans[-1] += 1
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(AtomicCheckpointer, "find_checkpoints", counting)
+    for step, score in enumerate([0.5, 0.9, 0.7, 0.6, 0.8, 0.4]):
+        scans.append(0)
+        checkpointer.save_and_keep_only(meta={"score": score, "step": step}, max_keys=["score"])
+    assert len(set(scans)) == 1, scans
+    kept = sorted(c.meta["step"] for c in checkpointer.list_checkpoints())
+    assert kept == [1, 5]  # the best (0.9) and the latest
