@@ -84,8 +84,8 @@ class AtomicCheckpointer(Checkpointer):
         every call. SpeechBrain 1.1.2 appends ``ckpt_recency`` to its default
         ``importance_keys=[]``, one list shared by every call of the process,
         so each save scanned every checkpoint's ``CKPT.yaml`` once more per
-        earlier save: a probing run of 3 seeds x 10 folds spent most of its
-        time there."""
+        earlier save (an EmoDB probing run, 3 seeds x 10 folds: 24 % of its
+        time; see BENCHMARKS.md)."""
         super().save_and_keep_only(
             meta={} if meta is None else meta, end_of_epoch=end_of_epoch, name=name,
             num_to_keep=num_to_keep, keep_recent=keep_recent, importance_keys=list(importance_keys),

@@ -43,8 +43,8 @@ def test_interrupted_save_is_invisible_and_cleaned(tmp_path):
 def test_save_and_keep_only_costs_the_same_at_every_call(tmp_path, monkeypatch):
     """Reproduction: SpeechBrain 1.1.2's ``save_and_keep_only`` appends to its
     shared default ``importance_keys=[]``, so the n-th save of a process
-    scanned the checkpoints about 2n times (probing spent most of its time
-    there). Each save now scans them as often as the first, and what is kept
+    scanned the checkpoints about 2n times (the suite's probing tests spent
+    most of their time there). Each save now scans them as often as the first, and what is kept
     is unchanged: the best by ``max_keys`` and the most recent."""
     checkpointer = AtomicCheckpointer(tmp_path, {"model": torch.nn.Linear(2, 2)})
     scans, original = [], AtomicCheckpointer.find_checkpoints
