@@ -1,6 +1,6 @@
 """Dimensional emotion: the concordance correlation coefficient against a
 reference written here, the metrics against scikit-learn and SciPy, the CCC
-loss, attribute selection, the exported dimensional classifier through
+loss (the probe's objective), attribute selection, the exported dimensional classifier through
 ``EmotionRecognizer`` and ``care-classify`` (per file and per window), the
 benchmark's dimensional columns, and the cross-corpus runner."""
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from care.probing.dimensional import (
+    Objective,
     ccc,
-    ccc_loss,
     manifest_attributes,
     metric_names,
     regression_metrics,
@@ -72,13 +72,20 @@ def test_regression_metrics_against_scipy_and_scikit_learn():
 
 
 def test_ccc_loss_is_one_minus_the_batch_ccc_and_trains():
+    """The objective's ``ccc`` loss: 1 - the mean CCC of each member's batch
+    (targets standardised first, which CCC does not see through: the loss
+    is taken against standardised targets), weights that are all equal
+    change nothing, and gradient descent on it recovers a linear map."""
     rng = np.random.default_rng(2)
     targets = rng.normal(size=(64, 2))
     predictions = targets + rng.normal(0.3, 0.7, size=(64, 2))
-    loss = ccc_loss(torch.tensor(predictions), torch.tensor(targets))
+    objective = Objective("ccc", torch.zeros(2), torch.ones(2), ["arousal", "valence"])
+    batch = torch.tensor(np.stack([predictions, targets]))  # two members
+    loss = objective.loss(batch, torch.tensor(np.stack([targets, targets])))
     expected = 1 - np.mean([reference_ccc(targets[:, k], predictions[:, k]) for k in range(2)])
-    assert float(loss) == pytest.approx(expected, abs=1e-5)
-    # Gradient descent on it recovers a linear map (loss near 0).
+    assert float(loss[0]) == pytest.approx(expected, abs=1e-5) and float(loss[1]) == pytest.approx(0.0, abs=1e-6)
+    weighted = objective.loss(batch, torch.tensor(np.stack([targets, targets])), weights=torch.full((2, 64), 3.0))
+    torch.testing.assert_close(weighted, loss)
     torch.manual_seed(0)
     inputs = torch.randn(256, 4)
     outputs = inputs @ torch.tensor([[1.0, -0.5], [0.5, 0.2], [0.0, 1.0], [-1.0, 0.0]]) + 3.0
@@ -86,9 +93,9 @@ def test_ccc_loss_is_one_minus_the_batch_ccc_and_trains():
     optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
     for _ in range(300):
         optimizer.zero_grad()
-        ccc_loss(layer(inputs), outputs).backward()
+        objective.loss(layer(inputs)[None], outputs[None]).sum().backward()
         optimizer.step()
-    assert float(ccc_loss(layer(inputs), outputs).detach()) < 0.01
+    assert float(objective.loss(layer(inputs)[None], outputs[None]).detach()) < 0.01
 
 
 def test_attributes_present_or_named(tmp_path):
@@ -123,7 +130,6 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     layer weights point at the layer the ratings come from."""
     from functools import partial
 
-    from speechbrain.utils.epoch_loop import EpochCounter
     from speechbrain.utils.train_logger import FileTrainLogger
 
     from care.lobes import EmotionProbe
@@ -144,9 +150,10 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     head = {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False,
                              layer_combination=combination),
             "opt_class": partial(torch.optim.AdamW, lr=0.01),
-            "epoch_counter": partial(EpochCounter, limit=25), "refit": True, "members": 1}
+            "epochs": 25, "refit": True, "members": 1}
     dims = {"num_layers": 2, "input_dim": 8, "num_classes": 2, "layers": None}
-    experiment = loop.Experiment(hparams, {"device": "cpu"}, features, data, task, dims, head)
+    experiment = loop.Experiment(hparams, {"device": "cpu"}, features, data, task, dims,
+                                 loop.probe_settings({"head": head}))
     result = loop.train_fold(experiment, (ids[:100], ids[100:130], ids[130:]), 1, "f",
                              str(tmp_path / loss))
     assert len(result["layer_weights"]) == 2
@@ -359,3 +366,30 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     assert mean_cache.read_bytes() == before
     with pytest.raises(Exception, match="share fewer than two"):
         cross.main(common + ["--labels", "anger,boredom"])
+
+
+@pytest.mark.parametrize("loss", ["ccc", "mse"])
+def test_linear_head_fits_attributes_and_chooses_C_by_cross_validation(loss):
+    """The full-batch linear head on the dimensional task: each speaker group
+    held out once per C (the held-out utterances weigh nothing in the loss),
+    the C of best pooled held-out mean CCC kept, and the fit recovers a
+    linear rating."""
+    from care.lobes import EmotionProbe
+    from care.lobes.probe import standard_scale
+    from care.probing.training import fit_linear
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(120, 2, 8, generator=generator)
+    targets = torch.stack([3.0 + features[:, 1] @ torch.randn(8, generator=generator),
+                           2.0 + 0.5 * features[:, 0] @ torch.randn(8, generator=generator)], dim=1)
+    probe = EmotionProbe(2, 8, 2, num_hidden_layers=0, dropout=0.0, layer_norm=False,
+                         layer_combination="concatenate")
+    probe.set_normalisation(features)
+    objective = Objective(loss, *standard_scale(targets), ["arousal", "valence"])
+    choice = fit_linear(probe, objective, features, targets, [f"g{i % 4}" for i in range(120)],
+                        [0.001, 1.0, 100.0], max_iterations=200)
+    assert choice["C"] == max(choice["cv_scores"], key=choice["cv_scores"].get)
+    assert choice["cv_scores"][choice["C"]] > 0.9
+    with torch.no_grad():
+        predictions = objective.predictions(probe(features))
+    assert regression_metrics(targets.tolist(), predictions.tolist(), ["arousal", "valence"])["ccc_mean"] > 0.95

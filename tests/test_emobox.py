@@ -229,11 +229,9 @@ def probe_hparams(tmp_path, epochs=8):
 
 
 def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
-    """The epoch and weights kept are the same whatever the test fold holds
+    """The epochs and weights kept are the same whatever the test fold holds
     (its labels shuffled, its features replaced by noise), and no test
     feature is read before the single test evaluation."""
-    from care.probing.brain import ProbeBrain
-
     torch.manual_seed(0)
     labels = ["a", "b", "c"]
     data, features = {}, {}
@@ -249,24 +247,20 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
     dims = {"num_layers": 1, "input_dim": 8, "num_classes": 3, "layers": None}
     hparams = probe_hparams(tmp_path)
     head = loop.probe_settings(hparams)
-    assert head["refit"], "the default head refits on training + validation"
+    assert head["refit"] and head["members"] > 1, "the default head refits an ensemble on training + validation"
 
-    members = head["members"]
-    evaluated = []  # per evaluation: the features read since the previous one (or the run's start)
-    original = ProbeBrain.evaluate
+    evaluated = []  # per test evaluation: the features read before it, and the probes' weights
+    original = loop.test_probes
 
-    def evaluate(self, *args, **kwargs):
-        evaluated.append(spy.read[spy.mark:])
-        result = original(self, *args, **kwargs)
-        spy.mark = len(spy.read)  # what this evaluation read is not the next member's training
-        return result
+    def test_probes(experiment, probes, *args):
+        evaluated.append((list(spy.read), [p.state_dict() for p in probes]))
+        return original(experiment, probes, *args)
 
-    monkeypatch.setattr(ProbeBrain, "evaluate", evaluate)
+    monkeypatch.setattr(loop, "test_probes", test_probes)
 
     def run(name, feats, manifest):
         nonlocal spy
         spy = SpyFeatures(feats)
-        spy.mark = 0
         experiment = loop.Experiment(hparams, None, spy, manifest, CategoricalTask(hparams, manifest),
                                      dims, head)
         return loop.train_fold(experiment, (train, valid, {u: manifest[u] for u in test}), 1, "f",
@@ -274,28 +268,21 @@ def test_test_fold_cannot_influence_the_kept_checkpoint(tmp_path, monkeypatch):
 
     spy = None
     first = run("a", features, data)
-    assert len(evaluated) == members  # the test set is evaluated once per member, after its training
-    for reads in evaluated:
-        assert not set(reads) & set(test), "test features read before the test evaluation"
+    assert len(evaluated) == 1  # the test set is evaluated once, all members together, after training
+    assert not set(evaluated[0][0]) & set(test), "test features read before the test evaluation"
     assert set(test) <= set(spy.read)
 
     noisy = dict(features, **{u: 10 * torch.randn(1, 8) for u in test})
     shuffled = {u: dict(e, label=labels[(labels.index(e["label"]) + 1) % 3]) if u in test else e
                 for u, e in data.items()}
     second = run("b", noisy, shuffled)
-    for reads in evaluated[members:]:
-        assert not set(reads) & set(test)
-    assert second["best_epoch"] == first["best_epoch"]
-    assert second["valid_weighted_f1"] == first["valid_weighted_f1"]
+    assert not set(evaluated[1][0]) & set(test)
+    assert second["members"] == first["members"]  # each member's epoch and validation score
     assert second["layer_weights"] == first["layer_weights"]
     assert second["test"] != first["test"]  # the test fold did change
-    member_folders = [""] if members == 1 else [f"member_{k}" for k in range(members)]
-    for member in member_folders:
-        for folder in ("", "refit"):  # the selected epoch's probe, and the refit one that is tested
-            kept = [torch.load(next((tmp_path / n / member / folder).glob("CKPT*")) / "probe.ckpt")
-                    for n in ("a", "b")]
-            for key in kept[0]:
-                torch.testing.assert_close(kept[0][key], kept[1][key])
+    for kept_first, kept_second in zip(evaluated[0][1], evaluated[1][1]):  # the probes tested
+        for key in kept_first:
+            torch.testing.assert_close(kept_first[key], kept_second[key])
 
 
 # ---------------------------------------------------------------------------

@@ -251,7 +251,7 @@ PROBE_YAMLS = sorted((REPO / "recipes").glob("*/emotion/hparams/probe.yaml")) + 
 # configuration (a head's settings at the top level of a YAML without
 # ``head``; protocol: emobox; extract_clips: authors).
 CONDITIONAL_KEYS = {
-    "head", "probe", "opt_class", "epoch_counter", "authors_clip_rule",
+    "head", "probe", "opt_class", "epochs", "solver", "C", "max_iterations", "authors_clip_rule",
     "emobox_folds", "emobox_dataset", "emobox_exclude", "emobox_valid_fraction",
 }  # fmt: skip
 # Keys only the recipes with attribute annotations define (task: dimensional,
@@ -342,7 +342,8 @@ def test_probe_yamls_share_one_definition_of_the_heads_and_the_encoder_defaults(
                                   ("microsoft/wavlm-base", "linear_concat", "mean_std")):  # fmt: skip
         hparams = load_probe_yaml(path, encoder_source=source)
         assert (hparams["probe_head"], hparams["pooling"]) == (head, pooling), source
-        assert hparams["head"]["members"] == shared[head]["members"]
+        assert hparams["head"].get("members") == shared[head].get("members")
+        assert hparams["head"].get("C") == shared[head].get("C")
         assert hparams["head"]["probe"].keywords == shared[head]["probe"].keywords
         assert hparams["output_folder"].endswith("" if head == "mlp" else f"-{head}-{pooling}")
         assert hparams["reference"] is not None

@@ -68,7 +68,6 @@ def dimensional_fold(tmp_path, data, features, attributes, loss="ccc"):
     """One fold of the probing loop's dimensional task (train 100, valid 30, test 30)."""
     import json
 
-    from speechbrain.utils.epoch_loop import EpochCounter
     from speechbrain.utils.train_logger import FileTrainLogger
 
     from care.probing import loop
@@ -80,10 +79,10 @@ def dimensional_fold(tmp_path, data, features, attributes, loss="ccc"):
                "prepare_folder": str(tmp_path), "attributes": attributes, "dimensional_loss": loss}
     head = {"probe": partial(EmotionProbe, hidden_dim=32, dropout=0.0, layer_norm=False),
             "opt_class": partial(torch.optim.AdamW, lr=0.01),
-            "epoch_counter": partial(EpochCounter, limit=25), "refit": True, "members": 1}
+            "epochs": 25, "refit": True, "members": 1}
     dims = {"num_layers": 2, "input_dim": 8, "num_classes": len(attributes), "layers": None}
     experiment = loop.Experiment(hparams, {"device": "cpu"}, features, data,
-                                 DimensionalTask(hparams, data), dims, head)
+                                 DimensionalTask(hparams, data), dims, loop.probe_settings({"head": head}))
     return loop.train_fold(experiment, (ids[:100], ids[100:130], ids[130:]), 1, "f",
                            str(tmp_path / "fold"))
 

@@ -960,8 +960,8 @@ DIMENSIONAL = {  # name: (tree builder, prepare options, expected test folds, ut
 def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch, capsys):
     """``train.py hparams/probe.yaml --task dimensional`` on the miniature
     releases: every utterance with attributes, the official folds, CCC /
-    Pearson / MAE per attribute, the epoch chosen on validation mean CCC, the
-    ridge reference; MSP-Podcast also exports a classifier that care-classify
+    Pearson / MAE per attribute, the epoch (mlp, IEMOCAP) or C (the default
+    linear_concat, MSP-Podcast) chosen on validation mean CCC, the ridge reference; MSP-Podcast also exports a classifier that care-classify
     runs, printing the attribute values per file and window."""
     from care.cli import main as classify
     from care.probing.dimensional import ccc
@@ -982,6 +982,7 @@ def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch
         "--dimensional_loss", "mse" if recipe == "IEMOCAP" else "ccc",
         "--seeds", "[1]",
         "--number_of_epochs", "3",
+        *(["--probe_head", "mlp"] if recipe == "IEMOCAP" else []),  # both training paths
         "--export_classifier", str(export),
     ])
     assert results["task"] == "dimensional" and results["dataset"] == recipe
@@ -993,12 +994,16 @@ def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch
     assert results["reference"]["name"] == "ridge regression (alpha=1.0)"
     assert "| CCC |" in (tmp_path / "out" / "results.md").read_text()
     # Each run's test scores are those of its saved predictions (our formula
-    # again, independently of the Brain), and the epoch is chosen on valid CCC.
+    # again, independently of the training code), and the epoch (or, for the
+    # full-batch linear head, C) is the one of best validation CCC.
     for path in sorted((tmp_path / "out" / "save").glob("dim-*/*/seed_1/result.json")):
         run = json.loads(path.read_text())
         targets = np.array(run["outputs"]["targets"])
         predictions = np.array(run["outputs"]["predictions"])
         assert run["test"]["ccc_valence"] == pytest.approx(ccc(targets[:, 1], predictions[:, 1]))
+        if run["best_epoch"] is None:  # linear_concat: C given, or chosen by cross-validation
+            assert not run["cv_scores"] or run["cv_scores"][str(run["C"])] == max(run["cv_scores"].values())
+            continue
         valid = [line for line in (path.parent / "train_log.txt").read_text().splitlines() if line]
         scores = [float(line.split("ccc_mean: ")[1].split(",")[0]) for line in valid]
         assert scores[run["best_epoch"] - 1] == max(scores)  # (as logged, 3 digits)

@@ -400,8 +400,9 @@ def test_probe_end_to_end_random_care_layer_groups(tmp_path, tiny_kwargs, monkey
 
 
 def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
-    """``--probe_head linear_concat`` (the layers side by side, a linear
-    layer, 5 members) with ``--pooling mean_std`` through the recipe on a
+    """``--probe_head linear_concat`` (the layers side by side, one linear
+    layer fitted full-batch, C chosen by cross-validation over the training
+    speakers) with ``--pooling mean_std`` through the recipe on a
     tiny random CARE: one layer weight per layer, features of twice the
     width in their own cache file, and the exported classifier rebuilds the
     same extractor and head (and loads through the untrusted reader)."""
@@ -422,10 +423,11 @@ def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs,
     assert "pooling: mean_std" in (out / "results.md").read_text()
     assert len(results["mean_layer_weights"]) == layers
     assert abs(sum(results["mean_layer_weights"]) - 1) < 1e-3
-    assert all(r["members"]["count"] == 5 for r in results["runs"])
+    assert all(r["C"] in results_c(out) and r["best_epoch"] is None for r in results["runs"])
+    assert results["classifier"]["C"] in results_c(out)
     with open(out / "classifier" / "hyperparams.yaml") as handle:
         classifier = load_hyperpyyaml(handle.read())
-    member = classifier["probe"].members[0]
+    member = classifier["probe"]
     assert member.config["layer_combination"] == "concatenate"
     assert member.config["input_dim"] == width
     assert member.mlp[-1].in_features == layers * width
@@ -434,6 +436,14 @@ def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs,
                                                 savedir=str(tmp_path / "collected"))
     wav = torch.randn(1, 16000) * 0.1
     assert recognizer.classify_batch(wav, torch.ones(1))[0].shape == (1, len(results["labels"]))
+
+
+def results_c(out):
+    """The values of C the EmoDB recipe's linear_concat chooses from."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    with open(REPO / "recipes" / "EmoDB" / "emotion" / "hparams" / "probe.yaml") as handle:
+        return load_hyperpyyaml(handle, {"data_folder": str(out)})["linear_C"]
 
 
 def tiny_care_yaml(tmp_path, tiny_kwargs):
@@ -617,3 +627,45 @@ def test_logistic_regression_reference_matches_scikit_learn():
     expected = classification_metrics([labels.index(data[u]["label"]) for u in sorted(test)],
                                       predictions, 3)
     assert run["test"] == pytest.approx(expected) and run["sizes"] == {"train": 35, "test": 10}
+
+
+def test_probing_run_killed_mid_fold_resumes_to_the_same_results(tmp_path, monkeypatch):
+    """A probing run (eGeMAPS, the default mlp ensemble, 4 folds) killed in
+    the middle of its third fold, then started again with the same
+    command, writes the results.json of a run that was never interrupted
+    (timings and folders aside); the finished folds are not trained again."""
+    from care.probing import loop
+
+    monkeypatch.chdir(tmp_path)
+    root = make_emodb(tmp_path / "emodb")
+
+    def run(name):
+        results, out = run_emodb(tmp_path / name, root, "egemaps")
+        results = {k: v for k, v in results.items() if k not in ("timing_seconds", "output_folder", "classifier")}
+        results["runs"] = [{k: v for k, v in r.items() if k != "seconds"} for r in results["runs"]]
+        return results
+
+    uninterrupted = run("a")
+    original, folds = loop.fit_probes, []
+
+    def killed(experiment, seed, seeds, train, valid, log=None, stop_epochs=None):
+        if valid is not None:
+            folds.append(seed)
+            if len(folds) == 3:
+                def log_then_kill(epoch, *args):
+                    if epoch == 2:
+                        raise KeyboardInterrupt("killed mid-fold")
+                return original(experiment, seed, seeds, train, valid, log=log_then_kill)
+        return original(experiment, seed, seeds, train, valid, log=log, stop_epochs=stop_epochs)
+
+    monkeypatch.setattr(loop, "fit_probes", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run("b")
+    monkeypatch.undo()
+    saved = sorted((tmp_path / "b" / "out" / "save").glob("run-*/*/seed_*/result.json"))
+    assert len(saved) == 2
+    trained = []
+    monkeypatch.setattr(loop, "fit_probes", lambda *args, **kwargs: trained.append(1) or original(*args, **kwargs))
+    resumed = run("b")
+    assert len(trained) == 2 * 2 + 1  # folds 3 and 4 (selection and refit each), then the export
+    assert resumed == uninterrupted

@@ -16,6 +16,8 @@ def test_quickstart_runs_end_to_end(tmp_path):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "quickstart: done." in result.stdout
+    printed = (result.stdout + result.stderr).count("\n")  # a progress bar redraws one line
+    assert printed < 150, f"the quickstart printed {printed} lines"
     assert (out / "pretrain" / "encoder" / "encoder.ckpt").is_file()
     assert sorted(p.name for p in out.glob("probe/*/results.md")) == ["results.md"]
     labels = (out / "labels.txt").read_text().splitlines()

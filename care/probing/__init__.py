@@ -1,11 +1,10 @@
 """Emotion probing: frozen encoders behind one ``encoder_source`` option,
-cached per-layer features, the probe's Brain, metrics and the experiment
-runner every dataset recipe calls.
+cached per-layer features, in-memory probe training, metrics and the
+experiment runner every dataset recipe calls.
 
 Importing this package has no side effects and imports no model code.
 """
 
-from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.cache import cached_features
 from care.probing.extractors import build_extractor, encoder_name, resolve_layers
 from care.probing.heads import default_pooling, default_probe_head, probe_heads
@@ -13,9 +12,7 @@ from care.probing.metrics import classification_metrics, summarize
 from care.probing.run import run_probing, run_recipe
 
 __all__ = [
-    "ProbeBrain",
     "cached_features",
-    "feature_dataset",
     "probe_heads",
     "build_extractor",
     "classification_metrics",

@@ -1,9 +1,10 @@
 """The categorical task of the probing loop (``task: categorical``, the
 default): the probe predicts the manifest's ``label`` (cross-entropy,
-optionally class-weighted), the epoch of best validation weighted F1 is kept,
-an ensemble averages its members' class probabilities, the reference is a
-logistic regression, and ``results.md`` has the four metrics of
-:mod:`care.probing.metrics` with a confusion matrix (``confusion.png``).
+optionally class-weighted: :class:`Objective`), the epoch (or ``C``) of best
+validation weighted F1 is kept, an ensemble averages its members' class
+probabilities, the reference is a logistic regression, and ``results.md`` has
+the four metrics of :mod:`care.probing.metrics` with a confusion matrix
+(``confusion.png``).
 
 The loop itself (folds, seeds, members, selection, refit, checkpoints,
 export) is :mod:`care.probing.loop`.
@@ -25,7 +26,6 @@ import torch
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from care.lobes.probe import LAYER_WEIGHTS_CAPTION
-from care.probing.brain import ProbeBrain, feature_dataset
 from care.probing.metrics import (
     METRIC_NAMES,
     METRICS,
@@ -44,7 +44,7 @@ class CategoricalTask:
     Arguments
     ---------
     hparams : dict
-        The loaded probe.yaml (``compute_cost``, ``noprogressbar``, ``reference``).
+        The loaded probe.yaml (``reference``).
     data : dict
         The manifest; its labels, sorted, are the classes.
     """
@@ -53,7 +53,6 @@ class CategoricalTask:
     selection = "weighted_f1"
     metrics = list(METRICS)
     logged = list(METRICS)
-    brain_class = ProbeBrain
     ensembles = True
 
     def __init__(self, hparams, data):
@@ -63,30 +62,33 @@ class CategoricalTask:
         self.label_encoder.update_from_iterable(self.outputs)
         self.label_encoder.expect_len(len(self.outputs))
 
-    def dataset(self, ids, features):
-        """Features and encoded labels of ``ids`` (:func:`feature_dataset`)."""
-        return feature_dataset(ids, features, self.data, self.label_encoder)
+    def target(self, utt):
+        """What a fold's identity records of ``utt``: its label."""
+        return self.data[utt]["label"]
 
-    def brain_hparams(self, train, head):
-        """The cost and, with the head's ``balance_classes``, the inverse class
-        frequency of the training set ``train`` as class weights."""
-        brain_hparams = {
-            "compute_cost": self.hparams["compute_cost"],
-            "noprogressbar": self.hparams["noprogressbar"],
-        }
+    def objective(self, train, head):
+        """The loss and selection score of a probe trained on ``train``; with
+        the head's ``balance_classes``, the inverse class frequency of
+        ``train`` weights the loss."""
+        targets = self.target_tensor(train)
+        weight = None
         if head["balance_classes"]:
-            counts = torch.bincount(
-                torch.tensor([self.label_encoder.encode_label(self.data[u]["label"]) for u in train]),
-                minlength=len(self.outputs)).float()
-            brain_hparams["class_weight"] = counts.sum() / (len(counts) * counts.clamp(min=1))
-        return brain_hparams
+            counts = torch.bincount(targets, minlength=len(self.outputs)).float()
+            weight = counts.sum() / (len(counts) * counts.clamp(min=1))
+        return Objective(len(self.outputs), weight)
 
-    def combine(self, brains):
-        """An ensemble's test: the members' class probabilities averaged."""
-        outputs = dict(brains[0].stage_outputs)
-        probabilities = torch.stack([torch.cat(b.probabilities) for b in brains]).mean(dim=0)
-        outputs["predictions"] = probabilities.argmax(dim=-1).tolist()
-        return classification_metrics(outputs["targets"], outputs["predictions"], len(self.outputs)), outputs
+    def target_tensor(self, ids):
+        """The class indices of ``ids``, ``[N]``."""
+        return torch.tensor([self.label_encoder.encode_label(self.data[u]["label"]) for u in ids])
+
+    def test(self, objective, outputs, ids):
+        """Test metrics and outputs of ``outputs`` ``[members, N, classes]``
+        (logits) for ``ids``: an ensemble's class probabilities averaged."""
+        probabilities = outputs.float().softmax(dim=-1).mean(dim=0)
+        targets = self.target_tensor(ids).tolist()
+        predictions = probabilities.argmax(dim=-1).tolist()
+        return classification_metrics(targets, predictions, len(self.outputs)), {
+            "ids": list(ids), "targets": targets, "predictions": predictions}
 
     def reference(self, hparams):
         return hparams["reference"]
@@ -120,7 +122,7 @@ class CategoricalTask:
         return {"cross_validated_weighted_f1": round(summary["mean"]["weighted_f1"], 4),
                 "cross_validated_ua": round(summary["mean"]["ua"], 4)}
 
-    def classifier_outputs(self, brain):
+    def classifier_outputs(self, objective):
         return None  # a classifier's outputs are its labels
 
     def headline(self, summary):
@@ -159,7 +161,7 @@ def results_markdown(results):
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(
             f"{name.replace('_', ' ')} {seconds:.1f} s"
-            for name, seconds in results.get("timing_seconds", {}).items()
+            for name, seconds in results.get("timing_seconds", {}).items() if seconds is not None
         ) or "?"),
         "",
         "| metric | mean over folds | std over folds | std over seeds | pooled predictions |",
@@ -188,3 +190,49 @@ def results_markdown(results):
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")
     return "\n".join(lines) + "\n"
+
+
+class Objective:
+    """Cross-entropy and weighted F1 for :mod:`care.probing.training`.
+
+    Arguments
+    ---------
+    num_classes : int
+        Classes (the probe's outputs).
+    class_weight : torch.Tensor, optional
+        ``[classes]`` loss weights (``balance_classes``).
+
+    Example
+    -------
+    >>> objective = Objective(3)
+    >>> outputs = torch.tensor([[[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]], [[0.0, 4.0, 0.0], [0.0, 4.0, 0.0]]])
+    >>> objective.loss(outputs, torch.tensor([[0, 1], [0, 1]])).shape
+    torch.Size([2])
+    >>> objective.scores(outputs, torch.tensor([0, 1]))
+    [1.0, 0.3333333333333333]
+    """
+
+    def __init__(self, num_classes, class_weight=None):
+        self.num_outputs = num_classes
+        self.class_weight = class_weight
+
+    def loss(self, outputs, targets, weights=None):
+        """Per member, the (class- and ``weights``-) weighted mean
+        cross-entropy of ``outputs`` ``[M, B, classes]`` against ``targets``
+        ``[M, B]``: ``[M]``."""
+        losses = torch.nn.functional.cross_entropy(
+            outputs.flatten(0, 1).float(), targets.flatten(), reduction="none").view(targets.shape)
+        weight = torch.ones_like(losses) if self.class_weight is None else self.class_weight[targets]
+        if weights is not None:
+            weight = weight * weights
+        return (losses * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1e-12)
+
+    def scores(self, outputs, targets):
+        """Weighted F1 of each member's predictions, ``[M]`` floats."""
+        num_classes = self.num_outputs
+        predictions = outputs.argmax(dim=-1)
+        scores = []
+        for member in predictions:
+            matrix = torch.bincount(targets * num_classes + member, minlength=num_classes ** 2)
+            scores.append(metrics_from_confusion(matrix.view(num_classes, num_classes).numpy())["weighted_f1"])
+        return scores

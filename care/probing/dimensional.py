@@ -9,14 +9,14 @@ trains, selects, scores and reports; the loop is the categorical task's too.
   with one output per attribute. Targets are standardised with the training
   set's mean and standard deviation; predictions are mapped back to the
   corpus's scale (MSP-Podcast 1-7, IEMOCAP 1-5) before any metric.
-- Loss (``dimensional_loss``): ``ccc`` (1 - the mean over attributes of the
-  batch's concordance correlation coefficient) or ``mse`` (on standardised
-  targets).
+- Loss (``dimensional_loss``, :class:`Objective`): ``ccc`` (1 - the mean
+  over attributes of the batch's concordance correlation coefficient) or
+  ``mse`` (on standardised targets).
 - Metrics per attribute: CCC (the headline, as in the MSP-Podcast
   challenge), Pearson's r and the mean absolute error (on the corpus's
   scale), and their means over attributes (``ccc_mean`` ...).
-- Model selection: the epoch of best validation ``ccc_mean`` and nothing
-  else; with ``refit`` a fresh probe then trains on training + validation for
+- Model selection: the epoch (or, for a full-batch linear head, ``C``) of
+  best validation ``ccc_mean`` and nothing else; with ``refit`` a fresh probe then trains on training + validation for
   that many epochs and is tested, as in the categorical task.
 - A ridge-regression reference (:func:`ridge_regression`) is scored on the
   same features and folds, like the categorical logistic regression.
@@ -42,7 +42,6 @@ import json
 import os
 
 import numpy as np
-import speechbrain as sb
 import torch
 
 from care.lobes.probe import LAYER_WEIGHTS_CAPTION, standard_scale
@@ -122,30 +121,6 @@ def regression_metrics(targets, predictions, attributes):
     return {name: out[name] for name in metric_names(attributes)}
 
 
-def ccc_loss(predictions, targets):
-    """``1 -`` the mean over columns of the batch's CCC (differentiable).
-
-    Example
-    -------
-    >>> y = torch.tensor([[1.0], [2.0], [3.0]])
-    >>> float(ccc_loss(y, y)), float(ccc_loss(torch.zeros(3, 1), y))
-    (0.0, 1.0)
-    """
-    x, y = predictions.float(), targets.float()
-    x_mean, y_mean = x.mean(dim=0), y.mean(dim=0)
-    covariance = ((x - x_mean) * (y - y_mean)).mean(dim=0)
-    denominator = x.var(dim=0, unbiased=False) + y.var(dim=0, unbiased=False) + (x_mean - y_mean) ** 2
-    return 1 - (2 * covariance / denominator.clamp(min=1e-8)).mean()
-
-
-def mse_loss(predictions, targets):
-    """Mean squared error over utterances and attributes."""
-    return torch.nn.functional.mse_loss(predictions.float(), targets.float())
-
-
-LOSS_FUNCTIONS = {"ccc": ccc_loss, "mse": mse_loss}
-
-
 def manifest_attributes(data, requested=None):
     """The attributes the probe predicts: ``requested`` (a list, each checked
     to be a number in every utterance), or, when None, every one of
@@ -184,80 +159,56 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
-class DimensionalBrain(sb.Brain):
-    """Hooks of the regression probe's training. Expects ``hparams.loss``
-    (predictions, targets), ``hparams.target_mean`` / ``target_std``
-    (``[attributes]``: the probe predicts standardised attributes),
-    ``hparams.attributes`` and, when validating, ``hparams.train_logger``.
+class Objective:
+    """The dimensional task's loss and selection score for
+    :mod:`care.probing.training`: the probe predicts attributes standardised
+    with the training set's ``target_mean`` and ``target_std``; the loss
+    (``ccc`` or ``mse``) is on that scale, the score (mean CCC) on the
+    corpus's.
 
-    After a validation or test stage, ``self.stage_stats`` holds the loss
-    and :func:`regression_metrics`, and ``self.stage_outputs`` the ids,
-    targets and predictions (corpus scale).
+    Example
+    -------
+    >>> objective = Objective("mse", torch.tensor([3.0]), torch.tensor([2.0]), ["arousal"])
+    >>> outputs = torch.tensor([[[0.0], [1.0]]])  # one member, two utterances
+    >>> objective.loss(outputs, torch.tensor([[[3.0], [5.0]]])).tolist()
+    [0.0]
+    >>> objective.predictions(outputs[0]).view(-1).tolist()
+    [3.0, 5.0]
     """
 
-    def compute_forward(self, batch, stage):
-        """Standardised attribute predictions ``[batch, attributes]``."""
-        batch = batch.to(self.device)
-        return self.modules.probe(batch.features.data)
+    def __init__(self, loss, target_mean, target_std, attributes):
+        self.kind, self.attributes = loss, list(attributes)
+        self.target_mean, self.target_std = target_mean, target_std
+        self.num_outputs = len(self.attributes)
 
-    def compute_objectives(self, predictions, batch, stage):
-        """The loss on standardised targets; collects predictions on the
-        corpus's scale outside training."""
-        mean = self.hparams.target_mean.to(self.device)
-        std = self.hparams.target_std.to(self.device)
-        targets = batch.targets.data
-        if stage != sb.Stage.TRAIN:
-            self.ids += batch.id
-            self.targets += targets.tolist()
-            self.predictions += (predictions.float() * std + mean).tolist()
-        return self.hparams.loss(predictions, (targets - mean) / std)
+    def predictions(self, outputs):
+        """Standardised outputs ``[..., attributes]`` on the corpus's scale."""
+        return outputs.float() * self.target_std + self.target_mean
 
-    def on_stage_start(self, stage, epoch=None):
-        """Resets the collected predictions."""
-        self.ids, self.targets, self.predictions = [], [], []
+    def loss(self, outputs, targets, weights=None):
+        """Per member ``[M]``: the loss of ``outputs`` ``[M, B, attributes]``
+        against ``targets`` (corpus scale), each utterance weighted by
+        ``weights`` ``[M, B]`` (default 1)."""
+        x = outputs.float()
+        y = (targets.float() - self.target_mean) / self.target_std
+        w = torch.ones(x.shape[:2]) if weights is None else weights.float()
+        w = (w / w.sum(dim=1, keepdim=True).clamp(min=1e-12))[..., None]
+        if self.kind == "mse":
+            return ((x - y).pow(2) * w).sum(dim=1).mean(dim=-1)
+        x_mean, y_mean = (x * w).sum(dim=1, keepdim=True), (y * w).sum(dim=1, keepdim=True)
+        covariance = ((x - x_mean) * (y - y_mean) * w).sum(dim=1)
+        denominator = (((x - x_mean).pow(2) + (y - y_mean).pow(2)) * w).sum(dim=1) + (x_mean - y_mean).pow(2)[:, 0]
+        return 1 - (2 * covariance / denominator.clamp(min=1e-8)).mean(dim=-1)
 
-    def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Metrics; logging and best-epoch checkpointing (validation mean CCC)."""
-        if stage == sb.Stage.TRAIN:
-            self.train_loss = stage_loss
-            return
-        self.stage_stats = {
-            "loss": stage_loss,
-            **regression_metrics(self.targets, self.predictions, self.hparams.attributes),
-        }
-        self.stage_outputs = {"ids": self.ids, "targets": self.targets, "predictions": self.predictions}
-        if stage == sb.Stage.VALID:
-            self.hparams.train_logger.log_stats(
-                {"epoch": epoch}, train_stats={"loss": self.train_loss}, valid_stats=self.stage_stats
-            )
-            # Only an improvement is saved; the earliest best epoch wins ties.
-            best = self.checkpointer.find_checkpoint(max_key="ccc_mean")
-            if best is None or self.stage_stats["ccc_mean"] > best.meta["ccc_mean"]:
-                self.checkpointer.save_and_keep_only(
-                    meta={"ccc_mean": self.stage_stats["ccc_mean"], "epoch": epoch},
-                    max_keys=["ccc_mean"],
-                )
+    def scores(self, outputs, targets):
+        """Mean CCC over attributes (corpus scale) of each member, ``[M]`` floats."""
+        return [regression_metrics(targets.tolist(), self.predictions(member).tolist(), self.attributes)["ccc_mean"]
+                for member in outputs]
 
 
 def attribute_targets(data, attributes):
     """``{utt_id: tensor [attributes]}`` from the manifest."""
     return {u: torch.tensor([float(e[a]) for a in attributes]) for u, e in data.items()}
-
-
-def attribute_dataset(ids, features, targets):
-    """A ``DynamicItemDataset`` with output keys ``id``, ``features``
-    ``[layers, dim]`` and ``targets`` ``[attributes]``."""
-    dataset = sb.dataio.dataset.DynamicItemDataset({utt: {} for utt in ids})
-
-    @sb.utils.data_pipeline.takes("id")
-    @sb.utils.data_pipeline.provides("features", "targets")
-    def pipeline(utt):
-        yield features[utt]
-        yield targets[utt]
-
-    sb.dataio.dataset.add_dynamic_item([dataset], pipeline)
-    dataset.set_output_keys(["id", "features", "targets"])
-    return dataset
 
 
 def ridge_regression(features, data, splits, attributes, layers=None, alpha=1.0):
@@ -318,7 +269,6 @@ class DimensionalTask:
 
     name = "dimensional"
     selection = "ccc_mean"
-    brain_class = DimensionalBrain
     ensembles = False
 
     def __init__(self, hparams, data):
@@ -342,21 +292,25 @@ class DimensionalTask:
         self.metrics = metric_names(self.outputs)
         self.logged = [f"ccc_{a}" for a in self.outputs]
 
-    def dataset(self, ids, features):
-        """Features and attribute values of ``ids`` (:func:`attribute_dataset`)."""
-        return attribute_dataset(ids, features, self.targets)
+    def target(self, utt):
+        """What a fold's identity records of ``utt``: its attribute values."""
+        return self.targets[utt].tolist()
 
-    def brain_hparams(self, train, head):
-        """The loss and the training set's attribute scale: the probe
-        predicts attributes standardised with it."""
-        target_mean, target_std = standard_scale(torch.stack([self.targets[u] for u in train]))
-        return {
-            "loss": LOSS_FUNCTIONS[self.loss],
-            "target_mean": target_mean,
-            "target_std": target_std,
-            "attributes": self.outputs,
-            "noprogressbar": self.hparams.get("noprogressbar", True),
-        }
+    def target_tensor(self, ids):
+        """The attribute values of ``ids``, ``[N, attributes]``."""
+        return torch.stack([self.targets[u] for u in ids])
+
+    def objective(self, train, head):
+        """The loss on attributes standardised with the scale of ``train``."""
+        target_mean, target_std = standard_scale(self.target_tensor(train))
+        return Objective(self.loss, target_mean, target_std, self.outputs)
+
+    def test(self, objective, outputs, ids):
+        """Test metrics and outputs (corpus scale) of ``outputs`` ``[1, N, attributes]``."""
+        targets = self.target_tensor(ids).tolist()
+        predictions = objective.predictions(outputs[0]).tolist()
+        return regression_metrics(targets, predictions, self.outputs), {
+            "ids": list(ids), "targets": targets, "predictions": predictions}
 
     def reference(self, hparams):
         return hparams.get("dimensional_reference")
@@ -396,14 +350,14 @@ class DimensionalTask:
     def classifier_info(self, summary):
         return {"cross_validated_ccc_mean": round(summary["mean"]["ccc_mean"], 4)}
 
-    def classifier_outputs(self, brain):
+    def classifier_outputs(self, objective):
         """What the exported classifier's ``hyperparams.yaml`` says about its
         outputs: standardised attributes, with the scale to undo it."""
         return {
             "task": self.name,
             "attributes": list(self.outputs),
-            "attribute_mean": [round(float(v), 6) for v in brain.hparams.target_mean],
-            "attribute_std": [round(float(v), 6) for v in brain.hparams.target_std],
+            "attribute_mean": [round(float(v), 6) for v in objective.target_mean],
+            "attribute_std": [round(float(v), 6) for v in objective.target_std],
         }
 
     def headline(self, summary):

@@ -19,8 +19,10 @@ Example
 >>> default_pooling("random:care_small", probe_head="authors")
 'mean'
 >>> heads = probe_heads(lr=0.01)
->>> sorted(heads), heads["linear_concat"]["members"], heads["mlp"]["opt_class"].keywords["lr"]
+>>> sorted(heads), heads["mlp"]["members"], heads["mlp"]["opt_class"].keywords["lr"]
 (['authors', 'linear', 'linear_concat', 'mlp'], 5, 0.01)
+>>> heads["linear_concat"]["solver"], heads["linear_concat"]["C"]
+('lbfgs', [0.1])
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -48,14 +50,15 @@ def default_pooling(encoder_source, probe_head=None):
 
 def probe_heads(**settings):
     """``{name: head}`` from ``probe_heads.yaml``: each head's ``probe``,
-    ``opt_class``, ``epoch_counter``, ``refit``, ``balance_classes`` and
-    ``members``.
+    how it trains (``solver``; ``opt_class`` and ``epochs``, or ``C`` and
+    ``max_iterations``), ``refit``, ``balance_classes`` and ``members`` (see
+    :func:`care.probing.loop.probe_settings`).
 
     Arguments
     ---------
     **settings
         Values of the file's top-level training keys (``lr``,
-        ``weight_decay``, ``number_of_epochs``, ``authors_lr``,
+        ``weight_decay``, ``number_of_epochs``, ``linear_C``, ``authors_lr``,
         ``authors_epochs``); any other name is an error.
 
     Returns

@@ -14,9 +14,8 @@ A recipe's ``train.py`` is::
         run_recipe(prepare_emodb, sys.argv[1:], recipe_dir=os.path.dirname(__file__))
 
 The head and its training settings are picked in the YAML by ``probe_head``
-(``head``: ``probe``, ``opt_class``, ``epoch_counter``, ``refit``,
-``balance_classes``, ``members``); a YAML without ``head`` gives them at its
-top level. A reference (logistic regression, ``care.probing.reference``; ridge
+(``head``: see :func:`care.probing.loop.probe_settings`); a YAML without
+``head`` gives them at its top level. A reference (logistic regression, ``care.probing.reference``; ridge
 regression for the dimensional task) is scored on the same features and folds.
 
 Authors
@@ -57,7 +56,7 @@ PROBE_KEYS = (
     "pooling", "protocol", "check_speakers", "output_folder", "save_folder", "prepare_folder",
     "feature_folder", "prepare_options", "num_valid_folds", "test_folds",
     "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
-    "probe_num_threads", "compute_cost", "train_logger", "reference", "export_classifier", "task",
+    "probe_num_threads", "train_logger", "reference", "export_classifier", "task",
 )  # fmt: skip
 
 # Former names of prepare options (one name per meaning since then): an old
