@@ -52,7 +52,7 @@ def time_dataset(recipe_dir, data_folder, encoder_source, experiment_folder, thr
     with tempfile.TemporaryDirectory() as output:
         argv = ["hparams/probe.yaml", "--data_folder", data_folder, "--encoder_source", encoder_source,
                 "--experiment_folder", experiment_folder, "--export_classifier", "False",
-                "--output_folder", output, "--noprogressbar", "True"]
+                "--output_folder", output, "--noprogressbar"]
         if threads:
             argv += ["--probe_num_threads", str(threads)]
         started = time.perf_counter()

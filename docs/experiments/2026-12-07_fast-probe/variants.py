@@ -52,7 +52,7 @@ def main():
         _, run_opts, _, hparams = load_recipe(str(recipe_dir), [
             "hparams/probe.yaml", "--data_folder", args.data_folder, "--encoder_source", args.encoder_source,
             "--experiment_folder", args.experiment_folder, "--export_classifier", "False",
-            "--noprogressbar", "True", *head])
+            "--noprogressbar", *head])
         if variant in VARIANTS:
             hparams["head"] = dict(hparams["probe_heads"]["linear_concat"], **VARIANTS[variant])
         hparams["output_folder"] = os.path.join(args.output_root, args.corpus,
