@@ -365,7 +365,9 @@ def fold_identity(experiment, sets, seed):
     options (which name its folder, :func:`signature`): the utterances of its
     train, valid and test sets, their labels or values and feature digests,
     the task's outputs and the seed."""
-    task, digests = experiment.task, experiment.digests or feature_digests(experiment.features)
+    if experiment.digests is None:  # once per experiment
+        experiment.digests = feature_digests(experiment.features)
+    task, digests = experiment.task, experiment.digests
     parts = {
         "seed": seed,
         "outputs": list(task.outputs),

@@ -173,34 +173,34 @@ def train_members(probes, seeds, opt_class, objective, train, valid=None, epochs
         Per member ``(probe, epoch, score)``: the kept probe (a module in
         eval mode), its epoch and its validation score (None without ``valid``).
     """
-    stack = StackedProbes(probes)
-    optimizer = opt_class(list(stack.params.values()))
+    stacked = StackedProbes(probes)
+    optimizer = opt_class(list(stacked.params.values()))
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
     features, targets = train
     count = len(features)
     last = epochs if valid is not None else max(stop_epochs)
-    best = [(None, 0, float("-inf"))] * stack.count  # (state, epoch, score)
+    best = [(None, 0, float("-inf"))] * stacked.count  # (state, epoch, score)
     for epoch in range(1, last + 1):
         orders = torch.stack([torch.randperm(count, generator=g) for g in generators])
-        losses = torch.zeros(stack.count)
+        losses = torch.zeros(stacked.count)
         for start in range(0, count, batch_size):
             index = orders[:, start:start + batch_size]
-            member_losses = objective.loss(stack(features[index], training=True), targets[index])
+            member_losses = objective.loss(stacked(features[index], training=True), targets[index])
             optimizer.zero_grad(set_to_none=True)
             member_losses.sum().backward()
             optimizer.step()
             losses += member_losses.detach() * index.shape[1]
         if valid is None:
-            best = [(stack.state(k), epoch, None) if stop_epochs[k] == epoch else best[k]
-                    for k in range(stack.count)]
+            best = [(stacked.state(k), epoch, None) if stop_epochs[k] == epoch else best[k]
+                    for k in range(stacked.count)]
             continue
         with torch.no_grad():
-            scores = objective.scores(stack(valid[0], training=False), valid[1])
+            scores = objective.scores(stacked(valid[0], training=False), valid[1])
         if log is not None:
             log(epoch, (losses / count).tolist(), scores)
-        best = [(stack.state(k), epoch, score) if score > best[k][2] else best[k]
+        best = [(stacked.state(k), epoch, score) if score > best[k][2] else best[k]
                 for k, score in enumerate(scores)]
-    kept = stack.probes([state for state, _, _ in best])
+    kept = stacked.probes([state for state, _, _ in best])
     return [(probe, epoch, score) for probe, (_, epoch, score) in zip(kept, best)]
 
 
@@ -315,7 +315,6 @@ def _lbfgs_path(objective, inputs, targets, masks, values, max_iterations):
     [fits, 1, outputs])]`` per value."""
     fits, dim = masks.shape[0], inputs.shape[1]
     outputs = objective.num_outputs
-    inputs = inputs.float()
     weight = torch.zeros(fits, dim, outputs, requires_grad=True)
     bias = torch.zeros(fits, 1, outputs, requires_grad=True)
     counts = masks.sum(dim=1)
