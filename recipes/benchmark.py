@@ -42,7 +42,11 @@ ranks encoders by their average performance across datasets).
   corpus (weighted F1 mean ± std over folds / UA) and their mean (the table
   the top-level README embeds). ``--label NAME=TEXT`` names a row (NAME: the
   run's ``encoder_name`` or ``encoder_source``) and orders the rows;
-  ``--plot FILE.png`` draws the table's weighted F1, fold by fold.
+  ``--plot FILE.png`` draws the table's weighted F1, fold by fold;
+  ``--with_reference`` puts each run's logistic-regression reference row
+  beside it. A row names its feature normalisation (``speaker-normalised``,
+  ``corpus-normalised``; none when it says nothing), so that no normalised
+  row is read as an unnormalised one.
 
     python recipes/benchmark.py --results docs/experiments/2026-12-03_many-speakers/results --markdown \
         --label egemaps="eGeMAPS functionals" --label random-care_small="CARE-small, random weights"
@@ -204,10 +208,19 @@ def read_run_results(root):
     return runs
 
 
-def _result_rows(root, labels=(), columns=None):
+def normalization_note(results):
+    """``""``, or ``, speaker-normalised`` / ``, corpus-normalised``: what a
+    table row says of a run's ``feature_normalization``."""
+    mode = results.get("feature_normalization", {}).get("mode", "none")
+    return "" if mode == "none" else f", {mode}-normalised"
+
+
+def _result_rows(root, labels=(), columns=None, reference=False):
     """The runs under ``root`` (restricted to ``columns``, any case), grouped:
     ``(runs, rows, datasets)`` with ``rows[(name, probe)][dataset] = (path,
-    results)``, ``name`` the label's key when ``labels`` names the run."""
+    results)``, ``name`` the label's key when ``labels`` names the run; with
+    ``reference``, each run's logistic-regression reference as a row of its
+    own beside it (probe ``... → logistic regression (C=0.1)``)."""
     runs = read_run_results(root)
     if columns is not None:
         wanted = [name.lower() for name in columns]
@@ -220,6 +233,7 @@ def _result_rows(root, labels=(), columns=None):
         probe = f"`{results.get('probe_head', 'mlp')}`, `{results.get('pooling', 'mean')}` pooling"
         if results["layers"] != "all":
             probe += f", layers `{results['layers']}`"
+        probe += normalization_note(results)
         if not results.get("speaker_independent", True):
             probe += f" {NOT_INDEPENDENT}"
         row = rows.setdefault((name, probe), {})
@@ -227,6 +241,9 @@ def _result_rows(root, labels=(), columns=None):
         if dataset in row:
             raise ValueError(f"{path} and {row[dataset][0]}: two runs of the same encoder and probe on {dataset}")
         row[dataset] = (path, results)
+        if reference and "reference" in results:
+            ref = dict(results, metrics=results["reference"]["metrics"])
+            rows.setdefault((name, probe + f" → {results['reference']['name']}"), {})[dataset] = (path, ref)
         if dataset not in datasets:
             datasets.append(dataset)
     if columns is None:
@@ -262,7 +279,7 @@ def plot_results(root, labels, columns, path):
                        title="mean over test folds (bar), each fold (dot), std over folds (line)")
 
 
-def results_table(root, labels=(), columns=None):
+def results_table(root, labels=(), columns=None, reference=False):
     """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
     one row per encoder and probe configuration (head, pooling, layers,
     protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
@@ -270,9 +287,10 @@ def results_table(root, labels=(), columns=None):
     ``(name, text)`` pairs naming rows by ``encoder_name`` or
     ``encoder_source``; labelled rows come first, in that order.
     ``columns``: the corpora, in this order (any case; runs of other corpora
-    left out); None: every corpus of the runs, sorted.
+    left out); None: every corpus of the runs, sorted. ``reference``: each
+    row followed by its logistic-regression reference (same features, folds).
     With no run under ``root``, one line that says so."""
-    runs, rows, datasets = _result_rows(root, labels, columns)
+    runs, rows, datasets = _result_rows(root, labels, columns, reference)
     if not runs:
         return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
     labels = dict(labels)
@@ -299,6 +317,11 @@ def results_table(root, labels=(), columns=None):
               "mean: over the corpora of the row. "
               + (f"{NOT_INDEPENDENT} not speaker-independent. " if any(
                   not results.get("speaker_independent", True) for _, results in runs) else "")
+              + ("speaker-normalised: each speaker z-scored by their own statistics over all their "
+                 "utterances, test speakers included (transductive per speaker, labels never read). "
+                 if any(normalization_note(results) == ", speaker-normalised" for _, results in runs) else "")
+              + ("corpus-normalised: each corpus z-scored by its own statistics. "
+                 if any(normalization_note(results) == ", corpus-normalised" for _, results in runs) else "")
               + "Each run's folds, spread and reference: its `results.md`."]
     return "\n".join(lines) + "\n"
 
@@ -351,6 +374,8 @@ def main(argv=None):
     parser.add_argument("--plot", default=None, metavar="FILE.png",
                         help="also draw the scores per encoder and dataset with their spread "
                         "over test folds (format from the extension: png, svg, pdf)")
+    parser.add_argument("--with_reference", action="store_true",
+                        help="with --results: each row followed by its logistic-regression reference")
     args, passthrough = parser.parse_known_args(argv)
     if args.results is not None:
         return _table_from_results(parser, args, passthrough)
@@ -388,7 +413,7 @@ def main(argv=None):
                     ["hparams/probe.yaml", "--data_folder", folders[name],
                      "--encoder_source", source, *extra, *passthrough],
                 )
-                row["probe"] = results.get("probe_head", "probe")
+                row["probe"] = results.get("probe_head", "probe") + normalization_note(results)
                 row["datasets"][name] = _cell(results, results["metrics"])
                 if "reference" in results:
                     reference["probe"] = results["reference"]["name"]
@@ -455,7 +480,7 @@ def _table_from_results(parser, args, passthrough):
         labels.append((name, text))
     try:
         columns = None if args.datasets is None else [n.strip() for n in args.datasets.split(",") if n.strip()]
-        text = results_table(args.results, labels, columns)
+        text = results_table(args.results, labels, columns, reference=args.with_reference)
         if args.plot:
             plot_results(args.results, labels, columns, args.plot)
     except ValueError as error:

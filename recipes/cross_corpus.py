@@ -30,8 +30,13 @@ it on another, over the emotions they share.
   ``--key value`` is passed to it, e.g. ``--seeds [1,2,3]``); the run is a
   normal probing run on a combined manifest (``care.probing.run``), with its
   ``results.json`` and ``results.md``. No classifier is exported.
-- Output: ``<output_folder>/<train>-to-<test>/<encoder>/`` per run and the
-  table ``<output_folder>/<train>-to-<test>/cross_corpus.md`` (and ``.json``).
+- ``--feature_normalization corpus`` (or ``speaker``; passed to the recipe
+  like any option, ``care.processing.normalization``) z-scores each corpus
+  (or speaker) by its own statistics, computed over all of that corpus's
+  utterances (every label, none read), the test corpus's included.
+- Output: ``<output_folder>/<train>-to-<test>/<encoder>[-<mode>_norm]/`` per
+  run and the table ``<output_folder>/<train>-to-<test>/cross_corpus[-<mode>_norm].md``
+  (and ``.json``).
 
 Authors
  * CARE for SpeechBrain contributors, 2026
@@ -272,6 +277,7 @@ def run_pair(args, known, folders, source, passthrough, label_map):
     extractor = build_extractor(source, first.get("hf_cache"), first["pooling"])
     feature_folder = os.path.join(base, "features")
     features, seconds = {}, 0.0
+    pool_features, pool_data = {}, {}  # every utterance of each corpus: normalisation statistics
     for name, (data, folder) in corpora.items():
         hparams = recipe_hparams[name]
         corpus_cache = feature_cache_path(hparams)
@@ -280,6 +286,9 @@ def run_pair(args, known, folders, source, passthrough, label_map):
             batch_size=hparams["extract_batch_size"], device=_device(run_opts),
         )
         features.update((f"{name}/{u}", v) for u, v in zip(ids, values) if f"{name}/{u}" in combined)
+        pool_features.update((f"{name}/{u}", v) for u, v in zip(ids, values))
+        pool_data.update((f"{name}/{u}", {"speaker": f"{name}/{data[u]['speaker']}", "corpus": name})
+                         for u in ids)
         seconds += cache_info(corpus_cache).get("extraction_seconds") or 0.0
     ids = sorted(combined)
     cache_path = feature_cache_path({**first, "feature_folder": feature_folder})
@@ -291,7 +300,7 @@ def run_pair(args, known, folders, source, passthrough, label_map):
                  "extraction_seconds": round(seconds, 1)},  # theirs, when first extracted
     }, cache_path)
 
-    output_folder = os.path.join(base, first["encoder_name"])
+    output_folder = os.path.join(base, first["encoder_name"] + normalization_suffix(first))
     argv = [
         "hparams/probe.yaml", "--data_folder", root, "--encoder_source", source,
         "--dataset", pair, "--output_folder", output_folder,
@@ -302,11 +311,18 @@ def run_pair(args, known, folders, source, passthrough, label_map):
     sb.create_experiment_directory(
         experiment_directory=output_folder, hyperparams_to_save=hparams_file, overrides=overrides
     )
-    results = run_probing(hparams, run_opts)
+    # Speaker or corpus statistics over each corpus's every utterance (all its labels, none read).
+    results = run_probing(hparams, run_opts, normalization_pool=(pool_features, pool_data))
     results["cross_corpus"] = {"train": args.train, "test": args.test, "labels": labels,
                                "utterances_per_corpus": counts}
     write_json(os.path.join(output_folder, "results.json"), results)
     return results
+
+
+def normalization_suffix(hparams):
+    """``""`` or ``-<mode>_norm``: the output names of a normalised run."""
+    mode = hparams.get("feature_normalization", "none")
+    return "" if mode == "none" else f"-{mode}_norm"
 
 
 def _device(run_opts):
@@ -317,10 +333,10 @@ def _device(run_opts):
 def table(rows):
     """Markdown: one row per encoder and probe, test weighted F1 and UA (%),
     mean ± std over seeds (one test set)."""
-    lines = ["| encoder | probe | test wF1 | test UA | seeds |", "|---|---|---|---|---|"]
+    lines = ["| encoder | probe | normalisation | test wF1 | test UA | seeds |", "|---|---|---|---|---|---|"]
     for row in rows:
         metrics = row["metrics"]
-        cells = [f"`{row['encoder_source']}`", row["probe"]]
+        cells = [f"`{row['encoder_source']}`", row["probe"], row.get("normalization", "none")]
         for metric in ("weighted_f1", "ua"):
             spread = metrics["std_seeds"][metric]
             cells.append(f"{100 * metrics['mean'][metric]:.1f} ± {100 * spread:.1f}")
@@ -386,11 +402,14 @@ def main(argv=None):
     rows = []
     for source in args.encoder_source:
         results = run_pair(args, known, folders, source, passthrough, label_map)
+        normalization = results.get("feature_normalization", {}).get("mode", "none")
         rows.append({"encoder_source": source, "probe": results.get("probe_head", "probe"),
+                     "normalization": normalization,
                      "metrics": results["metrics"], "seeds": results["seeds"],
                      "results": os.path.join(results["output_folder"], "results.md")})
         if "reference" in results:
             rows.append({"encoder_source": source, "probe": results["reference"]["name"],
+                         "normalization": normalization,
                          "metrics": results["reference"]["metrics"], "seeds": "deterministic",
                          "results": rows[-1]["results"]})
     pair = f"{'+'.join(args.train)}-to-{args.test}"
@@ -407,10 +426,16 @@ def main(argv=None):
         + "".join(f" --dataset_folder {d}" for d in args.dataset_folder)
         + (f" --labels {args.labels}" if args.labels != ",".join(DEFAULT_LABELS) else "")
         + (f" --label_map {args.label_map}" if args.label_map else "")
+        + (f" --valid_groups {args.valid_groups}" if args.valid_groups != 5 else "")
         + (" " + " ".join(passthrough) if passthrough else "") + "`\n"
     )
-    write_text(os.path.join(args.output_folder, pair, "cross_corpus.md"), text)
-    write_json(os.path.join(args.output_folder, pair, "cross_corpus.json"), {"rows": rows, **info})
+    if normalization != "none":
+        text = text.replace("\n\nLabels:", f"\n\nFeature normalisation: {results['feature_normalization']['description']}."
+                            "\n\nLabels:", 1)
+    # One table per normalisation: cross_corpus.md (none), cross_corpus-<mode>_norm.md
+    suffix = normalization_suffix({"feature_normalization": normalization})
+    write_text(os.path.join(args.output_folder, pair, f"cross_corpus{suffix}.md"), text)
+    write_json(os.path.join(args.output_folder, pair, f"cross_corpus{suffix}.json"), {"rows": rows, **info})
     print(text)
     return rows
 

@@ -669,3 +669,16 @@ def test_probing_run_killed_mid_fold_resumes_to_the_same_results(tmp_path, monke
     resumed = run("b")
     assert len(trained) == 2 * 2 + 1  # folds 3 and 4 (selection and refit each), then the export
     assert resumed == uninterrupted
+
+
+@pytest.mark.parametrize("value", ["[]", "[-1]", "[abc]"])
+def test_bad_linear_C_is_refused_before_extraction(tmp_path, monkeypatch, value):
+    """``--linear_C`` empty, not positive or not a number: one InputError
+    naming the option, before any feature is extracted."""
+    from care.recipe import InputError
+
+    monkeypatch.chdir(tmp_path)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08"))
+    with pytest.raises(InputError, match=r"linear_C"):
+        run_emodb(tmp_path, root, "egemaps", "--probe_head", "linear_concat", "--linear_C", value)
+    assert not (tmp_path / "features").exists()

@@ -34,6 +34,7 @@ from care.probing.metrics import (
     metrics_from_confusion,
     plot_confusion,
 )
+from care.processing.normalization import normalization_text
 
 
 class CategoricalTask:
@@ -158,6 +159,7 @@ def results_markdown(results):
         f"layers: {results['layers']}; pooling: {results.get('pooling', 'mean')}; "
         f"probe head: {results.get('probe_head', 'probe')}; "
         f"seeds {results['seeds']}; {len(results['folds'])} test folds",
+        f"- Feature normalisation: {normalization_text(results)}",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(
             f"{name.replace('_', ' ')} {seconds:.1f} s"

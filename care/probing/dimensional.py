@@ -48,6 +48,7 @@ from care.lobes.probe import LAYER_WEIGHTS_CAPTION, standard_scale
 from care.probing.reference import stacked_inputs
 from care.processing.checks import check_attribute_names, check_attribute_values
 from care.processing.manifest import PREPARE_FILE
+from care.processing.normalization import normalization_text
 
 TASKS = ("categorical", "dimensional")
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -386,6 +387,7 @@ def results_markdown(results):
         f"{results['layers']}; pooling: {results.get('pooling', 'mean')}; "
         f"probe head: {results.get('probe_head', 'probe')}; seeds "
         f"{results['seeds']}; {len(results['folds'])} test folds",
+        f"- Feature normalisation: {normalization_text(results)}",
         f"- Machine: {results.get('machine', {}).get('description', '?')}; time: "
         + (", ".join(f"{name.replace('_', ' ')} {seconds:.1f} s"
                      for name, seconds in results.get("timing_seconds", {}).items()

@@ -80,7 +80,9 @@ from care.probing.cache import cache_info
 from care.probing.extractors import authors_layout
 from care.probing.figures import write_layer_weights
 from care.probing.metrics import summarize
+from care.probing.summary import normalization_results, reference_name, run_results
 from care.probing.training import SOLVERS, feature_digests, fit_linear, stack, train_members
+from care.recipe import InputError
 
 logger = get_logger(__name__)
 
@@ -91,7 +93,10 @@ class Experiment:
     options, cached features ``{utt_id: [layers, dim]}``, the manifest, the
     task (what the probe predicts), the probe's sizes (``dims``) and the
     head's settings (:func:`probe_settings`). ``digests`` (one per
-    utterance, :func:`feature_digests`) identify the features a fold used."""
+    utterance, :func:`feature_digests`) identify the features a fold used.
+    ``normalization``: what ``feature_normalization`` did to the features
+    (its report, and the corpus's raw ``mean`` and ``std``; see
+    :func:`care.probing.run.normalized_features`)."""
 
     hparams: dict
     run_opts: object
@@ -101,6 +106,7 @@ class Experiment:
     dims: dict
     head: dict
     digests: dict = None
+    normalization: dict = dataclasses.field(default_factory=lambda: {"mode": "none"})
     linear_folds: dict = dataclasses.field(default_factory=dict)  # full-batch fits of this run, by split
 
 
@@ -119,7 +125,7 @@ def probe_settings(hparams):
     head = hparams.get("head") or hparams
     solver = head.get("solver", "adam")
     if solver not in SOLVERS:
-        raise ValueError(f"solver: {solver!r}; expected one of {', '.join(SOLVERS)}")
+        raise InputError(f"solver: {solver!r}; expected one of {', '.join(SOLVERS)}")
     settings = {
         "probe": head["probe"],
         "solver": solver,
@@ -129,9 +135,13 @@ def probe_settings(hparams):
     }
     if solver == "lbfgs":
         values = head["C"] if isinstance(head["C"], (list, tuple)) else [head["C"]]
-        if not values or any(float(c) <= 0 for c in values):
-            raise ValueError(f"C: {head['C']}; expected one or more positive numbers")
-        settings.update(C=[float(c) for c in values], max_iterations=int(head.get("max_iterations", 100)),
+        try:
+            values = [float(c) for c in values]
+        except (TypeError, ValueError):
+            values = []
+        if not values or any(not c > 0 for c in values):
+            raise InputError(f"C (linear_C): {head['C']!r}; expected one or more positive numbers")
+        settings.update(C=values, max_iterations=int(head.get("max_iterations", 100)),
                         members=1, refit=True)  # one convex fit on all non-test utterances
     else:
         settings.update(opt_class=head["opt_class"], epochs=int(head["epochs"]))
@@ -139,7 +149,7 @@ def probe_settings(hparams):
 
 
 def run_experiment(task, hparams, run_opts, extractor, features, data, splits, protocol_info,
-                   layers, cache_path, machine, clip_rule=None):
+                   layers, cache_path, machine, clip_rule=None, normalization=None):
     """Cross-validated probing of ``task`` on cached features: every fold and
     seed (:func:`train_fold`, one progress bar), the reference, the exported
     classifier, and ``results.json`` / ``results.md`` in ``output_folder``.
@@ -169,11 +179,13 @@ def run_experiment(task, hparams, run_opts, extractor, features, data, splits, p
                               metrics=task.metrics)
     reference_seconds = time.time() - started
 
-    experiment = Experiment(hparams, run_opts, features, data, task, dims, head, feature_digests(features))
+    normalization = normalization or {"mode": "none"}
+    experiment = Experiment(hparams, run_opts, features, data, task, dims, head, feature_digests(features),
+                            normalization)
     threads = torch.get_num_threads()
     # A probe is small: on CPU, more threads than its matrices need only add synchronisation.
     torch.set_num_threads(hparams["probe_num_threads"] or threads)
-    folder = signature(hparams, task, cache_path, layers, head, protocol_info)
+    folder = signature(hparams, task, cache_path, layers, head, protocol_info, normalization)
     units = [(seed, split) for seed in hparams["seeds"] for split in splits]
     runs = []
     started = time.time()
@@ -190,7 +202,7 @@ def run_experiment(task, hparams, run_opts, extractor, features, data, splits, p
     training_seconds = time.time() - started
     torch.set_num_threads(threads)
 
-    results = _results(experiment, protocol_info, runs)
+    results = run_results(experiment, protocol_info, runs)
     if clip_rule:
         results["authors_clip_rule"] = dict(clip_rule)
     if reference is not None:
@@ -411,53 +423,28 @@ def export(experiment, extractor, runs, results):
         "trained_on": f"all {len(everything)} utterances, {trained}",
         **task.classifier_info(results["metrics"]),
     }
+    normalization = experiment.normalization
+    if normalization["mode"] != "none":
+        info["feature_normalization"] = normalization_results(normalization)["description"]
+        normalization = {"mode": normalization["mode"], "min_utterances": normalization["min_utterances"],
+                         "mean": normalization["mean"], "std": normalization["std"]}
     save_classifier(folder, extractor, probe.cpu().eval(), list(task.outputs), info=info,
-                    outputs=task.classifier_outputs(task.objective(everything, head)))
+                    outputs=task.classifier_outputs(task.objective(everything, head)),
+                    normalization=None if normalization["mode"] == "none" else normalization)
     logger.info(f"Exported the classifier to {folder}")
     return {"folder": folder, **exported}
 
 
-def results_header(hparams, protocol_info, data):
-    """What every results.json opens with: the dataset, encoder, layers,
-    protocol and number of utterances."""
-    return {
-        "dataset": hparams["dataset"],
-        "encoder_source": str(hparams["encoder_source"]),
-        "encoder_name": hparams["encoder_name"],
-        "output_folder": os.path.abspath(hparams["output_folder"]),
-        "layers": hparams["layers"],
-        "pooling": hparams["pooling"],
-        "protocol": protocol_info["description"],
-        "protocol_info": protocol_info,
-        "speaker_independent": protocol_info["speaker_independent"],
-        "utterances": len(data),
-    }
-
-
-def _results(experiment, protocol_info, runs):
-    hparams, task = experiment.hparams, experiment.task
-    summary = summarize(runs, metrics=task.metrics)
-    pooled = [task.pooled([r for r in runs if r["seed"] == seed]) for seed in hparams["seeds"]]
-    return {
-        **task.opening(),
-        **results_header(hparams, protocol_info, experiment.data),
-        **task.description(experiment.data),
-        "seeds": list(hparams["seeds"]),
-        "folds": list(summary["per_fold"]),
-        "metrics": summary,
-        "pooled_over_folds": {m: float(np.mean([p[m] for p in pooled])) for m in task.metrics},
-        **task.extra_results(runs),
-        "mean_layer_weights": [round(float(w), 4) for w in np.mean([r["layer_weights"] for r in runs], axis=0)],
-        "runs": [{k: v for k, v in r.items() if k != "outputs"} for r in runs],
-        "probe_head": hparams.get("probe_head", "probe"),
-    }
-
-
-def signature(hparams, task, cache_path, layers, head, protocol_info):
+def signature(hparams, task, cache_path, layers, head, protocol_info, normalization=None):
     """The checkpoint folder of a run: the task's prefix and a hash of
     everything that shapes a probe run, so that a changed option never
-    resumes from another configuration."""
+    resumes from another configuration (a feature normalisation other than
+    ``none`` adds its mode and minimum; without one, the hash is that of the
+    runs made before the option existed, which therefore resume)."""
     prefix, parts = task.signature(head, protocol_info)
+    mode = (normalization or {}).get("mode", "none")
+    if mode != "none":
+        parts = {**parts, "feature_normalization": [mode, normalization.get("min_utterances")]}
     parts = {
         "features": cache_path,
         "encoder_source": str(hparams["encoder_source"]),
@@ -477,14 +464,6 @@ def describe(obj):
     """A callable (or ``functools.partial``) as its name and keywords."""
     func = getattr(obj, "func", obj)
     return [getattr(func, "__qualname__", str(func)), getattr(obj, "keywords", {})]
-
-
-def reference_name(reference):
-    """``logistic regression (C=0.1)``: a reference function and its options."""
-    keywords = getattr(reference, "keywords", {})
-    func = getattr(reference, "func", reference)
-    options = ", ".join(f"{k}={v}" for k, v in sorted(keywords.items()))
-    return func.__name__.replace("_", " ") + (f" ({options})" if options else "")
 
 
 def _run_option(run_opts, name):

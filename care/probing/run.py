@@ -38,9 +38,17 @@ from care.probing.categorical import CategoricalTask
 from care.probing.dimensional import DimensionalTask, check_task
 from care.probing.emobox import emobox_splits
 from care.probing.extractors import build_extractor, resolve_layers
-from care.probing.loop import run_experiment
+from care.probing.loop import probe_settings, run_experiment
 from care.processing.folds import check_protocol, fold_splits
 from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
+from care.processing.normalization import (
+    NormalizationError,
+    check_normalization,
+    describe_normalization,
+    normalize_features,
+    single_label_speakers,
+    statistics,
+)
 from care.recipe import InputError, load_recipe, user_errors
 
 logger = get_logger(__name__)
@@ -57,6 +65,7 @@ PROBE_KEYS = (
     "feature_folder", "prepare_options", "num_valid_folds", "test_folds",
     "extract_batch_size", "extract_clips", "seeds", "batch_size", "noprogressbar",
     "probe_num_threads", "train_logger", "reference", "export_classifier", "task",
+    "feature_normalization", "normalization_min_utterances", "allow_single_label_speakers",
 )  # fmt: skip
 
 # Former names of prepare options (one name per meaning since then): an old
@@ -135,7 +144,7 @@ def prepare_corpus(prepare_fn, hparams):
     )
 
 
-def run_probing(hparams, run_opts=None):
+def run_probing(hparams, run_opts=None, normalization_pool=None):
     """Cross-validated probing of one encoder on one prepared corpus.
 
     Arguments
@@ -144,6 +153,12 @@ def run_probing(hparams, run_opts=None):
         A loaded ``probe.yaml`` (see ``recipes/EmoDB/emotion/hparams/probe.yaml``).
     run_opts : RunOptions or dict, optional
         SpeechBrain run options (``--device`` etc.).
+    normalization_pool : tuple of dict, optional
+        ``(features, data)``: the utterances whose statistics normalise the
+        run's features (``feature_normalization``: speaker or corpus), a
+        superset of the manifest's (a cross-corpus run passes each corpus's
+        every utterance, not only those of the shared labels). Default: the
+        manifest's utterances.
 
     Returns
     -------
@@ -155,7 +170,9 @@ def run_probing(hparams, run_opts=None):
     with open(os.path.join(hparams["prepare_folder"], PREPARE_FILE), encoding="utf-8") as handle:
         protocol = json.load(handle).get("protocol", "")
     check_task(hparams["task"])
+    probe_settings(hparams)  # the head's options checked before any extraction
     task = TASKS[hparams["task"]](hparams, data)  # checks the manifest holds the task's targets
+    check_feature_normalization(hparams, data)
     # Fold files are read (and any unmatched id reported) before extraction.
     splits, protocol_info = protocol_splits(hparams, data, protocol)
 
@@ -175,8 +192,73 @@ def run_probing(hparams, run_opts=None):
         clip_rule=clip_rule,
     )
     layers = resolve_layers(hparams["layers"], extractor)
-    return run_experiment(task, hparams, run_opts, extractor, dict(zip(ids, features)), data, splits,
-                          protocol_info, layers, cache_path, _machine(device), clip_rule)
+    features, normalization = normalized_features(hparams, data, dict(zip(ids, features)), normalization_pool)
+    return run_experiment(task, hparams, run_opts, extractor, features, data, splits,
+                          protocol_info, layers, cache_path, _machine(device), clip_rule,
+                          normalization=normalization)
+
+
+def check_feature_normalization(hparams, data):
+    """Checks ``feature_normalization`` before any extraction: a known mode,
+    and for ``speaker`` on a categorical corpus, that most speakers speak
+    several labels (per corpus, in a combined manifest). Where most speak a
+    single one (URDU), their statistics carry the label and z-scoring
+    removes it: refused unless ``allow_single_label_speakers``.
+
+    Raises
+    ------
+    InputError
+        An unknown mode, a minimum below 2, or the refusal above.
+    """
+    mode = hparams["feature_normalization"]
+    try:
+        check_normalization(mode)
+    except NormalizationError as error:
+        raise InputError(f"{hparams['dataset']}: {error}") from None
+    if int(hparams["normalization_min_utterances"]) < 2:
+        raise InputError(f"normalization_min_utterances: {hparams['normalization_min_utterances']}; "
+                         "a standard deviation needs at least 2 utterances")
+    if mode != "speaker" or hparams["task"] != "categorical":
+        return
+    corpora = {}
+    for utt, entry in data.items():
+        corpora.setdefault(entry.get("corpus", hparams["dataset"]), []).append(utt)
+    for corpus, ids in sorted(corpora.items()):
+        single, speakers = single_label_speakers(data, ids)
+        if speakers and 2 * single > speakers:
+            message = (f"{corpus}: {single} of its {speakers} speakers speak a single label, so each "
+                       "speaker's statistics carry their label and z-scoring by them removes it "
+                       "(a probe then reads the speaker instead of the emotion)")
+            if not hparams["allow_single_label_speakers"]:
+                raise InputError(f"feature_normalization: speaker refused: {message}. Use "
+                                 "--feature_normalization corpus or none, or --allow_single_label_speakers "
+                                 "True to run it anyway (its results then say so)")
+            logger.warning(f"feature_normalization: speaker ALLOWED by allow_single_label_speakers: {message}")
+
+
+def normalized_features(hparams, data, features, pool=None):
+    """The run's features after ``feature_normalization``
+    (:mod:`care.processing.normalization`), statistics over ``pool``
+    (``(features, data)``; default the run's own), and what the results and
+    the exported classifier record of it: the report, plus the corpus's raw
+    statistics (``mean``, ``std``: a classifier's fallback at inference)."""
+    mode = hparams["feature_normalization"]
+    min_utterances = int(hparams["normalization_min_utterances"])
+    if mode == "none":
+        return features, {"mode": "none"}
+    pool_features, pool_data = pool or (features, data)
+    missing = sorted(set(features) - set(pool_features))
+    if missing:
+        raise ValueError(f"normalization pool lacks {len(missing)} of the run's utterances, e.g. {missing[0]}")
+    normalised, report = normalize_features(pool_features, pool_data, mode, min_utterances,
+                                            corpus_name=hparams["dataset"])
+    if mode == "speaker" and hparams["task"] == "categorical":
+        single, speakers = single_label_speakers(data)
+        report.update(single_label_speakers=single, speakers=speakers,
+                      single_label_speakers_allowed=bool(2 * single > speakers))
+    mean, std = statistics(torch.stack([features[u] for u in sorted(features)]))
+    logger.info(f"feature normalisation: {describe_normalization(report)}")
+    return {u: normalised[u] for u in features}, {**report, "mean": mean, "std": std}
 
 
 def feature_cache_path(hparams, clip_rule=None):

@@ -324,12 +324,15 @@ def fold_splits(data, num_valid_folds=1, folds=None, check_speakers=True):
 # Protocols
 
 
-def output_folder(root, encoder_name, protocol="speaker_independent", probe_head="mlp", pooling="mean"):
+def output_folder(root, encoder_name, protocol="speaker_independent", probe_head="mlp", pooling="mean",
+                  feature_normalization="none"):
     """``<root>/<encoder_name>`` for the default protocol, else
     ``<root>/<protocol>/<encoder_name>``: the protocols never share results;
     a probe head other than the recipes' default ``mlp`` adds ``-<head>``,
-    and a pooling other than ``mean`` adds ``-<pooling>``, so that two heads
-    or poolings on one encoder keep their own results and classifier.
+    a pooling other than ``mean`` adds ``-<pooling>``, and a feature
+    normalisation other than ``none`` adds ``-<mode>_norm``, so that two
+    heads, poolings or normalisations on one encoder keep their own results
+    and classifier.
 
     >>> output_folder("results/EmoDB", "egemaps"), output_folder("results/EmoDB", "egemaps", "emobox")
     ('results/EmoDB/egemaps', 'results/EmoDB/emobox/egemaps')
@@ -337,11 +340,15 @@ def output_folder(root, encoder_name, protocol="speaker_independent", probe_head
     'results/EmoDB/random-care_small-linear_concat'
     >>> output_folder("results/EmoDB", "random-care_small", probe_head="linear_concat", pooling="mean_std")
     'results/EmoDB/random-care_small-linear_concat-mean_std'
+    >>> output_folder("results/EmoDB", "egemaps", feature_normalization="speaker")
+    'results/EmoDB/egemaps-speaker_norm'
     """
     check_protocol(protocol)
     name = encoder_name if probe_head == "mlp" else f"{encoder_name}-{probe_head}"
     if pooling != "mean":
         name += f"-{pooling}"
+    if feature_normalization != "none":
+        name += f"-{feature_normalization}_norm"
     if protocol == "speaker_independent":
         return os.path.join(root, name)
     return os.path.join(root, protocol, name)
