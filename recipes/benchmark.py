@@ -211,8 +211,12 @@ def read_run_results(root):
 def normalization_note(results):
     """``""``, or ``, speaker-normalised`` / ``, corpus-normalised``: what a
     table row says of a run's ``feature_normalization``."""
-    mode = results.get("feature_normalization", {}).get("mode", "none")
-    return "" if mode == "none" else f", {mode}-normalised"
+    recorded = results.get("feature_normalization") or {}
+    mode = recorded.get("mode", "none")
+    if mode == "none":
+        return ""
+    forced = " (forced: most speakers speak one label)" if recorded.get("single_label_speakers_allowed") else ""
+    return f", {mode}-normalised{forced}"
 
 
 def _result_rows(root, labels=(), columns=None, reference=False):
@@ -319,7 +323,7 @@ def results_table(root, labels=(), columns=None, reference=False):
                   not results.get("speaker_independent", True) for _, results in runs) else "")
               + ("speaker-normalised: each speaker z-scored by their own statistics over all their "
                  "utterances, test speakers included (transductive per speaker, labels never read). "
-                 if any(normalization_note(results) == ", speaker-normalised" for _, results in runs) else "")
+                 if any(normalization_note(results).startswith(", speaker") for _, results in runs) else "")
               + ("corpus-normalised: each corpus z-scored by its own statistics. "
                  if any(normalization_note(results) == ", corpus-normalised" for _, results in runs) else "")
               + "Each run's folds, spread and reference: its `results.md`."]
