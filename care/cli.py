@@ -10,11 +10,25 @@ or was refused::
     care-classify --source FOLDER recordings/ --report report.html   # + a page of timelines
     python -m care.cli --source FOLDER speech.wav   # the same
 
+A classifier from a normalised probing run (``feature_normalization: speaker
+| corpus``) z-scores each group of recordings by the group's statistics
+(:meth:`care.inference.EmotionRecognizer.recognize_files`): ``--group_by
+file`` (default; a long recording by its own windows), ``folder`` (one
+speaker per folder), ``all`` (every input together: a corpus-normalised
+classifier on a new corpus), or ``--speaker_csv`` (rows ``file,speaker``). A
+file whose group has too few windows (one short file, alone) fails with the
+reason (exit 1), or with ``--normalization_fallback corpus`` is normalised by
+the training corpus's stored statistics, with a warning. The table gains a
+``normalization`` column, JSON lines a ``normalization`` key, saying which
+statistics each file got. For an un-normalised classifier these options are
+ignored, with one line on stderr, and the output is as before.
+
 Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -27,6 +41,7 @@ from tqdm import tqdm
 from care.inference import EmotionRecognizer
 from care.io import write_text
 from care.processing.audio import AudioError
+from care.processing.normalization import NormalizationError
 from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, OutputError
 from care.report import write_report
 
@@ -37,6 +52,7 @@ AUDIO_EXTENSIONS = (
     ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64",
 )  # fmt: skip
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+GROUPINGS = ("file", "folder", "all")
 
 
 def find_audio(inputs):
@@ -98,28 +114,35 @@ def _printable(text):
 
 def format_table(results, labels, timeline=False):
     """An aligned text table: file, duration, label, score and one
-    probability column per class (and, with ``timeline``, a row per window)."""
+    probability column per class (and, with ``timeline``, a row per window);
+    a normalised classifier's results add a last column, ``normalization``
+    (:attr:`~care.processing.windows.FileResult.normalization`)."""
     if results and results[0].attributes is not None:
         return _attribute_table(results, labels, timeline)
+    normalised = any(result.normalization is not None for result in results)
     header = ["file", "duration_s", "label", "score"] + list(labels)
     rows = []
     for result in results:
         rows.append(
             [_printable(result.path), f"{result.duration:.2f}", result.label, f"{result.score:.3f}"]
             + [f"{float(p):.3f}" for p in result.probabilities]
+            + ([_printable(result.normalization or "")] if normalised else [])
         )
         if timeline and len(result.windows) > 1:
             for w in result.windows:
                 span = f"  {w.start:.2f}-{w.end:.2f} s"
                 rows.append(
                     [span, f"{w.end - w.start:.2f}", w.label, f"{w.score:.3f}"]
-                    + [f"{float(p):.3f}" for p in w.probabilities]
+                    + [f"{float(p):.3f}" for p in w.probabilities] + ([""] if normalised else [])
                 )
+    header += ["normalization"] if normalised else []
     widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
+    last = len(header) - 1 if normalised else len(header)
 
     def line(row):
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2])]
-        cells += [cell.rjust(width) for cell, width in zip(row[3:], widths[3:])]
+        cells += [cell.rjust(width) for cell, width in zip(row[3:last], widths[3:last])]
+        cells += [row[-1]] if normalised else []
         return "  ".join(cells).rstrip()
 
     return "\n".join(line(row) for row in [header] + rows) + "\n"
@@ -127,19 +150,122 @@ def format_table(results, labels, timeline=False):
 
 def _attribute_table(results, attributes, timeline=False):
     """:func:`format_table` for a dimensional classifier: file, duration and
-    one column per attribute (and, with ``timeline``, a row per window)."""
-    rows = [["file", "duration_s"] + list(attributes)]
+    one column per attribute (and, with ``timeline``, a row per window), and
+    ``normalization`` last for a normalised classifier."""
+    normalised = any(result.normalization is not None for result in results)
+    rows = [["file", "duration_s"] + list(attributes) + (["normalization"] if normalised else [])]
     for result in results:
         rows.append([_printable(result.path), f"{result.duration:.2f}"]
-                    + [f"{v:.3f}" for v in result.attributes.values()])
+                    + [f"{v:.3f}" for v in result.attributes.values()]
+                    + ([_printable(result.normalization or "")] if normalised else []))
         if timeline and len(result.windows) > 1:
             rows += [[f"  {w.start:.2f}-{w.end:.2f} s", f"{w.end - w.start:.2f}"]
-                     + [f"{v:.3f}" for v in w.attributes.values()] for w in result.windows]
+                     + [f"{v:.3f}" for v in w.attributes.values()] + ([""] if normalised else [])
+                     for w in result.windows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    last = len(rows[0]) - 1 if normalised else len(rows[0])
     return "\n".join(
-        "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip()
+        "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:last], widths[1:last])]
+                  + ([row[-1]] if normalised else [])).rstrip()
         for row in rows
     ) + "\n"
+
+
+class SpeakerTableError(ValueError):
+    """A ``--speaker_csv`` that cannot be read; the message names the file and line."""
+
+
+def read_speaker_csv(path):
+    """Reads ``--speaker_csv``: rows ``file,speaker`` (a first row
+    ``file,speaker`` or ``path,speaker`` is a header). A listed file matches an
+    input by its path relative to the CSV's folder or, failing that, as given
+    (relative to the working directory).
+
+    Returns
+    -------
+    dict
+        ``{absolute path: speaker}``, both readings of each row (the CSV's
+        folder's first).
+
+    Raises
+    ------
+    SpeakerTableError
+        The file is missing or unreadable, a row has not two non-empty cells,
+        or one file is given two speakers (naming the file and line).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "speakers.csv"), "w") as handle:
+    ...     _ = handle.write("file,speaker\\na.wav,anna\\nsub/b.wav,ben\\n")
+    >>> table = read_speaker_csv(os.path.join(folder, "speakers.csv"))
+    >>> table[os.path.join(folder, "sub", "b.wav")]
+    'ben'
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SpeakerTableError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    relative, given, lines = {}, {}, {}
+    for number, row in rows:
+        cells = [cell.strip() for cell in row]
+        if not any(cells) or number == 1 and [c.lower() for c in cells] in (["file", "speaker"], ["path", "speaker"]):
+            continue
+        if len(cells) != 2 or not all(cells):
+            raise SpeakerTableError(f"{path}, line {number}: expected two non-empty cells file,speaker, got {row!r}")
+        name, speaker = cells
+        key = os.path.abspath(os.path.join(folder, name))
+        if relative.get(key, speaker) != speaker:
+            raise SpeakerTableError(
+                f"{path}, line {number}: {name} has speaker {speaker!r} here and {relative[key]!r} on line {lines[key]}")
+        relative[key], lines[key] = speaker, number
+        given.setdefault(os.path.abspath(name), speaker)
+    if not relative:
+        raise SpeakerTableError(f"{path}: no rows file,speaker")
+    return {**given, **relative}
+
+
+def file_groups(paths, group_by="file", speakers=None):
+    """The group of each input (:meth:`EmotionRecognizer.recognize_files`'s
+    ``groups``) and the inputs that have none.
+
+    Arguments
+    ---------
+    paths : list of str
+        The audio files.
+    group_by : str
+        ``file`` (each its own group), ``folder`` (its parent folder: one
+        speaker per folder) or ``all`` (one group); not with ``speakers``.
+    speakers : dict, optional
+        :func:`read_speaker_csv`'s table; a file not in it is unlisted.
+
+    Returns
+    -------
+    groups : dict
+        ``{path: group}``.
+    unlisted : list of (str, str)
+        ``(path, message)`` of the files ``speakers`` does not list.
+
+    Example
+    -------
+    >>> groups, unlisted = file_groups(["a/x.wav", "a/y.wav", "b/z.wav"], "folder")
+    >>> groups["a/x.wav"] == groups["a/y.wav"] != groups["b/z.wav"], unlisted
+    (True, [])
+    """
+    if speakers is not None:
+        groups = {p: speakers[os.path.abspath(p)] for p in paths if os.path.abspath(p) in speakers}
+        unlisted = [(p, f"{p}: not listed in --speaker_csv (add a row file,speaker for it)")
+                    for p in paths if p not in groups]
+        return groups, unlisted
+    if group_by == "folder":
+        return {p: os.path.relpath(os.path.dirname(os.path.abspath(p))) for p in paths}, []
+    if group_by == "all":
+        return {p: "all inputs" for p in paths}, []
+    return {p: p for p in paths}, []
 
 
 def _seconds(text):
@@ -189,6 +315,16 @@ def parse_args(argv=None):
         help="also write a self-contained HTML page: per file a timeline of the per-window "
         "probabilities (or attributes), an audio player (linked by relative path) and the "
         "files that could not be read (checked before classifying)")
+    add("--group_by", choices=GROUPINGS, default=None,
+        help="a normalised classifier's groups, each z-scored by its own statistics: file "
+        "(default; a long recording by its own windows), folder (one speaker per folder), all "
+        "(every input together: a corpus-normalised classifier on a new corpus)")
+    add("--speaker_csv", default=None, metavar="FILE.csv",
+        help="a normalised classifier's groups from rows file,speaker (header optional; a file "
+        "as given or relative to the CSV's folder); an input it does not list fails")
+    add("--normalization_fallback", choices=["corpus"], default=None,
+        help="a normalised classifier: a group with too few windows (e.g. one short file) "
+        "uses the training corpus's stored statistics, with a warning, instead of failing")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
@@ -198,6 +334,14 @@ def parse_args(argv=None):
         problem = _output_problem(path) if path is not None else None
         if problem:
             parser.error(f"{option} {path}: {problem}")
+    if args.speaker_csv is not None and args.group_by is not None:
+        parser.error("--speaker_csv and --group_by both say how to group the inputs: give one")
+    args.speakers = None
+    if args.speaker_csv is not None:
+        try:
+            args.speakers = read_speaker_csv(args.speaker_csv)
+        except SpeakerTableError as error:
+            parser.error(f"--speaker_csv {error}")
     return args
 
 
@@ -238,12 +382,24 @@ def main(argv=None):
     found = find_audio(args.inputs)
     failures = [(path, error) for path, error in found if error is not None]
     paths = [path for path, error in found if error is None]
+    groups = None
+    grouping = [o for o, v in (("--group_by", args.group_by), ("--speaker_csv", args.speaker_csv),
+                               ("--normalization_fallback", args.normalization_fallback)) if v]
+    if recognizer.normalization == "none":
+        if grouping:
+            sys.stderr.write(f"care-classify: {args.source} does not normalise its features: "
+                             f"{', '.join(grouping)} ignored\n")
+    else:
+        groups, unlisted = file_groups(paths, args.group_by or "file", args.speakers)
+        failures += unlisted
+        paths = [path for path in paths if path in groups]
     results = []
     progress = tqdm(total=len(paths), unit="file", disable=len(paths) < 2, file=sys.stderr)
-    for path, result in recognizer.recognize_files(paths, window, hop, args.batch_size):
+    for path, result in recognizer.recognize_files(paths, window, hop, args.batch_size, groups,
+                                                   args.normalization_fallback):
         progress.update()
         if isinstance(result, Exception):
-            message = str(result) if isinstance(result, (AudioError, OutputError)) else (
+            message = str(result) if isinstance(result, (AudioError, OutputError, NormalizationError)) else (
                 f"{path}: {type(result).__name__}: {result}"
             )
             failures.append((path, message))

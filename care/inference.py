@@ -20,7 +20,8 @@ window (``FileResult.attributes``), and ``care-classify`` prints them.
 Files of any sample rate and channel count are read with
 :class:`care.processing.stream.AudioStream`: recordings longer than ``window``
 seconds are classified in overlapping windows, read and resampled one window
-at a time, so memory does not grow with the recording's length.
+at a time, so memory does not grow with the recording's length (a normalised
+classifier's windows are first z-scored per group: :meth:`EmotionRecognizer.recognize_files`).
 
 Only load classifiers you trust. A classifier folder's ``hyperparams.yaml`` is
 HyperPyYAML, which can run any Python code when loaded (``!apply:os.system``).
@@ -53,8 +54,9 @@ from care.lobes.export import (
     load_pretrained,
 )
 from care.lobes.frontend import WAVLM_GRID, masked_mean
+from care.lobes.normalizer import FeatureNormalizer
 from care.plots import draw_timeline
-from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, check_window, classify_files
+from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, check_window, classify_files, normalize_windows
 
 # What save_classifier writes, and so what from_hparams loads untrusted: the
 # classes (!new: only) and, where restricted, their allowed arguments.
@@ -66,21 +68,22 @@ CLASSIFIER_CLASSES = {
     "care.lobes.EmotionProbe": None,
     "care.lobes.ProbeEnsemble": None,
     "care.lobes.AuthorsProbe": None,
+    "care.lobes.FeatureNormalizer": {"mode", "min_utterances", "num_layers", "dim"},
     "speechbrain.dataio.encoder.CategoricalEncoder": set(),
 }
 
 
 def save_classifier(
-    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP, outputs=None
+    folder, extractor, probe, labels, info=None, window=DEFAULT_WINDOW, hop=DEFAULT_HOP, outputs=None, normalization=None
 ):
     """Writes a trained probe with its feature extractor as a folder that
     :meth:`EmotionRecognizer.from_hparams` (``source=folder``) loads.
 
     Files: ``hyperparams.yaml`` (``sample_rate``, ``extractor``, ``probe``,
     ``label_encoder``, ``window``, ``hop``, the ``outputs`` values,
-    ``modules``, ``pretrainer``, ``info``), ``extractor.ckpt``,
+    ``modules``, ``pretrainer``, ``info``, ``normalizer``), ``extractor.ckpt``,
     ``probe.ckpt``, ``label_encoder.ckpt`` (text: one label per line),
-    ``checksums.sha256``. The folder is written whole
+    ``normalizer.ckpt`` (a normalised run), ``checksums.sha256``. The folder is written whole
     (:func:`care.io.atomic_folder`): an interrupted export leaves the
     previous one as it was.
 
@@ -107,6 +110,9 @@ def save_classifier(
         dimensional``, ``attributes`` (the same names as ``labels``) and
         ``attribute_mean`` / ``attribute_std`` (its outputs are standardised
         attributes; see ``care.probing.dimensional``).
+    normalization : dict, optional
+        A normalised run's ``mode``, ``min_utterances``, ``mean`` and ``std`` (the training corpus's
+        raw pooled features', ``[layers, dim]``): :meth:`care.lobes.FeatureNormalizer.from_statistics`.
 
     Returns
     -------
@@ -119,6 +125,7 @@ def save_classifier(
         raise ValueError(f"need 0 < hop <= window, got window={window}, hop={hop}")
     extractor = getattr(extractor, "module", extractor)
     probe = getattr(probe, "module", probe)
+    normalizer = None if normalization is None else FeatureNormalizer.from_statistics(**normalization)
     extractor_lines = extractor.export_yaml()
     probe_config = {
         k: list(v) if isinstance(v, tuple) else v for k, v in probe.config.items()
@@ -134,6 +141,9 @@ def save_classifier(
         *["    " + line for line in dump_yaml(probe_config).splitlines()],
         "label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder",
         "",
+        *([f"# Features are {normalizer.mode}-normalised: each group of windows z-scored by its own statistics;",
+           "# the training corpus's (normalizer.ckpt) for a group of too few, if asked (care.inference).",
+           "normalizer: " + "\n".join(normalizer.export_yaml()), ""] if normalizer is not None else []),
         "# Long recordings are classified in overlapping windows (seconds).",
         f"window: {float(window)}",
         f"hop: {float(hop)}",
@@ -144,12 +154,14 @@ def save_classifier(
         "modules:",
         "    extractor: !ref <extractor>",
         "    probe: !ref <probe>",
+        *(["    normalizer: !ref <normalizer>"] if normalizer is not None else []),
         "",
         "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
         "    loadables:",
         "        extractor: !ref <extractor>",
         "        probe: !ref <probe>",
         "        label_encoder: !ref <label_encoder>",
+        *(["        normalizer: !ref <normalizer>"] if normalizer is not None else []),
     ]
     lines += info_lines(info)
     label_encoder = CategoricalEncoder()
@@ -162,6 +174,8 @@ def save_classifier(
             label_encoder.save(path)
         save_torch(cpu_state(extractor), os.path.join(tmp, "extractor.ckpt"))
         save_torch(cpu_state(probe), os.path.join(tmp, "probe.ckpt"))
+        if normalizer is not None:
+            save_torch(cpu_state(normalizer), os.path.join(tmp, "normalizer.ckpt"))
         write_text(os.path.join(tmp, HPARAMS_FILE), "\n".join(lines) + "\n")
     return folder
 
@@ -176,7 +190,8 @@ class EmotionRecognizer(Pretrained):
     The hyperparameter file (written by :func:`save_classifier`)
     defines ``extractor`` (``[batch, samples] -> [batch, layers, dim]``),
     ``probe`` (``-> [batch, classes]`` logits), ``label_encoder``,
-    ``sample_rate`` (16000), and optionally ``window`` and ``hop`` (seconds).
+    ``sample_rate`` (16000), and optionally ``window``, ``hop`` (seconds)
+    and ``normalizer`` (see :meth:`recognize_files`).
 
     ``classify_batch`` and ``classify_file`` return the tuple of SpeechBrain's
     ``EncoderClassifier`` (``out_prob, score, index, text_lab``), with one
@@ -246,6 +261,22 @@ class EmotionRecognizer(Pretrained):
         self.dimensional = getattr(self.hparams, "task", "categorical") == "dimensional"
 
     @property
+    def normalization(self):
+        """The mode of the classifier's ``normalizer`` (:class:`care.lobes.FeatureNormalizer`):
+        ``"speaker"`` or ``"corpus"``; ``"none"`` without one (as every classifier before it)."""
+        return self.mods["normalizer"].mode if "normalizer" in self.mods else "none"
+
+    def classify_features(self, features):
+        """Class probabilities (or attribute values) of normalised pooled features ``[batch, layers, dim]``."""
+        with torch.no_grad(), self.inference_ctx:
+            outputs = self.mods.probe(features.to(self.device)).float()
+        return self._attribute_values(outputs) if self.dimensional else outputs.softmax(dim=-1)
+
+    def _attribute_values(self, outputs):
+        mean = torch.tensor(self.hparams.attribute_mean, device=outputs.device)
+        return outputs * torch.tensor(self.hparams.attribute_std, device=outputs.device) + mean
+
+    @property
     def labels(self):
         """Class names in the order of the probe's outputs."""
         encoder = self.hparams.label_encoder
@@ -270,15 +301,24 @@ class EmotionRecognizer(Pretrained):
             wav_lens = torch.ones(wavs.shape[0])
         return wavs.to(self.device).float(), wav_lens.to(self.device).float()
 
-    def _probe_outputs(self, wavs, wav_lens):
-        """The probe's float outputs (class logits or standardised attribute
-        values) for a batch, without gradients."""
+    def _probe_outputs(self, wavs, wav_lens, groups=None, fallback=None):
+        """The probe's float outputs (class logits or standardised attribute values) for a batch,
+        without gradients; a normalised classifier's features z-scored by ``groups`` first."""
+        if "normalizer" in self.mods:
+            features = self.encode_batch(wavs, wav_lens, kind="layers")
+            features, _ = normalize_windows(self.mods.normalizer, features, groups, fallback)
+            with torch.no_grad(), self.inference_ctx:
+                return self.mods.probe(features).float()
         wavs, wav_lens = self._prepare(wavs, wav_lens)
         with torch.no_grad(), self.inference_ctx:
             return self.mods.probe(self.mods.extractor(wavs, wav_lens)).float()
 
-    def classify_batch(self, wavs, wav_lens=None):
+    def classify_batch(self, wavs, wav_lens=None, groups=None, fallback=None):
         """Classifies a batch of waveforms.
+
+        A normalised classifier z-scores the batch as **one group** (one speaker's) unless ``groups``
+        (a name per waveform) says otherwise, refusing a group too small unless ``fallback="corpus"``
+        (:func:`care.processing.windows.normalize_windows`; both ignored by other classifiers).
 
         Arguments
         ---------
@@ -304,12 +344,12 @@ class EmotionRecognizer(Pretrained):
                 "this classifier is dimensional (it predicts attributes "
                 f"{', '.join(self.labels)}, not classes): use predict_batch or recognize_file"
             )
-        out_prob = self._probe_outputs(wavs, wav_lens).softmax(dim=-1)
+        out_prob = self._probe_outputs(wavs, wav_lens, groups, fallback).softmax(dim=-1)
         score, index = out_prob.max(dim=-1)
         text_lab = self.hparams.label_encoder.decode_torch(index.cpu())
         return out_prob, score, index, text_lab
 
-    def predict_batch(self, wavs, wav_lens=None):
+    def predict_batch(self, wavs, wav_lens=None, groups=None, fallback=None):
         """A dimensional classifier's attribute values (on the scale of the
         corpus it was trained on) of a batch of waveforms.
 
@@ -327,10 +367,7 @@ class EmotionRecognizer(Pretrained):
         """
         if not self.dimensional:
             raise TypeError("this classifier is categorical: use classify_batch")
-        outputs = self._probe_outputs(wavs, wav_lens)
-        mean = torch.tensor(self.hparams.attribute_mean, device=outputs.device)
-        std = torch.tensor(self.hparams.attribute_std, device=outputs.device)
-        return outputs * std + mean
+        return self._attribute_values(self._probe_outputs(wavs, wav_lens, groups, fallback))
 
     def encode_batch(self, wavs, wav_lens=None, kind="both"):
         """CARE embeddings of a batch of waveforms.
@@ -378,7 +415,7 @@ class EmotionRecognizer(Pretrained):
             return acoustic
         return torch.cat([semantic, acoustic], dim=-1)
 
-    def classify_file(self, path, window=None, hop=None, batch_size=8):
+    def classify_file(self, path, window=None, hop=None, batch_size=8, fallback=None):
         """Classifies one recording (any sample rate and channel count, any
         length). Same return values as :meth:`classify_batch`, for a batch of
         one: for recordings longer than ``window`` seconds, the length-weighted
@@ -388,29 +425,35 @@ class EmotionRecognizer(Pretrained):
         ------
         AudioError
             The file is missing, unreadable, empty or too short.
+        NormalizationError
+            Too few windows for a normalised classifier (:meth:`recognize_files`).
         """
         if self.dimensional:
             raise TypeError("this classifier is dimensional: use recognize_file (.attributes)")
-        result = self.recognize_file(path, window=window, hop=hop, batch_size=batch_size)
+        result = self.recognize_file(path, window=window, hop=hop, batch_size=batch_size, fallback=fallback)
         out_prob = result.probabilities.unsqueeze(0)
         return out_prob, torch.tensor([result.score]), torch.tensor([result.index]), [result.label]
 
-    def recognize_file(self, path, window=None, hop=None, batch_size=8):
+    def recognize_file(self, path, window=None, hop=None, batch_size=8, fallback=None):
         """Classifies one recording and returns its :class:`~care.processing.windows.FileResult`
         (aggregate and per-window timeline); raises :class:`AudioError` for a
-        file that cannot be used."""
-        ((_, result),) = self.recognize_files([path], window, hop, batch_size)
+        file that cannot be used (a normalised classifier: too few windows, see :meth:`recognize_files`)."""
+        ((_, result),) = self.recognize_files([path], window, hop, batch_size, fallback=fallback)
         if isinstance(result, Exception):
             raise result
         return result
 
-    def recognize_files(self, paths, window=None, hop=None, batch_size=8):
+    def recognize_files(self, paths, window=None, hop=None, batch_size=8, groups=None, fallback=None):
         """Classifies recordings, batching windows across files.
 
-        Each file is read one window at a time (at most ``batch_size``
-        windows are in memory); a recording longer than ``window`` seconds is
-        cut into windows every ``hop`` seconds, the last one ending at the
-        recording's end.
+        Each file is read one window at a time (at most ``batch_size`` in memory); a recording
+        longer than ``window`` seconds is cut into windows every ``hop`` seconds, the last one ending
+        at the recording's end (:func:`care.processing.windows.classify_files`). A normalised
+        classifier (:attr:`normalization`) first computes every window's pooled features, then
+        z-scores each group's windows by their statistics; a group of fewer windows than its
+        ``min_utterances`` yields a ``NormalizationError`` for each of its files (one window would
+        be all zeros), or with ``fallback="corpus"`` takes the training corpus's stored statistics,
+        with a warning; ``FileResult.normalization`` says which statistics each file got.
 
         Arguments
         ---------
@@ -422,6 +465,11 @@ class EmotionRecognizer(Pretrained):
             :mod:`care.processing.windows`, 8 and 4 s, when absent).
         batch_size : int
             Windows per forward pass.
+        groups : dict, optional
+            A normalised classifier's ``{path: group}`` (one speaker's files share a name); a
+            path not in it, as every path by default, is its own group.
+        fallback : str, optional
+            ``"corpus"``: see above.
 
         Yields
         ------
@@ -432,7 +480,7 @@ class EmotionRecognizer(Pretrained):
         """
         window = getattr(self.hparams, "window", DEFAULT_WINDOW) if window is None else window
         hop = getattr(self.hparams, "hop", DEFAULT_HOP) if hop is None else hop
-        yield from classify_files(self, paths, window, hop, batch_size)
+        yield from classify_files(self, paths, window, hop, batch_size, groups, fallback)
 
     def check_window(self, window, hop):
         """Raises ``ValueError`` unless ``window`` and ``hop`` (seconds) are

@@ -123,6 +123,8 @@ def _file_section(index, result, folder):
         f'<p class="meta">{_summary(result)} &middot; duration {_seconds(result.duration)} '
         f"&middot; {windows} window{'s' if windows != 1 else ''}</p>",
         f'<p class="meta">{_probabilities(result)}</p>',
+        *([f'<p class="meta">normalisation: {_escape(result.normalization)}</p>']
+          if result.normalization else []),
         f'<div class="figure">{svg}<div class="playhead"></div></div>',
         f'<audio controls preload="none" src="{_escape(audio_link(result.path, folder))}"></audio>',
         "</section>",

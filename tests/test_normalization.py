@@ -135,6 +135,32 @@ def test_speaker_normalised_run_names_itself_and_counts_its_fallbacks(tmp_path, 
 
 
 
+def test_normalised_run_exports_a_classifier_that_normalises(tmp_path, tiny_kwargs, monkeypatch):
+    """The exported classifier of a speaker-normalised run stores the mode,
+    the minimum and the corpus's raw statistics, says so in its info, and
+    refuses a single short file (one window would be all zeros) unless told
+    to fall back on those statistics."""
+    from care.inference import EmotionRecognizer
+    from care.processing.normalization import NormalizationError
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_care_yaml(tmp_path, tiny_kwargs)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    results, out = run_emodb(tmp_path, root, f"random:{config}", "--feature_normalization", "speaker")
+    cache = torch.load(tmp_path / "features" / "random-tiny_care-mean_std.pt", weights_only=True)
+    recognizer = EmotionRecognizer.from_hparams(source=str(out / "classifier"), savedir=str(tmp_path / "c"))
+    assert recognizer.normalization == "speaker"
+    normalizer = recognizer.mods.normalizer
+    assert torch.allclose(normalizer.mean, cache["features"].mean(0), atol=1e-5)
+    text = (out / "classifier" / "hyperparams.yaml").read_text()
+    assert "mode: speaker" in text and "feature_normalization: 'speaker (each speaker" in text
+    clip = sorted((root / "wav").glob("03*.wav"))[0]
+    with pytest.raises(NormalizationError, match="fewer than|too few|windows"):
+        recognizer.classify_file(str(clip))
+    _, _, _, labels = recognizer.classify_file(str(clip), fallback="corpus")
+    assert labels[0] in results["labels"]
+
+
 def test_statistics_come_from_the_pool_and_the_corpus_statistics_are_kept():
     """A cross-corpus run normalises with every utterance of each corpus (the
     pool), not only those of the shared labels; the raw statistics of the

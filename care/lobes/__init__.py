@@ -10,6 +10,7 @@ from care.lobes.encoder import CAREEncoder, CAREOutput
 from care.lobes.export import load_encoder, save_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
 from care.lobes.frontend import POOLINGS, WAVLM_GRID, FrameGrid, masked_mean, masked_pool
+from care.lobes.normalizer import FeatureNormalizer
 from care.lobes.probe import AuthorsProbe, EmotionProbe, LayerConcatenation, LayerWeighting, ProbeEnsemble
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CAREOutput",
     "EGeMAPSFeatures",
     "EmotionProbe",
+    "FeatureNormalizer",
     "FrameGrid",
     "HFSpeechFeatures",
     "LayerConcatenation",
