@@ -16,6 +16,8 @@ import contextlib
 import dataclasses
 import importlib.util
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -180,6 +182,14 @@ def _load_recipe(recipe_folder, argv):
                 raise
             raise InputError(f"{hparams_file}: {error.args[0]} (an option names a key of this "
                              "file; a nested key is given inside its mapping)") from None
+        except ValueError as error:  # "'data_folder' is a !PLACEHOLDER and must be replaced."
+            placeholder = re.match(r"'(\w+)' is a !PLACEHOLDER", str(error))
+            if not placeholder:
+                raise
+            key = placeholder[1]
+            command = shlex.join([sys.argv[0] or "train.py", *argv, f"--{key}", key.upper()])
+            raise InputError(f"{hparams_file}: --{key} is required (it has no default); "
+                             f"run: python {command}") from None
     return hparams_file, run_opts, overrides, hparams
 
 
@@ -187,10 +197,6 @@ def _share_run_options(hparams_file, run_opts, overrides):
     """Run options given on the command line (e.g. ``--optimizer_step_limit``)
     also override the YAML key of the same name, so that values derived from
     it (a schedule's length) agree with what the Brain does."""
-    import re
-
-    import yaml
-
     with open(hparams_file, encoding="utf-8") as fin:
         keys = set(re.findall(r"^([A-Za-z_]\w*):", fin.read(), re.MULTILINE))
     given = getattr(run_opts, "overridden_args", set()) or set()

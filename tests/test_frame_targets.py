@@ -12,6 +12,7 @@ from speechbrain.dataio import audio_io
 from care.lobes.encoder import CAREEncoder
 from care.lobes.frontend import conv_output_lengths
 from care.processing import NpyTargets, OpenSmileTargets, VocalFeatureTargets
+from care.processing.audio import resampled_length
 from care.processing.frame_targets import disk, opensmile
 from care.processing.frame_targets import vocal as vocal_module
 from care.processing.frame_targets import normalise_targets
@@ -232,7 +233,7 @@ def test_opensmile_alignment_and_crop(tmp_path, corpus):
     path = corpus["utt0"]["wav"]
     full = targets._full("utt0", path)
     frames, rate, _ = disk.audio_info(path)
-    assert full.shape == (conv_output_lengths(disk._resampled_length(frames, rate)), 25)
+    assert full.shape == (conv_output_lengths(resampled_length(frames, rate)), 25)
     for start, num in ((0, 16000), (320 * 7, 4000), (640, 400), (0, 401)):
         crop = targets.crop("utt0", path, start, num)
         assert crop.shape == (conv_output_lengths(num), 25)

@@ -176,6 +176,24 @@ def test_categorical_csv_label_spread_warned_and_folders_named(corpus, tmp_path,
         prepare(str(tmp_path / "prepared2"), csv_file=write_csv(tmp_path / "b.csv", rows))
 
 
+def test_csv_file_whose_name_starts_with_two_dots_is_inside(corpus, tmp_path):
+    """Reproduction: a row naming ``..take1.wav`` inside the data folder was
+    refused as "not inside the data folder" (the test was startswith("..")).
+    Path components decide: ``../x.wav`` is still refused."""
+    from care.processing.manifest import ManifestError, relative_wav
+
+    folder, rows = corpus
+    rows = [{k: row[k] for k in ("path", "label", "speaker")} for row in rows]
+    os.rename(folder / "0.wav", folder / "..take1.wav")
+    rows[0]["path"] = "..take1.wav"
+    prepared = tmp_path / "prepared"
+    prepare_csv()(str(folder), str(prepared), csv_file=write_csv(tmp_path / "a.csv", rows), num_folds=3)
+    assert "{data_root}/..take1.wav" in (prepared / "data.json").read_text()
+    assert relative_wav(folder / "sub" / "..x.wav", folder) == "{data_root}/sub/..x.wav"
+    with pytest.raises(ManifestError, match="is not inside the data folder"):
+        relative_wav(folder / ".." / "x.wav", folder)
+
+
 # --- cross-corpus ------------------------------------------------------------------
 
 
@@ -241,6 +259,19 @@ def test_bad_overrides_are_user_errors(corpus, tmp_path):
             train.main(template_argv(tmp_path, folder, *extra))
 
 
+def test_missing_data_folder_names_the_option_and_the_command(tmp_path):
+    """Reproduction: a recipe run without --data_folder ended in hyperpyyaml's
+    traceback "'data_folder' is a !PLACEHOLDER and must be replaced". The
+    error now names the option and gives the command with it."""
+    from care.recipe import InputError, load_recipe
+
+    recipe = REPO / "recipes" / "IEMOCAP" / "emotion"
+    argv = ["hparams/probe.yaml", "--output_folder", str(tmp_path)]
+    with pytest.raises(InputError, match=r"probe.yaml: --data_folder is required .*; run: python "
+                                         r".* hparams/probe.yaml --output_folder .* --data_folder DATA_FOLDER$"):
+        load_recipe(str(recipe), argv)
+
+
 def run_template(tmp_path, folder, *extra):
     return subprocess.run(
         [sys.executable, str(TEMPLATE / "train.py"), *template_argv(tmp_path, folder, *extra)],
@@ -269,3 +300,75 @@ def test_user_errors_print_one_line_bugs_a_traceback(corpus, tmp_path):
         capture_output=True, text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
     )  # fmt: skip
     assert bug.returncode == 1 and "Traceback" in bug.stderr and "RuntimeError: a bug" in bug.stderr
+
+
+# --- sample rates ---------------------------------------------------------------
+
+
+def _tone(path, rate, seconds, frequency=1000.0):
+    t = torch.arange(int(seconds * rate), dtype=torch.float64) / rate
+    audio_io.save(str(path), (0.5 * torch.sin(2 * math.pi * frequency * t)).float()[None], rate)
+    return str(path)
+
+
+def test_odd_sample_rate_builds_one_bounded_resampling_kernel(tmp_path, monkeypatch):
+    """Reproduction: a rate coprime with 16 kHz (8001 Hz) made every window
+    build a [16000, 8015] sinc kernel (2.8 GB and 20 s for a 20-s clip). Each
+    file now builds one kernel of at most MAX_KERNEL values."""
+    import torchaudio.functional.functional as functional
+    import torchaudio.transforms._transforms as transforms
+
+    from care.processing.audio import MAX_KERNEL
+    from care.processing.stream import AudioStream
+
+    built = []
+    original = functional._get_sinc_resample_kernel
+
+    def recording(*args, **kwargs):
+        kernel, width = original(*args, **kwargs)
+        built.append(kernel.numel())
+        return kernel, width
+
+    monkeypatch.setattr(functional, "_get_sinc_resample_kernel", recording)
+    monkeypatch.setattr(transforms, "_get_sinc_resample_kernel", recording)
+    for rate in (8001, 100003):
+        built.clear()
+        with AudioStream(_tone(tmp_path / f"{rate}.wav", rate, 3.0)) as stream:
+            for start in (0, 16000, 32000):
+                stream.read(start, start + 16000)
+        assert len(built) == 1 and built[0] <= MAX_KERNEL, (rate, built)
+
+
+def test_odd_sample_rates_resample_to_the_same_tone(tmp_path):
+    """A 1 kHz tone at 8001, 44100 and 100003 Hz keeps its frequency (within
+    the documented 0.05 %) and its energy, read whole or in segments."""
+    from care.processing.audio import load_audio, resampling_ratio
+    from care.processing.stream import AudioStream
+
+    for rate in (8001, 44100, 100003):
+        path = _tone(tmp_path / f"{rate}.wav", rate, 2.0)
+        whole = load_audio(path)
+        orig, new = resampling_ratio(rate)
+        assert abs(orig * 16000 / new - rate) <= 5e-4 * rate
+        assert abs(len(whole) - 32000) <= 0.0005 * 32000 + 1
+        middle = whole[1000:-1000].double()
+        spectrum = torch.fft.rfft(middle * torch.hann_window(len(middle), dtype=torch.float64))
+        peak = spectrum.abs().argmax().item() * 16000 / len(middle)
+        assert abs(peak - 1000) < 1.0, (rate, peak)
+        assert abs(middle.pow(2).mean().sqrt().item() - 0.5 / math.sqrt(2)) < 0.01, rate
+        with AudioStream(path) as stream:
+            assert stream.num_samples == len(whole)
+            assert torch.allclose(stream.read(8000, 24000), whole[8000:24000], atol=1e-4)
+
+
+def test_absurd_sample_rates_are_refused_naming_the_file(tmp_path):
+    """A header below 1 kHz or above 384 kHz (a damaged file, or one made to
+    cost memory) is refused naming the file, whichever reader meets it."""
+    from care.processing.audio import AudioError, audio_info, load_audio
+    from care.processing.stream import AudioStream
+
+    for rate in (500, 1_000_000):
+        path = _tone(tmp_path / f"odd_{rate}.wav", rate, 0.01, frequency=100.0)
+        for read in (load_audio, AudioStream, audio_info):
+            with pytest.raises(AudioError, match=rf"odd_{rate}\.wav: sample rate {rate} Hz"):
+                read(path)

@@ -847,6 +847,44 @@ def test_baved_errors(tmp_path):
         mod.prepare_baved(tmp_path / "words", tmp_path / "s5", strict=False)
 
 
+def test_ased_baved_nemo_bad_inputs_are_one_line_errors(tmp_path):
+    """Reproductions: ASED left out ``.WAV`` files silently (strict off);
+    ``num_folds: 0`` raised ZeroDivisionError; a BAVED speakers_info.json that
+    is a list or holds strings raised AttributeError; an unreadable or empty
+    clip advised raising max_bad_files, an option these recipes refuse, and
+    a 0-byte file was "Format not recognised"."""
+    ased = load("ASED", "ased_prepare")
+    root = ased_tree(tmp_path / "ASED_V1")
+    upper = root / "02Fearful" / "f2-01-01-01-01.wav"
+    upper.rename(upper.with_suffix(".WAV"))
+    ased.prepare_ased(root, tmp_path / "a1", num_folds=3, strict=False)
+    data = manifest(tmp_path / "a1")
+    assert len(data) == 30 and data["f2-01-01-01-01"]["wav"].endswith("/02Fearful/f2-01-01-01-01.WAV")
+    baved = load("BAVED", "baved_prepare")
+    broot = baved_tree(tmp_path / "baved")
+    for prepare, folder in ((ased.prepare_ased, root), (baved.prepare_baved, broot)):
+        with pytest.raises(ManifestError, match="num_folds must be a whole number of at least 2, got 0"):
+            prepare(folder, tmp_path / "n0", num_folds=0, strict=False)
+    info = broot / "speakers_info.json"
+    good = info.read_text()
+    for content, found in (("[1, 2]", "found a list"), ('{"0": "m"}', "found an object holding a str")):
+        info.write_text(content)
+        with pytest.raises(ManifestError, match=f"speakers_info.json: expected an object of speakers.*{found}"):
+            baved.prepare_baved(broot, tmp_path / "b1", num_folds=2, strict=False)
+    info.write_text(good)
+    (broot / "1" / "0-m-21-1-0-16.wav").write_bytes(b"")  # a 0-byte clip
+    with pytest.raises(ManifestError) as error:
+        baved.prepare_baved(broot, tmp_path / "b2", num_folds=2, strict=False)
+    message = str(error.value)
+    assert "0-m-21-1-0-16.wav: empty file (0 bytes)" in message and "max_bad_files" not in message
+    assert "remove them and prepare with --prepare_options '{strict: False}'" in message
+    nemo = load("nEMO", "nemo_prepare")
+    nroot = nemo_tree(tmp_path / "nEMO")
+    (nroot / "samples" / "EB0_anger_1.wav").write_bytes(b"RIFF not audio")
+    with pytest.raises(ManifestError, match=r"EB0_anger_1.wav: not readable as audio.*Replace them"):
+        nemo.prepare_nemo(nroot, tmp_path / "n1", strict=False)
+
+
 # ---------------------------------------------------------------------------
 # The new corpora across corpora
 

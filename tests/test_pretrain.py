@@ -205,7 +205,32 @@ def test_resume_with_dynamic_batches_and_a_worker_is_exact(corpus, tmp_path):
 def test_persistent_workers_are_refused(corpus, tmp_path):
     result = run_recipe("--data_folder", str(corpus), "--output_folder", str(tmp_path / "run"), *FAST[:6],
                         "--train_dataloader_opts", "{num_workers: 1, persistent_workers: True}")  # fmt: skip
-    assert result.returncode != 0 and "persistent_workers would keep" in result.stdout + result.stderr
+    assert result.returncode != 0 and "persistent_workers would keep" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_user_mistakes_are_one_line_without_a_traceback(tmp_path):
+    """Reproductions: a missing --data_folder, and care_base offline (its
+    models are neither in the hub cache nor local folders), ended in
+    tracebacks. Each is now one line; the model error says where care_base's
+    models come from and that care_small runs offline. Offline throughout
+    (conftest sets HF_HUB_OFFLINE; the hub ids do not exist)."""
+    base = [sys.executable, str(TRAIN), "hparams/care_base.yaml", "--data_folder", str(tmp_path),
+            "--output_folder", str(tmp_path / "run")]  # fmt: skip
+    cases = (
+        (run_recipe("--data_folder", str(tmp_path / "missing"), "--output_folder", str(tmp_path / "run")),
+         f"data_folder {tmp_path / 'missing'} does not exist"),
+        *((subprocess.run(base + extra, cwd=REPO, capture_output=True, text=True, timeout=600),
+           "care_base needs microsoft/wavlm-base and roberta-base")
+          for extra in (["--speech_source", "no-such-owner/no-such-model"],
+                        ["--speech_source", str(tmp_path / "no_such_folder")])),
+    )  # fmt: skip
+    for result, problem in cases:
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("train.py: error: ") and problem in last, last
+    assert "care_small.yaml needs no download and runs offline" in last
 
 
 def free_port():

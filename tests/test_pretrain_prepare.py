@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "recipes" / "Pretrain"))
 from pretrain_prepare import prepare_pretraining  # noqa: E402
 
+from care.recipe import InputError  # noqa: E402
 from conftest import deny_folder, kill_at_write  # noqa: E402
 
 
@@ -152,16 +153,23 @@ def test_idempotent_and_reruns_on_change(corpora, tmp_path, caplog):
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    """Every mistake in the data is an InputError (one line from train.py,
+    no traceback), naming the folder or file: reproductions of a missing
+    data folder, a missing ``@FILE`` of exclude patterns (FileNotFoundError
+    tracebacks)."""
+    with pytest.raises(InputError, match="nowhere does not exist"):
         prepare_pretraining(str(tmp_path / "nowhere"), str(tmp_path / "out"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no audio files"):
+    with pytest.raises(InputError, match="no audio files"):
         prepare_pretraining(str(tmp_path / "empty"), str(tmp_path / "out"))
     bad = tmp_path / "bad"
     tone(bad / "x.wav")
     (bad / "transcripts.csv").write_text("name,words\nx.wav,hi\n")
-    with pytest.raises(ValueError, match="transcripts.csv: needs columns 'file' and 'text'"):
+    with pytest.raises(InputError, match="transcripts.csv: needs columns 'file' and 'text'"):
         prepare_pretraining(str(bad), str(tmp_path / "out"))
+    missing = str(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match=f"cannot read the pattern file {missing} .No such file"):
+        prepare_pretraining(str(tmp_path / "empty"), str(tmp_path / "out"), exclude=["@" + missing])
 
 
 # --- interrupted writes and awkward trees ----------------------------------------
@@ -201,7 +209,7 @@ def test_prepare_interrupted_between_manifests_atomic(corpora, tmp_path, monkeyp
 def test_duplicate_stems_refused_naming_both(corpora, tmp_path):
     """Reproduction: a.wav next to a.flac silently dropped one of them."""
     tone(corpora / "my_corpus" / "a.flac")
-    with pytest.raises(ValueError, match=r"my_corpus/a.flac and .*my_corpus/a.wav: two files"):
+    with pytest.raises(InputError, match=r"my_corpus/a.flac and .*my_corpus/a.wav: two files"):
         prepare_pretraining(str(corpora), str(tmp_path / "out"))
 
 
@@ -222,7 +230,7 @@ def test_untrusted_corpus_tree_links_encodings_and_folders(corpora, tmp_path, mo
     monkeypatch.undo()
 
     (corpora / "my_corpus" / "a.txt").write_bytes("Colère, déjà vu\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"my_corpus/a.txt, line 1: not UTF-8.*iconv"):
+    with pytest.raises(InputError, match=r"my_corpus/a.txt, line 1: not UTF-8.*iconv"):
         prepare_pretraining(str(corpora), str(tmp_path / "out"))
 
 
@@ -280,5 +288,57 @@ def test_hindi_transcript_without_text_names_the_line(tmp_path):
     tone(hindi / "data" / "00A" / "00A001.wav")
     (hindi / "text.txt").write_text("00A001 M\n")
     (hindi / "speaker_to_gender.txt").write_text("00A M\n")
-    with pytest.raises(ValueError, match=r"text.txt:1: expected '<id> \[gender\] <text>'"):
+    with pytest.raises(InputError, match=r"text.txt:1: expected '<id> \[gender\] <text>'"):
         prepare_pretraining(str(tmp_path / "data"), str(tmp_path / "out"))
+
+
+def test_exclusion_matches_every_name_of_a_linked_folder(tmp_path, caplog):
+    """Reproduction: with ``all -> mydata`` and ``myeval -> mydata/myeval``
+    in a pool, ``myeval`` was walked once as ``all/myeval``; ``exclude:
+    ["myeval/*"]`` matched nothing (a warning) and the evaluation clips were
+    pretrained on. Patterns now match every name a folder is reachable by."""
+    data = tmp_path / "mydata"
+    for k in range(2):
+        tone(data / "myeval" / f"e{k}.wav")
+        tone(data / "other" / f"o{k}.wav")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "all").symlink_to(data, target_is_directory=True)
+    (pool / "myeval").symlink_to(data / "myeval", target_is_directory=True)
+    out = tmp_path / "out"
+    info = prepare_pretraining(str(pool), str(out), exclude=["myeval/*"], valid_ratio=0.0)
+    assert sorted(manifests(out)[0]) == ["all/other/o0", "all/other/o1"]
+    assert info["excluded"] == ["all/myeval/e0", "all/myeval/e1"]
+    assert "matched nothing" not in caplog.text
+
+
+def test_everything_excluded_says_so_naming_the_patterns(tmp_path):
+    """Reproduction: excluding every file (here through the second name of a
+    corpus linked twice) gave "no usable audio under ... (skipped: )" as a
+    ValueError traceback."""
+    for k in range(2):
+        tone(tmp_path / "corpora" / "fsdd" / f"{k}_george_0.wav")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    (pool / "a_fsdd").symlink_to(tmp_path / "corpora" / "fsdd", target_is_directory=True)
+    (pool / "fsdd").symlink_to(tmp_path / "corpora" / "fsdd", target_is_directory=True)
+    with pytest.raises(InputError, match=r"every one of the 2 audio files under .*pool is excluded "
+                                         r"by the exclude patterns fsdd/\*; nothing is left"):
+        prepare_pretraining(str(pool), str(tmp_path / "out"), exclude=["fsdd/*", "nothing/*"])
+
+
+def test_file_name_not_utf8_is_skipped_and_named(tmp_path, caplog):
+    """Reproduction: a file named ``caf\\xe9.wav`` (Latin-1 bytes) crashed the
+    preparation with a UnicodeEncodeError while writing train.json, naming no
+    file. It is skipped, counted in prepare.json and named in a warning."""
+    data = tmp_path / "data"
+    tone(data / "fsdd" / "0_george_0.wav")
+    tone(data / "fsdd" / "1_george_0.wav")
+    os.rename(data / "fsdd" / "1_george_0.wav", os.path.join(bytes(data), b"fsdd/caf\xe9.wav"))
+    out = tmp_path / "out"
+    info = prepare_pretraining(str(data), str(out), valid_ratio=0.0)
+    assert list(manifests(out)[0]) == ["fsdd/0_george_0"]
+    assert info["skipped"] == {"file name not UTF-8": [repr(b"fsdd/caf\xe9.wav")]}
+    assert "whose name is not UTF-8" in caplog.text and r"caf\xe9.wav" in caplog.text
+    again = prepare_pretraining(str(data), str(out), valid_ratio=0.0)  # up to date: skipped
+    assert again == info

@@ -206,7 +206,7 @@ def audio_duration(path):
     return frames / rate
 
 
-def read_durations(paths, max_bad_files=0):
+def read_durations(paths, max_bad_files=0, option="max_bad_files"):
     """Header durations of many files; unreadable files are skipped and logged.
 
     Arguments
@@ -218,6 +218,10 @@ def read_durations(paths, max_bad_files=0):
         the prepare functions' option of the same name); more raise
         :class:`ManifestError` naming the first few. None tolerates any
         number (the caller decides). A Git LFS pointer always raises.
+    option : str or None
+        The prepare option that raises the limit, named in the error; None
+        for a corpus without known bad files (whose prepare function has no
+        such option): the error then says to replace or remove the files.
 
     Returns
     -------
@@ -245,9 +249,14 @@ def read_durations(paths, max_bad_files=0):
         return durations, unreadable
     if len(unreadable) > max_bad_files:
         first = "; ".join(list(unreadable.values())[:5])
+        if option is None:
+            raise ManifestError(
+                f"{len(unreadable)} unreadable audio files: {first}. Replace them with good "
+                "copies, or remove them and prepare with --prepare_options '{strict: False}'"
+            )
         raise ManifestError(
             f"{len(unreadable)} unreadable audio files, at most {max_bad_files} "
-            f"tolerated (max_bad_files): {first}"
+            f"tolerated ({option}): {first}"
         )
     for message in unreadable.values():
         logger.warning(f"Skipped unreadable audio: {message}")
@@ -338,6 +347,38 @@ def drop_identical_audio(data, paths, source, drop=True):
 
 # ---------------------------------------------------------------------------
 # Checks against the release
+
+
+def wav_files(folder):
+    """The ``.wav`` files directly in ``folder``, the extension in any case
+    (``a.WAV`` too), as sorted paths.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> for name in ("a.wav", "B.WAV", "c.txt"):
+    ...     open(os.path.join(folder, name), "w").close()
+    >>> [os.path.basename(path) for path in wav_files(folder)]
+    ['B.WAV', 'a.wav']
+    """
+    paths = (os.path.join(folder, name) for name in os.listdir(folder))
+    return sorted(p for p in paths if p.lower().endswith(".wav") and os.path.isfile(p))
+
+
+def check_num_folds(num_folds):
+    """Raises :class:`ManifestError` unless ``num_folds`` is a whole number of
+    at least 2 (speaker groups for cross-validation).
+
+    Example
+    -------
+    >>> check_num_folds(0)
+    Traceback (most recent call last):
+        ...
+    care.processing.manifest.ManifestError: num_folds must be a whole number of at least 2, got 0
+    """
+    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+        raise ManifestError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
 
 
 def check_release(found, release, source):

@@ -244,7 +244,7 @@ def relative_wav(path, data_folder):
     '{data_root}/wav/a.wav'
     """
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(data_folder))
-    if rel.startswith(".."):
+    if rel.split(os.sep)[0] == os.pardir:  # not rel.startswith(".."): "..take1.wav" is inside
         raise ManifestError(f"{path} is not inside the data folder {data_folder}")
     return DATA_ROOT + "/" + rel.replace(os.sep, "/")
 

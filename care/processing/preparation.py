@@ -49,9 +49,16 @@ logger = get_logger(__name__)
 
 def files_fingerprint(paths, data_folder, extra=None):
     """:func:`care.io.fingerprint` of ``paths`` named by their path relative
-    to ``data_folder`` (so that a prepared corpus can move)."""
+    to ``data_folder`` (so that a prepared corpus can move); a name that is
+    not UTF-8 is recorded with its bytes escaped (``caf\\xe9.wav``)."""
     names = (os.path.relpath(path, data_folder) for path in paths)
-    return fingerprint({name: os.path.join(data_folder, name) for name in names}, extra)
+    return fingerprint({_utf8(name): os.path.join(data_folder, name) for name in names}, extra)
+
+
+def _utf8(name):
+    """``name`` as UTF-8 text: undecodable bytes (which ``os.listdir`` gives as
+    surrogate escapes) become ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def skip_preparation(save_folder, options, audio_files=None, data_folder=None, files_key=None,

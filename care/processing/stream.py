@@ -4,10 +4,11 @@ milliseconds of resampling context) in memory.
 
 :func:`care.processing.audio.load_audio` decodes a whole file; an hour of
 44.1 kHz stereo is 1.3 GB as float32. :class:`AudioStream` instead seeks to
-each segment and resamples it on its own. Segments are cut on the sample grid
-shared by both rates and read with enough context on each side for the
-resampling filter, so concatenated segments equal the whole file resampled at
-once (up to float rounding).
+each segment and resamples it on its own, with one resampler per file (its
+kernel bounded, see :func:`care.processing.audio.resampling_ratio`). Segments
+are cut on the sample grid shared by both rates and read with enough context
+on each side for the resampling filter, so concatenated segments equal the
+whole file resampled at once (up to float rounding).
 
 Example
 -------
@@ -33,13 +34,16 @@ import os
 
 import soundfile
 import torch
-import torchaudio
 
-from care.processing.audio import SAMPLE_RATE, AudioError
-
-# torchaudio.functional.resample's defaults (sinc_interp_hann).
-_FILTER_WIDTH = 6
-_ROLLOFF = 0.99
+from care.processing.audio import (
+    FILTER_WIDTH,
+    ROLLOFF,
+    SAMPLE_RATE,
+    AudioError,
+    check_rate,
+    resampler,
+    resampling_ratio,
+)
 
 
 class AudioStream:
@@ -62,7 +66,8 @@ class AudioStream:
     Raises
     ------
     AudioError
-        Missing, unreadable or empty file (the message names the file).
+        Missing, unreadable or empty file, or a sample rate outside
+        ``MIN_RATE``-``MAX_RATE`` (the message names the file).
     """
 
     def __init__(self, path, sample_rate=SAMPLE_RATE):
@@ -82,14 +87,19 @@ class AudioStream:
         if self.file_frames <= 0:
             self.close()
             raise AudioError(f"{self.path}: contains no samples")
-        common = math.gcd(self.file_rate, sample_rate)
-        self._block_in = self.file_rate // common  # input samples per grid block
-        self._block_out = sample_rate // common  # output samples per grid block
+        try:
+            check_rate(self.path, self.file_rate)
+        except AudioError:
+            self.close()
+            raise
+        # input and output samples per grid block
+        self._block_in, self._block_out = resampling_ratio(self.file_rate, sample_rate)
+        self._resample = resampler(self.file_rate, sample_rate)
         self.num_samples = -(-self.file_frames * self._block_out // self._block_in)
         # Context each side, in whole grid blocks, covering the sinc filter's
         # half width (in input samples) as torchaudio computes it.
-        base = min(self._block_in, self._block_out) * _ROLLOFF
-        half_width = math.ceil(_FILTER_WIDTH * self._block_in / base)
+        base = min(self._block_in, self._block_out) * ROLLOFF
+        half_width = math.ceil(FILTER_WIDTH * self._block_in / base)
         self._context_blocks = -(-(half_width + 1) // self._block_in) + 1
 
     @property
@@ -115,14 +125,14 @@ class AudioStream:
         stop = min(stop, self.num_samples)
         if not 0 <= start < stop:
             raise ValueError(f"{self.path}: empty or invalid segment [{start}, {stop})")
-        if self.file_rate == self.sample_rate:
+        if self._resample is None:
             audio = self._read_frames(start, stop)
             offset = start
         else:
             first = max(0, start // self._block_out - self._context_blocks)
             last = -(-stop // self._block_out) + self._context_blocks
             frames = self._read_frames(first * self._block_in, last * self._block_in)
-            audio = torchaudio.functional.resample(frames, self.file_rate, self.sample_rate)
+            audio = self._resample(frames)
             offset = first * self._block_out
         audio = audio[start - offset : stop - offset]
         if audio.numel() == 0:

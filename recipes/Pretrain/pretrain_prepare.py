@@ -24,7 +24,10 @@ Recognised layouts (any depth under ``data_folder``, any mix):
   ``file,text`` and optionally ``speaker``).
 
 Folders may be symbolic links (a pool is a folder of links to the corpora
-it uses); a link back to a folder already walked is not followed twice.
+it uses); a folder reached by a second name (a link back to a folder already
+walked, or a corpus linked both on its own and inside another linked folder)
+is walked once, under its first name in sorted order, and ``exclude``
+patterns match its files under every name it is reachable by.
 
 Outputs in ``save_folder``: ``train.json`` and ``valid.json`` (SpeechBrain
 JSON: ``{id: {wav: "{data_root}/...", duration, speaker, corpus, text}}``;
@@ -35,9 +38,11 @@ before and written after the manifests, so an interrupted preparation is
 never taken as up to date, nor is a manifest edited since. Durations come
 from audio headers. Files that are unreadable, empty or shorter than
 ``min_duration``, and folders that cannot be listed, are skipped and counted
-in one log line. Transcripts must be UTF-8 (an error names any other file);
-two audio files of one name but different extensions in one folder
-(``a.wav``, ``a.flac``) are refused, naming both. The validation split holds out whole speakers in every corpus with at
+in one log line; audio files whose name is not UTF-8 (manifests are UTF-8
+JSON) are skipped and named in a warning. Transcripts must be UTF-8 (an
+error names any other file); two audio files of one name but different
+extensions in one folder (``a.wav``, ``a.flac``) are refused, naming both.
+The validation split holds out whole speakers in every corpus with at
 least three known speakers, random utterances elsewhere.
 
 ``exclude`` keeps evaluation speech out of pretraining: shell-style patterns
@@ -78,6 +83,7 @@ from care.io import write_json
 from care.processing.audio import AudioError, audio_info
 from care.processing.manifest import PREPARE_FILE
 from care.processing.preparation import files_fingerprint, skip_preparation, write_record
+from care.recipe import InputError
 
 logger = get_logger(__name__)
 
@@ -107,6 +113,7 @@ EMOSPEECH_UNKNOWN_SPEAKER = "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b
 EMOSPEECH_NO_TEXT = {"unknown"}  # a word outside the keyword list: no transcript
 HINDI_GENDERS = {"M", "F", "F/M", "M/F"}  # the optional second field of the Hindi corpus's text.txt
 NO_SPEECH = "no speech"  # skip reason of files that hold no speech (keyword corpus background)
+NOT_UTF8 = "file name not UTF-8"  # skip reason: manifests are UTF-8 JSON
 
 
 def prepare_pretraining(
@@ -145,7 +152,7 @@ def prepare_pretraining(
     """
     data_folder = os.path.abspath(data_folder)
     if not os.path.isdir(data_folder):
-        raise FileNotFoundError(f"data_folder {data_folder} does not exist")
+        raise InputError(f"data_folder {data_folder} does not exist (or is not a folder)")
     patterns = _read_patterns(exclude)
     options = {
         "version": OPTIONS_VERSION,
@@ -166,15 +173,23 @@ def prepare_pretraining(
     if os.path.exists(info_path):  # from here on the manifests are not up to date
         os.remove(info_path)
 
-    candidates = _find_utterances(data_folder, unreadable)
-    if not candidates:
-        raise ValueError(f"no audio files found under {data_folder}")
+    aliases, bad_names = [], []
+    candidates = _find_utterances(data_folder, unreadable, aliases, bad_names)
+    if not candidates and not bad_names:
+        raise InputError(f"no audio files found under {data_folder}")
     entries, skipped, excluded = {}, defaultdict(list), []
     for error in unreadable:
         skipped["unreadable folder"].append(f"{error.filename} ({error.strerror})")
+    if bad_names:
+        skipped[NOT_UTF8] = bad_names
+        logger.warning(
+            "Skipped %d audio file(s) whose name is not UTF-8 (rename them to use them): %s",
+            len(bad_names), ", ".join(bad_names),
+        )
+    keys = {utt_id: _names(utt_id, entry["path"], aliases) for utt_id, entry in candidates.items()}
     for utt_id, entry in sorted(candidates.items()):
         rel_path = entry.pop("path")
-        if _excluded(patterns, utt_id, rel_path, entry["speaker"]):
+        if _excluded(patterns, keys[utt_id], entry["speaker"]):
             excluded.append(utt_id)
             continue
         reason = entry.pop("skip", None)
@@ -194,9 +209,19 @@ def prepare_pretraining(
             skipped["too short"].append(rel_path)
             continue
         entries[utt_id] = {"wav": "{data_root}/" + rel_path, "duration": round(duration, 4), **entry}
+    used = [p for p in patterns if any(_matches(p, keys[i], e["speaker"]) for i, e in candidates.items())]
     if not entries:
-        raise ValueError(f"no usable audio under {data_folder} (skipped: {_counts(skipped)})")
-    unused = [p for p in patterns if not any(_matches(p, *k) for k in _keys(candidates))]
+        if excluded and len(excluded) == len(candidates) and not bad_names:
+            raise InputError(
+                f"every one of the {len(excluded)} audio files under {data_folder} is excluded "
+                f"by the exclude patterns {', '.join(used)}; nothing is left to pretrain on"
+            )
+        reasons = [f"{len(excluded)} excluded by the exclude patterns {', '.join(used)}"] * bool(excluded)
+        raise InputError(
+            f"no usable audio under {data_folder} "
+            f"({'; '.join(reasons + [f'skipped: {_counts(skipped)}'] * bool(skipped))})"
+        )
+    unused = [p for p in patterns if p not in used]
     if unused:
         logger.warning("exclude patterns that matched nothing: %s", ", ".join(unused))
 
@@ -236,21 +261,26 @@ def prepare_pretraining(
     return info
 
 
-def _find_utterances(data_folder, unreadable):
+def _find_utterances(data_folder, unreadable, aliases, bad_names):
     """``{id: {path, speaker, corpus, text}}`` for every audio file; folders
-    that cannot be listed are appended to ``unreadable`` (``OSError``)."""
+    that cannot be listed are appended to ``unreadable`` (``OSError``), the
+    second names of folders to ``aliases`` (see :func:`_walk`), and audio
+    files whose path is not UTF-8 (named by their bytes) to ``bad_names``."""
     found = {}
-    for root, dirs, files in _walk(data_folder, unreadable):
+    for root, dirs, files in _walk(data_folder, unreadable, aliases):
         audio = sorted(f for f in files if f.lower().endswith(AUDIO_EXTENSIONS))
-        if not audio:
-            continue
         rel_root = os.path.relpath(root, data_folder)
         rel_root = "" if rel_root == "." else rel_root + "/"
+        for name in [f for f in audio if not _is_utf8(rel_root + f)]:
+            bad_names.append(repr(os.fsencode(rel_root + name)))
+            audio.remove(name)
+        if not audio:
+            continue
         for name, described in _describe(root, audio).items():
             rel_path = rel_root + name
             utt_id = os.path.splitext(rel_path)[0]
             if utt_id in found:
-                raise ValueError(
+                raise InputError(
                     f"{os.path.join(data_folder, found[utt_id]['path'])} and "
                     f"{os.path.join(data_folder, rel_path)}: two files of one utterance id "
                     f"{utt_id}; remove or rename one of them"
@@ -262,17 +292,29 @@ def _find_utterances(data_folder, unreadable):
     return found
 
 
-def _walk(data_folder, unreadable):
+def _is_utf8(name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.walk's surrogate escapes of undecodable bytes
+        return False
+    return True
+
+
+def _walk(data_folder, unreadable, aliases=None):
     """``os.walk`` in sorted order that follows links to folders, each real
     folder once (a link cycle ends there); folders that cannot be listed are
-    appended to ``unreadable``."""
-    seen = set()
+    appended to ``unreadable``, and a folder met again under another name
+    ``(first name, other name)`` (relative to ``data_folder``) to
+    ``aliases``."""
+    first_name = {}
     for root, dirs, files in os.walk(data_folder, onerror=_record(unreadable), followlinks=True):
         real = os.path.realpath(root)
-        if real in seen:
+        if real in first_name:
+            if aliases is not None:
+                aliases.append((first_name[real], os.path.relpath(root, data_folder)))
             dirs[:] = []
             continue
-        seen.add(real)
+        first_name[real] = os.path.relpath(root, data_folder)
         dirs.sort()
         yield root, dirs, files
 
@@ -368,7 +410,7 @@ def _read_hindi_text(path):
         if fields[1:2] and fields[1].upper() in HINDI_GENDERS:
             fields = fields[:1] + fields[2:]
         if len(fields) < 2:
-            raise ValueError(f"{path}:{line_number}: expected '<id> [gender] <text>'")
+            raise InputError(f"{path}:{line_number}: expected '<id> [gender] <text>'")
         texts[fields[0]] = " ".join(fields[1:])
     return texts
 
@@ -394,7 +436,7 @@ def _describe_generic(root, audio):
     if os.path.isfile(csv_path):
         reader = csv.DictReader(io.StringIO(_read_utf8(csv_path), newline=""))
         if not {"file", "text"} <= set(reader.fieldnames or ()):
-            raise ValueError(f"{csv_path}: needs columns 'file' and 'text' (optionally 'speaker')")
+            raise InputError(f"{csv_path}: needs columns 'file' and 'text' (optionally 'speaker')")
         for row in reader:
             table[row["file"]] = row
     described = {}
@@ -414,7 +456,7 @@ def _read_utf8(path):
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise ValueError(
+        raise InputError(
             f"{path}, line {line}: not UTF-8 ({error.reason} at byte {error.start}); "
             f"convert it, e.g. iconv -f latin1 -t utf-8"
         ) from None
@@ -425,7 +467,7 @@ def _read_ljspeech(path):
     for line_number, line in enumerate(_read_utf8(path).splitlines(), 1):
         fields = line.split("|")
         if len(fields) < 2:
-            raise ValueError(f"{path}:{line_number}: expected 'id|text|normalised text'")
+            raise InputError(f"{path}:{line_number}: expected 'id|text|normalised text'")
         texts[fields[0]] = (fields[2] if len(fields) > 2 and fields[2] else fields[1]).strip()
     return texts
 
@@ -453,25 +495,44 @@ def _read_patterns(exclude):
     patterns = []
     for item in exclude or ():
         if item.startswith("@"):
-            with open(item[1:], encoding="utf-8") as fin:
-                patterns += [line.strip() for line in fin if line.strip() and not line.startswith("#")]
+            try:
+                with open(item[1:], encoding="utf-8") as fin:
+                    lines = fin.read().splitlines()
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or str(error)
+                raise InputError(f"exclude: cannot read the pattern file {item[1:]} ({reason})") from None
+            patterns += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         else:
             patterns.append(item)
     return patterns
 
 
-def _keys(candidates):
-    for utt_id, entry in candidates.items():
-        yield utt_id, entry.get("path", utt_id), entry["speaker"]
+def _names(utt_id, rel_path, aliases):
+    """The names exclusion patterns match for one file: its id, its path and
+    file name, and the same under every other name of a folder above it."""
+    paths = {rel_path}
+    for _ in range(len(aliases)):  # each round may substitute one more folder
+        more = {
+            other + path[len(first) :]
+            for path in paths
+            for first, other in aliases
+            if first != "." and path.startswith(first + "/") and not other.startswith(first + "/")
+        }
+        if more <= paths:
+            break
+        paths |= more
+    names = {os.path.basename(rel_path), utt_id}
+    for path in paths:
+        names.update((path, os.path.splitext(path)[0]))
+    return sorted(names)
 
 
-def _matches(pattern, utt_id, rel_path, speaker):
-    names = [utt_id, rel_path, os.path.basename(rel_path)] + ([speaker] if speaker else [])
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+def _matches(pattern, names, speaker):
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names + ([speaker] if speaker else []))
 
 
-def _excluded(patterns, utt_id, rel_path, speaker):
-    return any(_matches(p, utt_id, rel_path, speaker) for p in patterns)
+def _excluded(patterns, names, speaker):
+    return any(_matches(p, names, speaker) for p in patterns)
 
 
 def _split(entries, valid_ratio, seed):

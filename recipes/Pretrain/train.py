@@ -23,6 +23,7 @@ Authors
 import json
 import os
 import sys
+import traceback
 
 import speechbrain as sb
 from speechbrain.dataio.sampler import DynamicBatchSampler
@@ -37,9 +38,39 @@ from care.pretraining import CAREPretrainer, CropDraws, crop_length, pretraining
 from care.processing import TextTargets  # noqa: E402
 from care.processing.manifest import load_manifest  # noqa: E402
 from care.processing.transcribe import transcribe  # noqa: E402
-from care.recipe import load_recipe  # noqa: E402
+from care.recipe import InputError, load_recipe, user_errors  # noqa: E402
 
 logger = get_logger(__name__)
+
+# Where pretrained models are resolved and loaded (a frame of the traceback).
+MODEL_LOADERS = (
+    f"{os.sep}transformers{os.sep}",
+    f"{os.sep}huggingface_hub{os.sep}",
+    f"{os.sep}sentence_transformers{os.sep}",
+    os.path.join("care", "lobes", "loading.py"),
+    os.path.join("care", "processing", "text_targets.py"),
+)
+
+
+def load_pretraining_recipe(recipe_folder, argv=None):
+    """:func:`care.recipe.load_recipe`, with a model that cannot be loaded
+    (offline, a mistyped hub id, a missing local folder) reported as an
+    :class:`InputError` that says where the models of ``care_base`` come from."""
+    try:
+        return load_recipe(recipe_folder, argv)
+    except (OSError, ValueError) as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        if isinstance(error, InputError) or not any(
+            part in frame.filename for frame in frames for part in MODEL_LOADERS
+        ):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"a pretrained model could not be loaded ({reason}). care_base needs "
+            "microsoft/wavlm-base and roberta-base, from the Hugging Face hub (online, or "
+            "downloaded once into its cache) or as local folders (--speech_source DIR "
+            "--text_source DIR); hparams/care_small.yaml needs no download and runs offline"
+        ) from None
 
 
 def read_manifests(hparams):
@@ -93,8 +124,10 @@ def text_targets_for(hparams, manifests):
     return TextTargets.load(hparams["text_cache_folder"])  # every process
 
 
-if __name__ == "__main__":
-    hparams_file, run_opts, overrides, hparams = load_recipe(os.path.dirname(os.path.abspath(__file__)))
+def main():
+    hparams_file, run_opts, overrides, hparams = load_pretraining_recipe(
+        os.path.dirname(os.path.abspath(__file__))
+    )
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -115,12 +148,12 @@ if __name__ == "__main__":
     text_targets = text_targets_for(hparams, manifests)
     frame_targets = hparams["frame_targets"]
     if frame_targets.dim != hparams["target_dim"]:
-        raise ValueError(
+        raise InputError(
             f"target_dim is {hparams['target_dim']} but the frame targets have "
             f"{frame_targets.dim} features: set target_dim: {frame_targets.dim}"
         )
     if hparams["train_dataloader_opts"].get("persistent_workers"):
-        raise ValueError(
+        raise InputError(
             "train_dataloader_opts: persistent_workers would keep the first epoch's crop draws "
             "in the workers; leave it off"
         )
@@ -184,3 +217,8 @@ if __name__ == "__main__":
             },
         )
         logger.info("Exported the encoder (%s) to %s", exported, folder)
+
+
+if __name__ == "__main__":
+    with user_errors():  # a user's mistake: one line, no traceback
+        main()

@@ -7,23 +7,14 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import math
 import os
 
 import numpy as np
 import torch
 
 from care.lobes.frontend import WAVLM_GRID
-from care.processing.audio import SAMPLE_RATE, audio_info
+from care.processing.audio import audio_info, resampled_length
 from care.processing.frame_targets.common import normalise_targets, utterance_stats
-
-
-def _resampled_length(num_frames, rate, sample_rate=SAMPLE_RATE):
-    """Samples after resampling ``num_frames`` from ``rate`` to ``sample_rate``
-    (what ``load_audio`` returns)."""
-    if rate == sample_rate:
-        return num_frames
-    return math.ceil(num_frames * sample_rate / rate)
 
 
 def _to_encoder_grid(features, centres, num_frames, grid=WAVLM_GRID):
@@ -97,5 +88,5 @@ class _DiskTargets:
         """Targets of a whole utterance (or a crop), see :meth:`crop`."""
         if num_samples is None:
             frames, rate, _ = audio_info(path)
-            num_samples = _resampled_length(frames, rate) - start
+            num_samples = resampled_length(frames, rate) - start
         return self.crop(utt_id, path, start, num_samples)

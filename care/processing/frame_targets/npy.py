@@ -12,11 +12,10 @@ import torch
 from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
-from care.processing.audio import AudioError, audio_info
+from care.processing.audio import AudioError, audio_info, resampled_length
 from care.processing.frame_targets.common import _check_normalise
 from care.processing.frame_targets.disk import (
     _DiskTargets,
-    _resampled_length,
     _safe_name,
     _to_encoder_grid,
 )
@@ -92,7 +91,7 @@ class NpyTargets(_DiskTargets):
         if array.ndim != 2 or array.shape[1] != self.dim:
             raise ValueError(f"{npy}: shape {array.shape}, expected (frames, {self.dim})")
         frames, rate, _ = audio_info(path)
-        samples = _resampled_length(frames, rate)
+        samples = resampled_length(frames, rate)
         if self.hop_samples == self.hop:
             expected = self.grid.num_frames(samples)
         else:

@@ -22,7 +22,7 @@ Oddities of the release, handled:
   entry's ``gender`` is its speaker's more frequent code; the disagreeing
   files are logged and listed in ``prepare.json``;
 - one name starts with an upper-case letter (``S4-04-02-01-29.wav``): letters
-  are read case-insensitively;
+  are read case-insensitively, and so is the extension (``.WAV``);
 - four files are byte-identical copies of another file of the same speaker,
   emotion and sentence (the other repetition): left out with
   ``drop_duplicates: True`` (default;
@@ -33,14 +33,19 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import glob
 import os
 import re
 from collections import Counter
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import check_release, drop_identical_audio, read_durations
+from care.processing.corpus import (
+    check_num_folds,
+    check_release,
+    drop_identical_audio,
+    read_durations,
+    wav_files,
+)
 from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
 from care.processing.manifest import ManifestError, relative_wav, validate_manifest
 from care.processing.preparation import skip_preparation, write_manifest
@@ -81,12 +86,11 @@ def prepare_ased(data_folder, save_folder, num_folds=5, strict=True, drop_duplic
         ``prepare.json``); False keeps them (each copy is of the same
         speaker, so folds stay speaker-independent).
     """
+    check_num_folds(num_folds)
     missing = [name for name in FOLDERS if not os.path.isdir(os.path.join(data_folder, name))]
     if missing:
         raise ManifestError(f"ASED at {data_folder}: missing emotion folders {missing}. {HINT}")
-    files = sorted(
-        path for name in FOLDERS for path in glob.glob(os.path.join(data_folder, name, "*.wav"))
-    )
+    files = sorted(path for name in FOLDERS for path in wav_files(os.path.join(data_folder, name)))
     options = {"num_folds": num_folds, "strict": strict, "drop_duplicates": drop_duplicates}
     if skip_preparation(save_folder, options, files, data_folder):
         return
@@ -131,7 +135,7 @@ def prepare_ased(data_folder, save_folder, num_folds=5, strict=True, drop_duplic
         entry["gender"] = GENDERS[majority[entry["speaker"]]]
 
     copies = drop_identical_audio(data, paths, corpus, drop=drop_duplicates)
-    durations, _ = read_durations({utt: paths[utt] for utt in data})
+    durations, _ = read_durations({utt: paths[utt] for utt in data}, option=None)
     for utt, entry in data.items():
         entry["wav"] = relative_wav(paths[utt], data_folder)
         entry["duration"] = round(durations[utt], 4)

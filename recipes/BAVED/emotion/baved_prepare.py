@@ -40,7 +40,6 @@ Authors
  * CARE for SpeechBrain contributors, 2026
 """
 
-import glob
 import json
 import os
 import re
@@ -48,11 +47,13 @@ import re
 from speechbrain.utils.logger import get_logger
 
 from care.processing.corpus import (
+    check_num_folds,
     check_release,
     drop_identical_audio,
     read_durations,
     read_text,
     require_file,
+    wav_files,
 )
 from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
 from care.processing.manifest import ManifestError, natural_key, relative_wav, validate_manifest
@@ -93,13 +94,12 @@ def prepare_baved(data_folder, save_folder, num_folds=5, strict=True):
         from 59 speakers once the copies are out; 3 levels); False accepts a
         subset.
     """
+    check_num_folds(num_folds)
     info_file = require_file(os.path.join(data_folder, "speakers_info.json"), "BAVED's speakers", HINT)
     folders = [word for word in WORDS if os.path.isdir(os.path.join(data_folder, word))]
     if not folders:
         raise ManifestError(f"BAVED at {data_folder}: no word folders {list(WORDS)}. {HINT}")
-    files = sorted(
-        path for word in folders for path in glob.glob(os.path.join(data_folder, word, "*.wav"))
-    )
+    files = sorted(path for word in folders for path in wav_files(os.path.join(data_folder, word)))
     options = {"num_folds": num_folds, "strict": strict}
     if skip_preparation(save_folder, options, files + [info_file], data_folder):
         return
@@ -109,10 +109,17 @@ def prepare_baved(data_folder, save_folder, num_folds=5, strict=True):
         speakers_info = json.loads(read_text(info_file))
     except json.JSONDecodeError as error:
         raise ManifestError(f"{info_file}: not valid JSON ({error})") from None
+    if not isinstance(speakers_info, dict) or not all(
+        isinstance(known, dict) for known in speakers_info.values()
+    ):
+        raise ManifestError(
+            f"{info_file}: expected an object of speakers, {{\"<speaker>\": {{\"gender\": "
+            f"\"m\", \"age\": 21}}, ...}}, found {_kind(speakers_info)}"
+        )
     paths, data, other_word = {}, {}, []
     for path in files:
         folder, name = os.path.basename(os.path.dirname(path)), os.path.basename(path)
-        match = FILE_NAME.match(name)
+        match = FILE_NAME.match(name[: -len(".wav")] + ".wav")  # a.WAV too
         if match is None:
             raise ManifestError(
                 f"{path}: not a BAVED name <speaker>-<m|f>-<age>-<word 0-6>-<level 0-2>-<record>.wav"
@@ -153,7 +160,7 @@ def prepare_baved(data_folder, save_folder, num_folds=5, strict=True):
         )
 
     copies = drop_identical_audio(data, paths, corpus)
-    durations, _ = read_durations({utt: paths[utt] for utt in data})
+    durations, _ = read_durations({utt: paths[utt] for utt in data}, option=None)
     for utt, entry in data.items():
         entry["wav"] = relative_wav(paths[utt], data_folder)
         entry["duration"] = round(durations[utt], 4)
@@ -176,3 +183,12 @@ def prepare_baved(data_folder, save_folder, num_folds=5, strict=True):
             "speakers_without_clips": silent,
         },
     )
+
+
+def _kind(value):
+    """What a JSON value is, for an error message: ``a list``, ``an object
+    holding a str``."""
+    if isinstance(value, dict):
+        inner = next(v for v in value.values() if not isinstance(v, dict))
+        return f"an object holding a {type(inner).__name__} ({inner!r:.40})"
+    return f"a {type(value).__name__}"

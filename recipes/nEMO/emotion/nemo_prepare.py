@@ -120,7 +120,7 @@ def prepare_nemo(data_folder, save_folder, strict=True):
         )
     corpus = f"nEMO at {data_folder}"
     copies = drop_identical_audio(data, paths, corpus)
-    durations, _ = read_durations({utt: paths[utt] for utt in data})
+    durations, _ = read_durations({utt: paths[utt] for utt in data}, option=None)
     for utt, entry in data.items():
         entry["wav"] = relative_wav(paths[utt], data_folder)
         entry["duration"] = round(durations[utt], 4)
