@@ -7,7 +7,7 @@ Importing this package has no side effects and imports no model code.
 
 from care.probing.cache import cached_features
 from care.probing.extractors import build_extractor, encoder_name, resolve_layers
-from care.probing.heads import default_pooling, default_probe_head, probe_heads
+from care.probing.heads import default_pooling, default_probe_head, pick_head, probe_heads
 from care.probing.metrics import classification_metrics, summarize
 from care.probing.run import run_probing, run_recipe
 
@@ -18,6 +18,7 @@ __all__ = [
     "classification_metrics",
     "default_pooling",
     "default_probe_head",
+    "pick_head",
     "encoder_name",
     "resolve_layers",
     "run_probing",

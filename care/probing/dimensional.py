@@ -49,6 +49,7 @@ from care.probing.reference import stacked_inputs
 from care.processing.checks import check_attribute_names, check_attribute_values
 from care.processing.manifest import PREPARE_FILE
 from care.processing.normalization import normalization_text
+from care.recipe import InputError
 
 TASKS = ("categorical", "dimensional")
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -60,7 +61,7 @@ STATISTIC_NAMES = {"ccc": "CCC", "pearson": "Pearson r", "mae": "MAE"}
 def check_task(task):
     """Raises ``ValueError`` unless ``task`` is one of :data:`TASKS`."""
     if task not in TASKS:
-        raise ValueError(f"task: {task!r}; expected one of {', '.join(TASKS)}")
+        raise InputError(f"task: {task!r}; expected one of {', '.join(TASKS)}")
 
 
 def metric_names(attributes):
@@ -138,7 +139,7 @@ def manifest_attributes(data, requested=None):
     if requested is None:
         found = [a for a in ATTRIBUTES if all(_number(e.get(a)) for e in data.values())]
         if not found:
-            raise ValueError(
+            raise InputError(
                 "task: dimensional needs numeric attributes in the manifest "
                 f"({', '.join(ATTRIBUTES)}); no attribute is present in every utterance"
             )
@@ -148,7 +149,7 @@ def manifest_attributes(data, requested=None):
     for attribute in attributes:
         lacking = sorted(u for u, e in data.items() if not _number(e.get(attribute)))
         if lacking:
-            raise ValueError(
+            raise InputError(
                 f"attribute {attribute!r}: {len(lacking)} of {len(data)} utterances lack a "
                 f"numeric value, e.g. {lacking[:3]}"
             )
@@ -279,14 +280,14 @@ class DimensionalTask:
         with open(record_path, encoding="utf-8") as handle:
             prepared_for = json.load(handle).get("options", {}).get("task", "categorical")
         if prepared_for != self.name:
-            raise ValueError(
+            raise InputError(
                 f"{record_path}: the corpus was prepared for task {prepared_for}; prepare it with "
                 f"task: {self.name} in prepare_options (a --prepare_options override replaces the "
                 "whole mapping: include it there)"
             )
         self.loss = hparams.get("dimensional_loss", "ccc")
         if self.loss not in LOSSES:
-            raise ValueError(f"dimensional_loss: {self.loss!r}; expected one of {', '.join(LOSSES)}")
+            raise InputError(f"dimensional_loss: {self.loss!r}; expected one of {', '.join(LOSSES)}")
         self.hparams = hparams
         self.outputs = manifest_attributes(data, hparams.get("attributes"))
         self.targets = attribute_targets(data, self.outputs)

@@ -43,6 +43,7 @@ from care.architectures import architecture_file
 from care.lobes.export import load_encoder
 from care.lobes.features import CAREFeatures, EGeMAPSFeatures, HFSpeechFeatures
 from care.lobes.frontend import check_pooling
+from care.recipe import InputError
 
 logger = get_logger(__name__)
 
@@ -71,7 +72,7 @@ def build_extractor(encoder_source, hf_cache=None, pooling="mean"):
     check_pooling(pooling)
     if source.lower() == "egemaps":
         if pooling != "mean":
-            raise ValueError(
+            raise InputError(
                 f"pooling {pooling!r} with encoder_source egemaps: eGeMAPS values are already "
                 "utterance-level functionals (use pooling: mean)"
             )
@@ -80,10 +81,13 @@ def build_extractor(encoder_source, hf_cache=None, pooling="mean"):
         extractor = CAREFeatures(_random_care(source.removeprefix("random:")), pooling=pooling)
     elif os.path.isfile(os.path.join(source, "encoder.ckpt")):
         extractor = CAREFeatures(load_encoder(source), pooling=pooling)
+    elif not os.path.exists(source) and (
+            os.path.isabs(source) or source.startswith((".", "~")) or source.count("/") > 1):
+        raise InputError(f"encoder_source {source!r}: no such file or folder")
     elif os.path.isdir(source) or re.fullmatch(r"[\w.-]+/[\w.-]+", source):
         extractor = HFSpeechFeatures(source, save_path=hf_cache, pooling=pooling)
     else:
-        raise ValueError(
+        raise InputError(
             f"encoder_source {source!r}: not 'egemaps', 'random:<architecture>', a YAML file, "
             "an exported CARE folder (hyperparams.yaml + encoder.ckpt), a local Hugging Face "
             "model folder or a hub id"
@@ -101,11 +105,11 @@ def _random_care(spec):
         try:
             path = architecture_file(spec)
         except ValueError as error:
-            raise ValueError(f"random:{spec}: not a YAML file, and {error}") from None
+            raise InputError(f"random:{spec}: not a YAML file, and {error}") from None
     with open(path, encoding="utf-8") as handle:
         hparams = load_hyperpyyaml(handle)  # its seed makes the draw reproducible
     if "encoder" not in hparams:
-        raise ValueError(f"{path} has no top-level 'encoder' key")
+        raise InputError(f"{path} has no top-level 'encoder' key")
     logger.info(f"Randomly initialised CARE encoder from {path}")
     return hparams["encoder"]
 
@@ -169,20 +173,20 @@ def resolve_layers(layers, extractor):
     if isinstance(layers, str):
         groups = getattr(extractor, "layer_groups", None)
         if groups is None:
-            raise ValueError(
+            raise InputError(
                 f"layers: {layers!r} needs a CARE encoder; use 'all' or a list of indices "
                 f"for {type(extractor).__name__}"
             )
         chosen = []
         for name in layers.split("+"):
             if name not in groups:
-                raise ValueError(f"layers: unknown group {name!r}; known: {sorted(groups)}")
+                raise InputError(f"layers: unknown group {name!r}; known: {sorted(groups)}")
             chosen += groups[name]
         return sorted(set(chosen))
     chosen = [int(i) for i in layers]
     bad = [i for i in chosen if not 0 <= i < extractor.num_layers]
     if bad or not chosen:
-        raise ValueError(f"layers: {chosen} must be indices below {extractor.num_layers}")
+        raise InputError(f"layers: {chosen} must be indices below {extractor.num_layers}")
     return chosen
 
 

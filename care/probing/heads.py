@@ -32,6 +32,8 @@ from pathlib import Path
 
 from hyperpyyaml import load_hyperpyyaml
 
+from care.recipe import InputError
+
 HEADS_FILE = Path(__file__).with_name("probe_heads.yaml")
 FUNCTIONAL_ENCODERS = ("egemaps",)  # one vector of utterance functionals, no frames to pool
 
@@ -68,6 +70,18 @@ def probe_heads(**settings):
     with open(HEADS_FILE, encoding="utf-8") as handle:
         loaded = load_hyperpyyaml(handle, settings or None, overrides_must_match=True)
     return {name: value for name, value in loaded.items() if isinstance(value, dict)}
+
+
+def pick_head(heads, name):
+    """``heads[name]`` (the YAML's ``head:``), or an :class:`InputError`
+    naming the heads there are.
+
+    >>> pick_head({"mlp": {"refit": True}}, "mlp")
+    {'refit': True}
+    """
+    if name not in heads:
+        raise InputError(f"probe_head: {name!r}; expected one of {', '.join(heads)}")
+    return heads[name]
 
 
 def _is_functional(encoder_source):

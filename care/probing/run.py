@@ -170,6 +170,7 @@ def run_probing(hparams, run_opts=None, normalization_pool=None):
     with open(os.path.join(hparams["prepare_folder"], PREPARE_FILE), encoding="utf-8") as handle:
         protocol = json.load(handle).get("protocol", "")
     check_task(hparams["task"])
+    check_seeds(hparams["seeds"])
     probe_settings(hparams)  # the head's options checked before any extraction
     task = TASKS[hparams["task"]](hparams, data)  # checks the manifest holds the task's targets
     check_feature_normalization(hparams, data)
@@ -196,6 +197,16 @@ def run_probing(hparams, run_opts=None, normalization_pool=None):
     return run_experiment(task, hparams, run_opts, extractor, features, data, splits,
                           protocol_info, layers, cache_path, _machine(device), clip_rule,
                           normalization=normalization)
+
+
+def check_seeds(seeds):
+    """Raises :class:`InputError` unless ``seeds`` is a non-empty list of
+    distinct integers (``--seeds [1,2,3]``; ``--seeds 1`` is an integer)."""
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise InputError(f"seeds: {seeds!r}; expected a list of integers such as [1, 2, 3] (--seeds [1])")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds: {seeds!r}; each seed once (a repeated seed repeats the same run)")
 
 
 def check_feature_normalization(hparams, data):

@@ -1,0 +1,31 @@
+"""A probing recipe's option mistakes end in one line naming the option,
+before any feature is extracted (issue 35, X12)."""
+
+import pytest
+from test_probing import load_recipe_module, make_emodb
+
+from care.recipe import InputError
+
+CASES = {
+    "seeds not a list": (["--seeds", "1"], r"seeds: 1; expected a list of integers"),
+    "seeds repeated": (["--seeds", "[1, 1]"], r"each seed once"),
+    "unknown head": (["--probe_head", "no_such_head"], r"probe_head: 'no_such_head'; expected one of mlp"),
+    "dimensional on a categorical corpus": (["--task", "dimensional"], r"prepared for task categorical"),
+    "missing encoder folder": (["--encoder_source", "./no_such_encoder"], r"no such file or folder"),
+    "unknown architecture": (["--encoder_source", "random:no_such_arch"], r"no packaged architecture 'no_such_arch'"),
+    "unknown normalisation": (["--feature_normalization", "speakers"], r"expected one of none, speaker, corpus"),
+    "minimum below 2": (["--feature_normalization", "speaker", "--normalization_min_utterances", "1"],
+                        r"normalization_min_utterances: 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_option_mistakes_are_input_errors_before_extraction(tmp_path, monkeypatch, case):
+    argv, message = CASES[case]
+    monkeypatch.chdir(tmp_path)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    train = load_recipe_module("EmoDB", "train")
+    with pytest.raises(InputError, match=message):
+        train.main(["hparams/probe.yaml", "--data_folder", str(root), "--prepare_options", "{strict: False}",
+                    "--experiment_folder", str(tmp_path / "run"), *argv])
+    assert not (tmp_path / "run" / "features").exists()
