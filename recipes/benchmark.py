@@ -68,7 +68,7 @@ from care.io import write_json, write_text  # noqa: E402
 from care.plots import plot_scores  # noqa: E402
 from care.probing.emobox import read_reference_csv  # noqa: E402
 from care.processing.folds import PROTOCOLS  # noqa: E402
-from care.recipe import load_script  # noqa: E402
+from care.recipe import load_script, user_errors  # noqa: E402
 
 NOT_INDEPENDENT = "†"
 # Per task: the metrics of the table (the first two are averaged over datasets).
@@ -190,8 +190,11 @@ RESULTS_KEYS = ("dataset", "encoder_source", "encoder_name", "layers", "metrics"
 
 def read_run_results(root):
     """The ``results.json`` of every categorical run in
-    ``<root>/<Dataset>/<run folder>/``, sorted by path; a file that is not
-    JSON or lacks a key the table needs is an error naming it."""
+    ``<root>/<Dataset>/<run folder>/``, sorted by path; a missing ``root``,
+    a file that is not JSON or one that lacks a value the table needs is an
+    error naming it."""
+    if not Path(root).is_dir():
+        raise ValueError(f"--results {root}: no such folder")
     runs = []
     for path in sorted(Path(root).glob("*/*/results.json")):
         try:
@@ -199,13 +202,38 @@ def read_run_results(root):
                 results = json.load(handle)
         except (OSError, ValueError) as error:
             raise ValueError(f"{path}: not a readable results.json ({error})") from error
-        missing = [key for key in RESULTS_KEYS if key not in results]
-        if missing:
-            raise ValueError(f"{path}: no {', '.join(missing)} (not a probing run's results.json)")
-        if "weighted_f1" not in results["metrics"].get("mean", {}):
+        problem = _results_problem(results)
+        if problem:
+            raise ValueError(f"{path}: {problem} (not a finished probing run's results.json)")
+        if "weighted_f1" not in results["metrics"]["mean"]:
             continue  # a dimensional run: its CCC table is the recipes' own
         runs.append((path, results))
     return runs
+
+
+def _results_problem(results):
+    """What a results.json lacks for the table, or None."""
+    if not isinstance(results, dict):
+        return f"a JSON {type(results).__name__}, not an object"
+    missing = [key for key in RESULTS_KEYS if key not in results]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(results["dataset"], str) or not results["dataset"]:
+        return f"dataset is {results['dataset']!r}"
+    metrics = results["metrics"]
+    if not isinstance(metrics, dict):
+        return f"metrics is a {type(metrics).__name__}"
+    for key in ("mean", "std_folds", "per_fold"):
+        if not isinstance(metrics.get(key), dict):
+            return f"no metrics.{key}"
+    if "weighted_f1" not in metrics["mean"]:
+        return None if "ccc_mean" in metrics["mean"] else "metrics.mean has neither weighted_f1 nor ccc_mean"
+    for key in ("weighted_f1", "ua"):
+        for part in ("mean", "std_folds"):
+            value = metrics[part].get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+                return f"metrics.{part}.{key} is {value!r}, not a number"
+    return None
 
 
 def normalization_note(results):
@@ -497,4 +525,5 @@ def _table_from_results(parser, args, passthrough):
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors():  # a user's mistake: one line, no traceback
+        main()

@@ -99,11 +99,13 @@ def available_datasets():
 def read_label_map(path):
     """``{corpus or "*": {label: shared label}}`` from a JSON file; errors
     name the file and the problem."""
-    with open(path, encoding="utf-8") as handle:
-        try:
+    try:
+        with open(path, encoding="utf-8") as handle:
             table = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ManifestError(f"{path}: not valid JSON ({error})") from None
+    except OSError as error:
+        raise ManifestError(f"--label_map {path}: cannot read it ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(table, dict) or not all(
         isinstance(m, dict) and all(isinstance(v, str) for v in m.values()) for m in table.values()
     ):

@@ -310,6 +310,9 @@ def test_cross_corpus_labels_and_validation_speakers():
     data = {f"u{i}": {"speaker": f"s{i % 6}", "label": "ab"[i % 2]} for i in range(24)}
     valid = cross.validation_speakers(data, 3)
     assert len(valid) == 2 and valid < {f"s{i}" for i in range(6)}
+    # A missing --label_map: one line naming it (X12: a traceback before).
+    with pytest.raises(Exception, match=r"--label_map .*no_such_map.json: cannot read it"):
+        cross.read_label_map("/nonexistent/no_such_map.json")
 
 
 def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):

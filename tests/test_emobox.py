@@ -22,6 +22,7 @@ from care.probing.emobox import (
     validation_part,
     write_emobox_style_folds,
 )
+from care.recipe import InputError
 from conftest import load_module
 from tests.test_probing import REPO, load_recipe_module, make_emodb, make_urdu, tiny_care_yaml
 
@@ -327,6 +328,8 @@ def test_reference_csv(tmp_path):
     path.write_text("encoder,dataset\nx,y\n")
     with pytest.raises(ValueError, match="expected columns"):
         read_reference_csv(str(path))
+    with pytest.raises(InputError, match=r"--reference_csv .*no_such.csv: cannot read it"):
+        read_reference_csv(str(tmp_path / "no_such.csv"))  # X12: a traceback before
 
 
 def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatch):

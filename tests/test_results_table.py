@@ -83,8 +83,40 @@ def test_plot_from_results(tmp_path, bench, monkeypatch):
 
 
 def test_no_results_is_one_line(tmp_path, bench):
+    (tmp_path / "none").mkdir()
     text = bench.results_table(tmp_path / "none")
     assert text.count("\n") == 1 and "No probing results" in text
+
+
+def test_missing_results_folder_is_an_error(tmp_path, bench, capsys):
+    """A mistyped --results folder: exit 2 naming it, not an empty table (X22)."""
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--results", str(tmp_path / "no_such_folder"), "--markdown"])
+    assert stop.value.code == 2 and "no_such_folder: no such folder" in capsys.readouterr().err
+
+
+MALFORMED = {
+    "null": (lambda r: None, "a JSON NoneType"),
+    "list": (lambda r: [1, 2], "a JSON list"),
+    "no ua": (lambda r: r["metrics"]["mean"].pop("ua") and r, "metrics.mean.ua is None"),
+    "no std_folds": (lambda r: r["metrics"].pop("std_folds") and r, "no metrics.std_folds"),
+    "metrics a list": (lambda r: dict(r, metrics=[]), "metrics is a list"),
+    "wf1 a string": (lambda r: r["metrics"]["mean"].update(weighted_f1="0.5") or r, "weighted_f1 is '0.5'"),
+    "wf1 NaN": (lambda r: r["metrics"]["mean"].update(weighted_f1=float("nan")) or r, "weighted_f1 is nan"),
+    "dataset null": (lambda r: dict(r, dataset=None), "dataset is None"),
+    "no per_fold": (lambda r: r["metrics"].pop("per_fold") and r, "no metrics.per_fold"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_results_named_not_a_traceback(tmp_path, bench, case):
+    """Each malformed or partial results.json: a ValueError naming the file
+    and what is wrong (X13), which --results turns into one line."""
+    path = fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.6, 0.6)
+    edit, message = MALFORMED[case]
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(ValueError, match="EmoDB/egemaps/results.json: .*" + message.replace("(", r"\(")):
+        bench.results_table(tmp_path)
 
 
 def test_bad_results_named(tmp_path, bench):

@@ -53,6 +53,7 @@ from speechbrain.utils.logger import get_logger
 from care.io import write_json, write_text
 from care.processing.folds import shared_test_speakers
 from care.processing.manifest import DATA_ROOT, ManifestError
+from care.recipe import InputError
 
 logger = get_logger(__name__)
 
@@ -463,11 +464,16 @@ def read_reference_csv(path):
     """Published figures given by the user: a CSV with columns ``encoder``,
     ``dataset``, ``protocol``, ``weighted_f1`` or ``ua`` (percent, either may
     be empty) and ``source`` (where the figure comes from)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise InputError(f"--reference_csv {path}: cannot read it ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"--reference_csv {path}: not UTF-8 text ({error})") from None
     need = {"encoder", "dataset", "protocol", "source"}
     if not rows or need - set(rows[0]):
-        raise ValueError(f"{path}: expected columns {sorted(need)} and weighted_f1 / ua")
+        raise InputError(f"{path}: expected columns {sorted(need)} and weighted_f1 / ua")
     out = []
     for number, row in enumerate(rows, 2):
         values = {}
@@ -476,7 +482,7 @@ def read_reference_csv(path):
             try:
                 values[metric] = float(text) if text else None
             except ValueError:
-                raise ValueError(f"{path}, line {number}: {metric} {text!r} is not a number") from None
+                raise InputError(f"{path}, line {number}: {metric} {text!r} is not a number") from None
         out.append({"encoder": row["encoder"].strip(), "dataset": row["dataset"].strip().lower(),
                     "protocol": row["protocol"].strip(), "source": row["source"].strip(), **values})
     return out
