@@ -34,7 +34,6 @@ import math
 import os
 import stat
 import sys
-import tempfile
 
 from tqdm import tqdm
 
@@ -43,7 +42,7 @@ from care.io import write_text
 from care.processing.audio import AudioError
 from care.processing.normalization import NormalizationError
 from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, OutputError
-from care.report import write_report
+from care.report import output_problem, write_report
 
 # Extensions collected when a directory is given (files named explicitly are
 # always tried). All are decoded by soundfile / libsndfile >= 1.1.
@@ -310,11 +309,12 @@ def parse_args(argv=None):
     add("--timeline", action="store_true",
         help="table: add a row per window for files longer than one window")
     add("--output", default=None,
-        help="write the results here instead of stdout (checked before classifying)")
+        help="write the results here instead of stdout (checked before classifying: never "
+        "an input or an existing file that care-classify did not write)")
     add("--report", default=None, metavar="FILE.html",
         help="also write a self-contained HTML page: per file a timeline of the per-window "
         "probabilities (or attributes), an audio player (linked by relative path) and the "
-        "files that could not be read (checked before classifying)")
+        "files that could not be read (checked like --output)")
     add("--group_by", choices=GROUPINGS, default=None,
         help="a normalised classifier's groups, each z-scored by its own statistics: file "
         "(default; a long recording by its own windows), folder (one speaker per folder), all "
@@ -331,9 +331,12 @@ def parse_args(argv=None):
     if args.window is not None and args.hop is not None and args.hop > args.window:
         parser.error(f"--hop ({args.hop}) must not exceed --window ({args.window})")
     for option, path in (("--output", args.output), ("--report", args.report)):
-        problem = _output_problem(path) if path is not None else None
+        problem = output_problem(path, args.inputs) if path is not None else None
         if problem:
             parser.error(f"{option} {path}: {problem}")
+    if args.output and args.report and os.path.realpath(args.output) == os.path.realpath(args.report):
+        parser.error(f"--output and --report both name {args.report}: the report would replace "
+                     "the results; give two files")
     if args.speaker_csv is not None and args.group_by is not None:
         parser.error("--speaker_csv and --group_by both say how to group the inputs: give one")
     args.speakers = None
@@ -343,21 +346,6 @@ def parse_args(argv=None):
         except SpeakerTableError as error:
             parser.error(f"--speaker_csv {error}")
     return args
-
-
-def _output_problem(path):
-    """Why results could not be written to ``path`` (None when they can):
-    tried before any file is classified, so that no work is lost."""
-    if os.path.isdir(path):
-        return "is a directory"
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".care-classify-"):
-            pass
-    except OSError as error:
-        return f"cannot write there ({error.strerror or error})"
-    return None
 
 
 def main(argv=None):

@@ -22,6 +22,7 @@ Authors
 """
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -29,6 +30,14 @@ import shutil
 import tempfile
 
 import torch
+from speechbrain.utils.logger import get_logger
+
+try:
+    import fcntl
+except ImportError:  # Windows: exports are not locked against each other
+    fcntl = None
+
+logger = get_logger(__name__)
 
 TEMP_SUFFIX = ".tmp"
 # The SHA-256 of every file of a folder written by atomic_folder, in the
@@ -96,7 +105,11 @@ def atomic_folder(folder, marker=None):
     replaces ``folder`` (the old one renamed away, the new one renamed in,
     the old one removed), so that ``folder`` holds either all old or all new
     files. On error the temporary folder is removed and ``folder`` is
-    untouched; a kill leaves it as a hidden sibling, ignored.
+    untouched; a kill leaves it as a hidden sibling, ignored (a kill between
+    the two renames: :func:`restore_folder` puts a folder back on the next
+    export or load). Concurrent exports to one folder take turns at the swap
+    (:func:`folder_lock`): the last one wins. A ``folder`` that is a file or
+    a symbolic link is refused before anything is written.
 
     Arguments
     ---------
@@ -119,13 +132,10 @@ def atomic_folder(folder, marker=None):
     """
     folder = os.path.abspath(os.fspath(folder))
     parent, name = os.path.split(folder)
-    if os.path.isdir(folder) and os.listdir(folder) and marker is not None:
-        if not os.path.isfile(os.path.join(folder, marker)):
-            raise FileExistsError(
-                f"{folder} exists and holds no {marker}: it is not an export, so it is not "
-                "replaced; choose another folder or empty it"
-            )
     os.makedirs(parent, exist_ok=True)
+    with folder_lock(folder):
+        restore_folder(folder, locked=True)
+        _check_replaceable(folder, marker)
     tmp = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=TEMP_SUFFIX)
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -135,15 +145,91 @@ def atomic_folder(folder, marker=None):
             for f in sorted(os.listdir(tmp)) if f != CHECKSUMS_FILE
         ))
         old = None
-        if os.path.lexists(folder):
-            old = tmp[: -len(TEMP_SUFFIX)] + ".old" + TEMP_SUFFIX  # unique, as tmp is
-            os.replace(folder, old)
-        os.replace(tmp, folder)
+        with folder_lock(folder):  # another export swaps its folder in before or after this one
+            restore_folder(folder, locked=True)
+            _check_replaceable(folder, marker)
+            if os.path.lexists(folder):
+                old = tmp[: -len(TEMP_SUFFIX)] + OLD_SUFFIX  # unique, as tmp is
+                os.replace(folder, old)
+            os.replace(tmp, folder)  # a kill before this: restore_folder puts one back
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# A folder renamed away by atomic_folder, until the new one is in place.
+OLD_SUFFIX = ".old" + TEMP_SUFFIX
+
+
+def _check_replaceable(folder, marker):
+    """Raises FileExistsError unless ``folder`` is absent, an empty folder, or
+    (with ``marker``) a folder holding ``marker``: never a file, a link or a
+    folder of other files."""
+    if os.path.islink(folder) or os.path.lexists(folder) and not os.path.isdir(folder):
+        kind = "a symbolic link" if os.path.islink(folder) else "a file"
+        raise FileExistsError(
+            f"{folder} is {kind}, not an export folder: it is not replaced; choose another "
+            "destination or remove it"
+        )
+    if os.path.isdir(folder) and os.listdir(folder) and marker is not None:
+        if not os.path.isfile(os.path.join(folder, marker)):
+            raise FileExistsError(
+                f"{folder} exists and holds no {marker}: it is not an export, so it is not "
+                "replaced; choose another folder or empty it"
+            )
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Holds an exclusive lock (``flock``) on the parent folder of ``folder``
+    while exports swap ``folder`` and loads restore it, so that two
+    processes never rename it at once (nothing is left behind)."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(folder)))
+    if fcntl is None or not os.path.isdir(parent):
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def restore_folder(folder, locked=False):
+    """Puts back a ``folder`` that a process killed inside
+    :func:`atomic_folder`'s swap left missing (renamed away, the new one not
+    yet in): the new folder when it was complete, else the old one. Called
+    before every export and load; does nothing when ``folder`` exists.
+
+    Returns
+    -------
+    bool
+        Whether a folder was put back.
+    """
+    folder = os.path.abspath(os.fspath(folder))
+    parent, name = os.path.split(folder)
+    pattern = os.path.join(glob.escape(parent), f".{glob.escape(name)}.*{OLD_SUFFIX}")
+    if os.path.lexists(folder) or not glob.glob(pattern):
+        return False
+    if not locked:
+        with folder_lock(folder):
+            return restore_folder(folder, locked=True)
+    olds = sorted(glob.glob(pattern), key=os.path.getmtime)
+    if not olds:
+        return False
+    new = olds[-1][: -len(OLD_SUFFIX)] + TEMP_SUFFIX
+    if os.path.isfile(os.path.join(new, CHECKSUMS_FILE)):
+        os.replace(new, folder)
+        shutil.rmtree(olds[-1], ignore_errors=True)
+        what = "the export that was being swapped in"
+    else:
+        os.replace(olds[-1], folder)
+        what = "the previous export"
+    logger.warning(f"{folder} was missing (a process killed while replacing it): restored {what}")
+    return True
 
 
 def sha256_file(path):
@@ -191,8 +277,9 @@ def verify_checksums(folder, files, checksums=None):
     listed = {}
     with open(checksums, encoding="utf-8") as handle:
         for line in handle:
-            digest, _, name = line.rstrip("\n").partition("  ")
-            listed[name] = digest
+            # `<digest>  name` (text mode) or `<digest> *name` (sha256sum -b)
+            digest, _, name = line.rstrip("\n").partition(" ")
+            listed[name[1:] if name[:1] in (" ", "*") else name] = digest
     for name, path in files.items():
         if name not in listed:
             problem = f"{name} is not listed in {CHECKSUMS_FILE}"

@@ -18,6 +18,8 @@ Authors
 import html
 import os
 import pathlib
+import re
+import tempfile
 import urllib.parse
 
 from care.io import write_text
@@ -207,3 +209,67 @@ def write_report(path, results, failures, labels, source, window, hop, dimension
     write_text(path, report_html(results, failures, labels, source, window, hop, folder,
                                  dimensional))
     return path
+
+
+# What care-classify writes starts with one of these: a report (its <title>
+# within the first bytes), a table (its header) or JSON lines (a file key).
+_OURS = (re.compile(r"^<!DOCTYPE html>.*<title>Emotion report:", re.S),
+         re.compile(r"^file +duration_s( |$)", re.M), re.compile(r'^\{"file": '))
+
+
+def written_by_care_classify(path):
+    """Whether the existing file ``path`` is empty or starts like a report,
+    table or JSON lines of ``care-classify`` (so that writing over it loses
+    nothing else)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096).decode("utf-8", errors="replace")
+    return not head or any(pattern.match(head) for pattern in _OURS)
+
+
+def output_problem(path, inputs=()):
+    """Why ``care-classify`` must not write results or a report to ``path``
+    (None when it may): a folder, one of the ``inputs``, an existing file it
+    did not write (a recording named where a report name was forgotten), a
+    parent that is a file, or a folder it cannot write in. Checked before any
+    file is classified, so that no work and no file is lost.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> recording = os.path.join(folder, "rec1.wav")
+    >>> _ = open(recording, "wb").write(b"RIFF....WAVEfmt ")
+    >>> output_problem(recording, [recording])
+    'is one of the inputs: refusing to write over it'
+    >>> output_problem(os.path.join(recording, "report.html"))  # doctest: +ELLIPSIS
+    '...rec1.wav is a file, not a folder'
+    >>> output_problem(os.path.join(folder, "report.html")) is None
+    True
+    """
+    if os.path.isdir(path):
+        return "is a directory"
+    real = os.path.realpath(path)
+    if any(os.path.realpath(item) == real for item in inputs):
+        return "is one of the inputs: refusing to write over it"
+    if os.path.lexists(path):
+        try:
+            ours = os.path.isfile(path) and written_by_care_classify(path)
+        except OSError as error:
+            return f"cannot read it to check what it is ({error.strerror or error})"
+        if not ours:
+            return ("exists and is not a table, JSON lines or report written by care-classify "
+                    "(a recording? a forgotten file name?): refusing to write over it; remove it "
+                    "or choose another name")
+    folder = os.path.dirname(os.path.abspath(path))
+    above = folder
+    while not os.path.lexists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        return f"{above} is a file, not a folder"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".care-classify-"):
+            pass
+    except OSError as error:
+        return f"cannot write there ({error.strerror or error})"
+    return None

@@ -61,7 +61,10 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.utils.fetching import FetchConfig, LocalStrategy, fetch
 from speechbrain.utils.logger import get_logger
 
-from care.io import CHECKSUMS_FILE, atomic_folder, save_torch, verify_checksums, write_text
+from care.io import (CHECKSUMS_FILE, atomic_folder, restore_folder, save_torch, verify_checksums,
+                     write_text)
+from care.lobes.trust import MAX_BYTES, expansion_problem, nesting_problem
+from care.lobes.sources import check_source, claim_savedir
 
 logger = get_logger(__name__)
 
@@ -104,7 +107,9 @@ def check_hparams(path, allowed):
     :class:`UntrustedFolderError` unless it holds only what the exporters
     write: plain values, ``!ref <name>`` and ``!new:`` of the ``allowed``
     classes with their allowed arguments (no ``!apply``, ``!name``,
-    ``!include``, ``!!python/...``, YAML directives or checkpoint sources).
+    ``!include``, ``!!python/...``, YAML directives or checkpoint sources),
+    and within the bounds of :mod:`care.lobes.trust` (size, nesting, alias
+    expansion), checked before any alias is expanded.
 
     Arguments
     ---------
@@ -124,17 +129,25 @@ def check_hparams(path, allowed):
         ...
     care.lobes.export.UntrustedFolderError: ...yaml, line 2: !apply:os.system is not what care exports; ...
     """
+    if os.path.getsize(path) > MAX_BYTES:  # bounded before reading (care.lobes.trust)
+        _refuse(path, 1, f"a file over {MAX_BYTES} bytes")
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     for line_number, line in enumerate(text.splitlines(), 1):
         if line.startswith("%"):
             _refuse(path, line_number, f"YAML directive {line.split()[0]}")
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        problem = nesting_problem(text)
+        documents = [] if problem else list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as error:
         raise UntrustedFolderError(f"{path}: not valid YAML ({error})") from error
+    if problem:
+        _refuse(path, *problem)
     if len(documents) != 1:
         _refuse(path, 1, f"{len(documents)} YAML documents")
+    problem = expansion_problem(documents[0])  # before HyperPyYAML walks every alias
+    if problem:
+        _refuse(path, *problem)
     _check_node(path, documents[0], allowed, set())
     # What HyperPyYAML builds objects from, after its own reference pass.
     resolved = resolve_references(text).getvalue()
@@ -278,6 +291,7 @@ def load_encoder(folder, map_location="cpu", freeze=True, trust=False):
         The weights do not fit the architecture, or the files do not come
         from one export.
     """
+    restore_folder(folder)  # put back by a killed export
     hparams_path = os.path.join(folder, HPARAMS_FILE)
     weights_path = os.path.join(folder, WEIGHTS_FILE)
     for path in (hparams_path, weights_path):
@@ -415,6 +429,8 @@ def load_pretrained(cls, source, allowed, hparams_file=HPARAMS_FILE, trust=False
     -------
     cls instance
     """
+    check_source(source)  # a missing folder named as such, a killed export's folder put back
+    claim_savedir(savedir, source, hparams_file)  # never another model's collected files
     options = {"savedir": savedir, "local_strategy": local_strategy,
                "fetch_config": fetch_config or FetchConfig()}
     hparams_path = str(fetch(filename=hparams_file, source=source, **options))
