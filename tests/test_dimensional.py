@@ -106,6 +106,9 @@ def test_attributes_present_or_named(tmp_path):
         manifest_attributes(data, ["dominance"])
     with pytest.raises(ValueError, match="no attribute is present in every utterance"):
         manifest_attributes({"a": {"label": "x"}})
+    for name in ("id", "sig"):  # X16: the data pipeline's own keys, a crash in extraction before
+        with pytest.raises(ValueError, match=f"attribute '{name}' is a name SpeechBrain's data pipeline"):
+            manifest_attributes({"a": {name: 1.0}, "b": {name: 2.0}}, [name])
     assert task_folder("results/X", "dimensional") == "results/X/dimensional"
     with pytest.raises(ValueError, match="expected one of categorical, dimensional"):
         task_folder("results/X", "regression")
@@ -163,6 +166,31 @@ def test_dimensional_probe_learns_a_linear_rating(tmp_path, loss, combination):
     assert result["test"]["mae_arousal"] < 0.5 and result["test"]["mae_valence"] < 0.2
     predictions = np.array(result["outputs"]["predictions"])
     assert abs(predictions[:, 0].mean() - 4.0) < 0.5 and abs(predictions[:, 1].mean() - 2.0) < 0.3
+
+
+def test_attribute_constant_within_a_test_fold_is_named(tmp_path):
+    """X8: an attribute whose test values are all equal in a fold scores CCC 0
+    there by definition; the results name the fold and results.md says so."""
+    from care.probing.dimensional import DimensionalTask, results_markdown
+
+    (tmp_path / "prepare.json").write_text(json.dumps({"options": {"task": "dimensional"}}))
+    data = {f"u{i}": {"arousal": float(i), "valence": 3.0 if i < 4 else float(i)} for i in range(8)}
+    task = DimensionalTask({"prepare_folder": str(tmp_path)}, data)
+    runs = [{"fold": fold, "outputs": {"targets": [[data[u]["arousal"], data[u]["valence"]] for u in ids]}}
+            for fold, ids in (("f0", ["u0", "u1", "u2", "u3"]), ("f1", ["u4", "u5", "u6", "u7"]))]
+    extra = task.extra_results(runs)
+    assert extra == {"constant_in_test_fold": {"valence": ["f0"]}}
+    assert task.extra_results(runs[1:]) == {}
+    summary = {"mean": {}, "std_folds": {}, "std_seeds": {}, "per_fold": {}}
+    for name in ("ccc", "pearson", "mae"):
+        for column in ("mean", "arousal", "valence"):
+            for part in ("mean", "std_folds", "std_seeds"):
+                summary[part][f"{name}_{column}"] = 0.0
+    results = {"metrics": summary, "attributes": ["arousal", "valence"], "dataset": "toy", "encoder_source": "x",
+               "protocol": "p", "utterances": 8, "attribute_range": {"arousal": [0, 7], "valence": [3, 7]},
+               "loss": "ccc", "layers": "all", "seeds": [1], "folds": [], "mean_layer_weights": [1.0],
+               "pooled_over_folds": {k: 0.0 for k in summary["mean"]}, **extra}
+    assert "valence is constant within test fold(s) f0" in results_markdown(results)
 
 
 # ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ import os
 
 import numpy as np
 import torch
+from speechbrain.utils.logger import get_logger
 
 from care.lobes.probe import LAYER_WEIGHTS_CAPTION, standard_scale
 from care.probing.reference import stacked_inputs
@@ -50,6 +51,8 @@ from care.processing.checks import check_attribute_names, check_attribute_values
 from care.processing.manifest import PREPARE_FILE
 from care.processing.normalization import normalization_text
 from care.recipe import InputError
+
+logger = get_logger(__name__)
 
 TASKS = ("categorical", "dimensional")
 ATTRIBUTES = ("arousal", "valence", "dominance")
@@ -347,7 +350,19 @@ class DimensionalTask:
                                   self.outputs)
 
     def extra_results(self, runs):
-        return {}
+        """``constant_in_test_fold``: the folds where an attribute's test
+        values are all equal, so its CCC there is 0 by definition (no spread
+        to agree with) and counts as such in the means; named, never silent."""
+        constant = {}
+        for run in runs:
+            targets = np.asarray(run["outputs"]["targets"], dtype=np.float64).reshape(-1, len(self.outputs))
+            for k, attribute in enumerate(self.outputs):
+                if np.ptp(targets[:, k]) == 0 and run["fold"] not in constant.get(attribute, []):
+                    constant.setdefault(attribute, []).append(run["fold"])
+        for attribute, folds in constant.items():
+            logger.warning(f"{attribute} is constant within test fold(s) {folds}: CCC is 0 there by "
+                           "definition and counts in the means")
+        return {"constant_in_test_fold": constant} if constant else {}
 
     def classifier_info(self, summary):
         return {"cross_validated_ccc_mean": round(summary["mean"]["ccc_mean"], 4)}
@@ -418,6 +433,9 @@ def results_markdown(results):
               "| fold | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for fold, values in summary["per_fold"].items():
         lines.append(f"| {fold} | " + " | ".join(f"{values['ccc_' + c]:.3f}" for c in columns) + " |")
+    for attribute, folds in results.get("constant_in_test_fold", {}).items():
+        lines += ["", f"**{attribute} is constant within test fold(s) {', '.join(map(str, folds))}**: its CCC "
+                  "there is 0 by definition (no spread to agree with) and counts in the means above."]
     lines += ["", f"{LAYER_WEIGHTS_CAPTION}: {results['mean_layer_weights']}"]
     if "classifier" in results:
         lines.append(f"Exported classifier: {results['classifier']['folder']}")

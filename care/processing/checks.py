@@ -3,7 +3,8 @@ so that data that would give a silently wrong result is refused (or warned
 about) with the column, label and counts named:
 
 - :func:`check_attribute_names`: a dimensional attribute given twice, or
-  named as a manifest field (``duration``, ``wav`` ...) it would overwrite;
+  named as a manifest field (``duration``, ``wav`` ...) it would overwrite or
+  as a key of the data pipeline (``id``, ``sig``);
 - :func:`check_attribute_values`: an attribute with one value everywhere
   (nothing to predict; its CCC of 0 would lower the mean over attributes);
 - :func:`read_number`: a plain decimal number, not what else Python's
@@ -49,9 +50,15 @@ def read_number(text):
     return value if math.isfinite(value) else None
 
 
+# Keys a DynamicItemDataset entry gets besides the manifest's fields (its id, the
+# audio the extraction pipeline reads): an attribute of that name would clash.
+PIPELINE_KEYS = ("id", "sig")
+
+
 def check_attribute_names(attributes, source):
     """The attribute names as strings; raises :class:`ManifestError` naming
-    ``source`` when one is repeated or is a manifest field (:data:`FIELDS`)."""
+    ``source`` when one is repeated, is a manifest field (:data:`FIELDS`) or a
+    key of the data pipeline (:data:`PIPELINE_KEYS`)."""
     names = [str(a) for a in attributes]
     for name in names:
         if names.count(name) > 1:
@@ -61,6 +68,11 @@ def check_attribute_names(attributes, source):
             raise ManifestError(
                 f"{source}: attribute {name!r} is a manifest field ({', '.join(FIELDS)}), which "
                 "its values would overwrite; rename the column"
+            )
+        if name in PIPELINE_KEYS:
+            raise ManifestError(
+                f"{source}: attribute {name!r} is a name SpeechBrain's data pipeline gives its own "
+                f"items ({', '.join(PIPELINE_KEYS)}); rename the column"
             )
     return names
 
