@@ -198,6 +198,31 @@ def folder_lock(folder):
         os.close(fd)  # releases the lock
 
 
+class FolderBusy(RuntimeError):
+    """Another process holds :func:`exclusive_use` of a folder."""
+
+
+@contextlib.contextmanager
+def exclusive_use(folder, wait=False):
+    """Holds an exclusive lock (``flock``) on ``folder`` itself (created if
+    needed) for the length of the block: a second process asking for it
+    waits (``wait``) or gets :class:`FolderBusy`. Released when the process
+    ends, however it ends (nothing is left behind to clean up)."""
+    os.makedirs(folder, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise FolderBusy(folder) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def restore_folder(folder, locked=False):
     """Puts back a ``folder`` that a process killed inside
     :func:`atomic_folder`'s swap left missing (renamed away, the new one not

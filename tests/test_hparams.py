@@ -337,6 +337,9 @@ def test_probe_yamls_share_one_definition_of_the_heads_and_the_encoder_defaults(
     text = path.read_text()
     assert "probe_heads: !apply:care.probing.probe_heads" in text
     assert "layer_combination" not in text, "a head defined outside probe_heads.yaml"
+    header = " ".join(line.strip("# ") for line in text.split("\n\n")[0].splitlines())
+    assert "small MLP" not in header and "linear layer fitted to its optimum" in header, \
+        "the header describes the defaults of an earlier version"
     shared = probe_heads()
     for source, head, pooling in (("egemaps", "mlp", "mean"), ("random:care_small", "linear_concat", "mean_std"),
                                   ("microsoft/wavlm-base", "linear_concat", "mean_std")):  # fmt: skip

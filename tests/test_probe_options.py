@@ -29,3 +29,20 @@ def test_option_mistakes_are_input_errors_before_extraction(tmp_path, monkeypatc
         train.main(["hparams/probe.yaml", "--data_folder", str(root), "--prepare_options", "{strict: False}",
                     "--experiment_folder", str(tmp_path / "run"), *argv])
     assert not (tmp_path / "run" / "features").exists()
+
+
+def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, monkeypatch):
+    """X14: a probing run whose output folder another run holds says so, in
+    one line, before extracting anything (it died in the checkpointer
+    before)."""
+    from care.io import exclusive_use
+
+    monkeypatch.chdir(tmp_path)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    train = load_recipe_module("EmoDB", "train")
+    argv = ["hparams/probe.yaml", "--data_folder", str(root), "--prepare_options", "{strict: False}",
+            "--experiment_folder", str(tmp_path / "run"), "--seeds", "[1]"]
+    with exclusive_use(tmp_path / "run" / "egemaps"):  # what the first run holds
+        with pytest.raises(InputError, match="is in use by another probing run"):
+            train.main(argv)
+    assert not (tmp_path / "run" / "features" / "egemaps.pt").exists()

@@ -33,11 +33,13 @@ import torch
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.logger import get_logger
 
+from care.io import FolderBusy, exclusive_use
 from care.probing.cache import cached_features
 from care.probing.categorical import CategoricalTask
 from care.probing.dimensional import DimensionalTask, check_task
 from care.probing.emobox import emobox_splits
 from care.probing.extractors import build_extractor, resolve_layers
+from care.probing.finetune_loop import run_finetuning
 from care.probing.loop import probe_settings, run_experiment
 from care.processing.folds import check_protocol, fold_splits
 from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
@@ -84,7 +86,8 @@ TASKS = {"categorical": CategoricalTask, "dimensional": DimensionalTask}
 
 
 def run_recipe(prepare_fn, argv, recipe_dir=None):
-    """Runs a probing recipe from command-line arguments.
+    """Runs a probing recipe from command-line arguments (a ``finetune.yaml``,
+    one with ``train_parts``: the fine-tuning run of :mod:`care.probing.finetune_loop`).
 
     Arguments
     ---------
@@ -110,6 +113,8 @@ def run_recipe(prepare_fn, argv, recipe_dir=None):
             overrides=overrides,
         )
         prepare_corpus(prepare_fn, hparams)
+        if "train_parts" in hparams:  # a finetune.yaml: the encoder trains with its head
+            return run_finetuning(hparams, run_opts, protocol_splits)
         return run_probing(hparams, run_opts)
 
 
@@ -165,6 +170,16 @@ def run_probing(hparams, run_opts=None, normalization_pool=None):
     dict
         The content of ``results.json``.
     """
+    try:
+        with exclusive_use(hparams["output_folder"]):
+            return _run_probing(hparams, run_opts, normalization_pool)
+    except FolderBusy:
+        raise InputError(f"{hparams['output_folder']} is in use by another probing run (the same corpus, "
+                         "encoder and options): let it finish (a second run then reuses its results) or "
+                         "give another --output_folder") from None
+
+
+def _run_probing(hparams, run_opts, normalization_pool):
     device = _device(run_opts)
     data = load_manifest(os.path.join(hparams["prepare_folder"], MANIFEST_FILE))
     with open(os.path.join(hparams["prepare_folder"], PREPARE_FILE), encoding="utf-8") as handle:
@@ -183,15 +198,17 @@ def run_probing(hparams, run_opts=None, normalization_pool=None):
         raise ValueError(f"extract_clips: {clips!r}; expected whole or authors")
     clip_rule = hparams["authors_clip_rule"] if clips == "authors" else None
     cache_path = feature_cache_path(hparams, clip_rule)
-    ids, features = cached_features(
-        extractor,
-        data,
-        hparams["data_folder"],
-        cache_path,
-        batch_size=hparams["extract_batch_size"],
-        device=device,
-        clip_rule=clip_rule,
-    )
+    # Runs of other heads or options on the same encoder share the cache: one extracts, the others wait.
+    with exclusive_use(os.path.dirname(cache_path) or ".", wait=True):
+        ids, features = cached_features(
+            extractor,
+            data,
+            hparams["data_folder"],
+            cache_path,
+            batch_size=hparams["extract_batch_size"],
+            device=device,
+            clip_rule=clip_rule,
+        )
     layers = resolve_layers(hparams["layers"], extractor)
     features, normalization = normalized_features(hparams, data, dict(zip(ids, features)), normalization_pool)
     return run_experiment(task, hparams, run_opts, extractor, features, data, splits,
