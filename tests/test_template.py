@@ -255,3 +255,26 @@ def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch)
     with pytest.raises(ManifestError, match="missing \\['dominance'\\]"):
         prepare(folder, tmp_path / "s", str(folder / "attributes.csv"), task="dimensional",
                 attributes=["dominance"])
+
+
+def test_relabelled_corpus_rerun_in_place_equals_a_fresh_run(corpus, tmp_path, tiny_kwargs):
+    """X7 (issue 35): after two speakers' clips are relabelled in the CSV, a
+    rerun into the same experiment folder retrains what changed and reports
+    what a fresh run on the new CSV reports (it reused the old folds before)."""
+    folder, rows = corpus
+    torch.manual_seed(0)
+    encoder = save_encoder(CAREEncoder(**tiny_kwargs), str(tmp_path / "encoder"))
+    train = load_template_module("train")
+
+    def run(experiment):
+        return train.main(["hparams/probe.yaml", "--data_folder", str(folder), "--encoder_source", encoder,
+                           "--experiment_folder", str(experiment), "--num_folds", "4", "--seeds", "[1]",
+                           "--device", "cpu", "--export_classifier", "False", "--noprogressbar"])
+
+    before = run(tmp_path / "in_place")
+    flipped = [dict(r, label=LABELS[1 - LABELS.index(r["label"])]) if r["speaker"] in ("ann", "ben") else r
+               for r in rows]
+    write_csv(folder / "metadata.csv", flipped)
+    rerun, fresh = run(tmp_path / "in_place"), run(tmp_path / "fresh")
+    assert rerun["metrics"]["per_fold"] == fresh["metrics"]["per_fold"]
+    assert rerun["metrics"]["per_fold"] != before["metrics"]["per_fold"]
