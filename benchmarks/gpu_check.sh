@@ -12,7 +12,8 @@
 #      (the recipe's step and a plain loop in the same process)
 #   3. benchmarks/encoder_speed.py: care_base extraction, bf16, batch 128,
 #      against Hugging Face WavLM-base in the same process
-#   4. benchmarks/targets.py: the on-the-fly frame targets on CUDA, 128 x 5 s
+#   4. benchmarks/targets.py: the on-the-fly frame targets on CUDA, 128 x 5 s;
+#      benchmarks/finetune_throughput.py: care_base's emotion fine-tuning step, bf16
 #   5. recipes/Pretrain/ablations.py: CARE-small pretraining ablations on
 #      .gpu/pretrain (LJSpeech subset + FSDD), ABLATION_STEPS steps each, all in
 #      parallel on the one GPU, then each export probed on .gpu/probe (EmoDB, URDU)
@@ -59,6 +60,9 @@ part targets_cuda 60 python3 benchmarks/targets.py --backends vocal --device cud
 # CARE-small's recipe step alone, to size the ablations' step budget
 part small_throughput 60 python3 benchmarks/pretrain_throughput.py --config care_small \
     --batch 32 --device cuda --precision bf16 --steps 10 --warmup 3 --no_baseline --json "$OUT/small_throughput.json"
+# the emotion fine-tuning step of hparams/finetune.yaml (shared and acoustic layers + head), care_base
+part finetune_throughput 90 python3 benchmarks/finetune_throughput.py --config care_base \
+    --batch 16 64 --seconds 5 --device cuda --precision bf16 --steps 10 --warmup 3 --json "$OUT/finetune_throughput.json"
 if [ -z "${1:-}" ]; then  # steps that 7 parallel runs finish in about TRAIN_SECONDS
     STEPS=$(python3 -c "
 import json, sys
