@@ -243,7 +243,7 @@ def normalization_note(results):
     mode = recorded.get("mode", "none")
     if mode == "none":
         return ""
-    forced = " (forced: most speakers speak one label)" if recorded.get("single_label_speakers_allowed") else ""
+    forced = " (forced: most utterances of one-label speakers)" if recorded.get("single_label_speakers_allowed") else ""
     return f", {mode}-normalised{forced}"
 
 

@@ -74,11 +74,15 @@ def test_corpus_mode_uses_each_corpus_own_statistics():
     assert report["corpora"] == {"a": 6, "b": 6}
 
 
-def test_single_label_speakers_are_counted_per_corpus():
-    data = {"1": {"speaker": "a", "label": "x"}, "2": {"speaker": "a", "label": "y"},
-            "3": {"speaker": "b", "label": "x"}, "4": {"speaker": "c", "label": "y"},
-            "5": {"speaker": "unknown", "label": "x"}}
-    assert single_label_speakers(data) == (2, 3)
+def test_single_label_speakers_are_counted_by_the_utterances_they_would_strip():
+    """Only speakers with their own statistics (at least the minimum) count,
+    by their utterances, per corpus; unknown speakers never count."""
+    data = {f"a{i}": {"speaker": "a", "label": "xy"[i % 2]} for i in range(6)}
+    data.update({f"b{i}": {"speaker": "b", "label": "x"} for i in range(8)})
+    data.update({f"c{i}": {"speaker": "c", "label": "y"} for i in range(3)})  # too few: corpus statistics
+    data.update({f"u{i}": {"speaker": "unknown", "label": "x"} for i in range(9)})
+    assert single_label_speakers(data) == {"utterances": 8, "of": 14, "speakers": 1, "of_speakers": 2}
+    assert single_label_speakers(data, min_utterances=2)["of"] == 17
 
 
 def _check(data, mode="speaker", allow=False, task="categorical"):
@@ -94,7 +98,7 @@ def test_speaker_normalisation_refused_where_speakers_carry_the_label():
     InputError naming the choices."""
     data = {f"{s}{k}": {"speaker": s, "label": "xy"[i % 2]} for i, s in enumerate("abc") for k in range(5)}
     data.update({f"d{k}": {"speaker": "d", "label": "xy"[k % 2]} for k in range(5)})
-    with pytest.raises(InputError, match=r"3 of its 4 speakers speak a single label"):
+    with pytest.raises(InputError, match=r"15 of the 20 utterances .* \(3 of 4 speakers\)"):
         _check(data)
     _check(data, allow=True)
     _check(data, mode="corpus")
@@ -193,8 +197,8 @@ def test_recipe_output_folder_names_the_normalisation():
 
 def test_describe_names_forced_single_label_runs():
     text = describe_normalization({"mode": "speaker", "groups": 4, "fallback_utterances": 0,
-                                   "single_label_speakers": 3, "single_label_speakers_allowed": True})
-    assert "ALLOWED although 3 speakers speak a single label" in text
+                                   "single_label": {"utterances": 15, "of": 20}, "single_label_speakers_allowed": True})
+    assert "ALLOWED although 15 of the 20 utterances" in text
 
 
 @pytest.mark.skipif(care_data() is None, reason="CARE_DATA (the shared corpora) not found")
@@ -205,7 +209,7 @@ def test_urdu_speaker_normalisation_is_refused_before_extraction(tmp_path, monke
 
     monkeypatch.chdir(tmp_path)
     train = load_recipe_module("URDU", "train")
-    with pytest.raises(InputError, match=r"URDU: \d+ of its \d+ speakers speak a single label"):
+    with pytest.raises(InputError, match=r"URDU: \d+ of the \d+ utterances .* single label"):
         train.main(["hparams/probe.yaml", "--data_folder", str(care_data() / "urdu"),
                     "--experiment_folder", str(tmp_path / "urdu"), "--feature_normalization", "speaker"])
     assert not (tmp_path / "urdu" / "features").exists()

@@ -170,8 +170,8 @@ def run_probing(hparams, run_opts=None, normalization_pool=None):
     dict
         The content of ``results.json``.
     """
-    try:
-        with exclusive_use(hparams["output_folder"]):
+    try:  # the run's save folder (not the output folder, whose classifier export locks it)
+        with exclusive_use(hparams["save_folder"]):
             return _run_probing(hparams, run_opts, normalization_pool)
     except FolderBusy:
         raise InputError(f"{hparams['output_folder']} is in use by another probing run (the same corpus, "
@@ -228,10 +228,12 @@ def check_seeds(seeds):
 
 def check_feature_normalization(hparams, data):
     """Checks ``feature_normalization`` before any extraction: a known mode,
-    and for ``speaker`` on a categorical corpus, that most speakers speak
-    several labels (per corpus, in a combined manifest). Where most speak a
-    single one (URDU), their statistics carry the label and z-scoring
-    removes it: refused unless ``allow_single_label_speakers``.
+    and for ``speaker`` on a categorical corpus, that most utterances
+    z-scored by their own speaker's statistics are of speakers who speak
+    several labels (per corpus, in a combined manifest;
+    :func:`care.processing.normalization.single_label_speakers`). Where most
+    are not (URDU), those statistics carry the label and z-scoring removes
+    it: refused unless ``allow_single_label_speakers``.
 
     Raises
     ------
@@ -252,11 +254,12 @@ def check_feature_normalization(hparams, data):
     for utt, entry in data.items():
         corpora.setdefault(entry.get("corpus", hparams["dataset"]), []).append(utt)
     for corpus, ids in sorted(corpora.items()):
-        single, speakers = single_label_speakers(data, ids)
-        if speakers and 2 * single > speakers:
-            message = (f"{corpus}: {single} of its {speakers} speakers speak a single label, so each "
-                       "speaker's statistics carry their label and z-scoring by them removes it "
-                       "(a probe then reads the speaker instead of the emotion)")
+        share = single_label_speakers(data, ids, int(hparams["normalization_min_utterances"]))
+        if share["of"] and 2 * share["utterances"] > share["of"]:
+            message = (f"{corpus}: {share['utterances']} of the {share['of']} utterances that would be z-scored by "
+                       f"their own speaker's statistics are of speakers who speak a single label "
+                       f"({share['speakers']} of {share['of_speakers']} speakers), so those statistics carry the "
+                       "label and z-scoring by them removes it (a probe then reads the speaker, not the emotion)")
             if not hparams["allow_single_label_speakers"]:
                 raise InputError(f"feature_normalization: speaker refused: {message}. Use "
                                  "--feature_normalization corpus or none, or --allow_single_label_speakers "
@@ -281,9 +284,9 @@ def normalized_features(hparams, data, features, pool=None):
     normalised, report = normalize_features(pool_features, pool_data, mode, min_utterances,
                                             corpus_name=hparams["dataset"])
     if mode == "speaker" and hparams["task"] == "categorical":
-        single, speakers = single_label_speakers(data)
-        report.update(single_label_speakers=single, speakers=speakers,
-                      single_label_speakers_allowed=bool(2 * single > speakers))
+        share = single_label_speakers(data, min_utterances=min_utterances)
+        report.update(single_label=share,
+                      single_label_speakers_allowed=bool(share["of"] and 2 * share["utterances"] > share["of"]))
     mean, std = statistics(torch.stack([features[u] for u in sorted(features)]))
     logger.info(f"feature normalisation: {describe_normalization(report)}")
     return {u: normalised[u] for u in features}, {**report, "mean": mean, "std": std}
