@@ -397,6 +397,18 @@ def test_cross_corpus_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     assert mean_cache.read_bytes() == before
     with pytest.raises(Exception, match="share fewer than two"):
         cross.main(common + ["--labels", "anger,boredom"])
+    # Corpus normalisation: each corpus by the statistics of all its utterances (EmoDB's 35, not
+    # only the 20 of the shared labels); its own folder and table, whose command line is complete
+    # (X24: --valid_groups was left out).
+    normalised = [a for a in common if a != "--probe_head"] + ["--feature_normalization", "corpus",
+                                                              "--valid_groups", "4"]
+    cross.main(normalised)
+    folder = tmp_path / "cross" / "emodb-to-urdu"
+    results = json.loads((folder / "random-tiny_care-corpus_norm" / "results.json").read_text())
+    assert results["feature_normalization"]["corpora"] == {"emodb": 35, "urdu": 20}
+    table = (folder / "cross_corpus-corpus_norm.md").read_text()
+    assert "Feature normalisation: corpus" in table and "| corpus |" in table
+    assert "--valid_groups 4" in table and "--feature_normalization corpus" in table
 
 
 @pytest.mark.parametrize("loss", ["ccc", "mse"])
