@@ -46,3 +46,21 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, monkeypatch):
         with pytest.raises(InputError, match="is in use by another probing run"):
             train.main(argv)
     assert not (tmp_path / "run" / "features" / "egemaps.pt").exists()
+
+
+def test_emodb_speaker_groups_instead_of_leave_one_out(tmp_path):
+    """prepare_emodb(num_folds=2): speaker groups (every speaker in one),
+    recorded in prepare.json; without it, a fold per speaker as before."""
+    import json
+
+    prepare = load_recipe_module("EmoDB", "emodb_prepare").prepare_emodb
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09", "10"))
+    prepare(str(root), str(tmp_path / "loso"), strict=False)
+    prepare(str(root), str(tmp_path / "groups"), strict=False, num_folds=2)
+    loso = json.loads((tmp_path / "loso" / "data.json").read_text())
+    groups = json.loads((tmp_path / "groups" / "data.json").read_text())
+    assert {e["fold"] for e in loso.values()} == {"03", "08", "09", "10"}
+    assert {e["fold"] for e in groups.values()} == {"g1", "g2"}
+    for fold in ("g1", "g2"):
+        assert len({e["speaker"] for e in groups.values() if e["fold"] == fold}) == 2
+    assert "speaker-grouped" in json.loads((tmp_path / "groups" / "prepare.json").read_text())["protocol"]

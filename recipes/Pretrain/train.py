@@ -125,6 +125,7 @@ def text_targets_for(hparams, manifests):
 
 
 def main():
+    """Runs the recipe from the command line; returns the trained Brain."""
     hparams_file, run_opts, overrides, hparams = load_pretraining_recipe(
         os.path.dirname(os.path.abspath(__file__))
     )
@@ -217,8 +218,9 @@ def main():
             },
         )
         logger.info("Exported the encoder (%s) to %s", exported, folder)
+    return brain
 
 
 if __name__ == "__main__":
     with user_errors():  # a user's mistake: one line, no traceback
-        main()
+        brain = main()  # a module-level name, for callers of runpy (tests/test_pretrain.py)

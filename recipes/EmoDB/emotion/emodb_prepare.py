@@ -18,7 +18,8 @@ import re
 
 from speechbrain.utils.logger import get_logger
 
-from care.processing.corpus import read_durations
+from care.processing.corpus import check_num_folds, read_durations
+from care.processing.folds import assign_speaker_folds, speaker_groups_protocol
 from care.processing.manifest import ManifestError, relative_wav, validate_manifest
 from care.processing.preparation import skip_preparation, write_manifest
 
@@ -42,7 +43,7 @@ PROTOCOL = (
 )
 
 
-def prepare_emodb(data_folder, save_folder, strict=True):
+def prepare_emodb(data_folder, save_folder, strict=True, num_folds=None):
     """Writes ``data.json`` and ``prepare.json`` for EmoDB into ``save_folder``.
 
     Arguments
@@ -54,7 +55,14 @@ def prepare_emodb(data_folder, save_folder, strict=True):
     strict : bool
         Check the official release (535 utterances, 7 emotions, 10
         speakers); False accepts a subset.
+    num_folds : int, optional
+        None (default): leave one speaker out (a fold per speaker). A number:
+        that many speaker groups balanced in size and label mix
+        (:func:`care.processing.folds.assign_speaker_folds`), e.g. 5 folds
+        of 2 speakers for the costlier fine-tuning runs.
     """
+    if num_folds is not None:
+        check_num_folds(num_folds)
     wav_folder = os.path.join(data_folder, "wav")
     if not os.path.isdir(wav_folder):
         wav_folder = data_folder
@@ -64,6 +72,8 @@ def prepare_emodb(data_folder, save_folder, strict=True):
         for path in glob.glob(os.path.join(wav_folder, f"*.{ext}"))
     )
     options = {"strict": strict, "wav_folder": os.path.abspath(wav_folder)}
+    if num_folds is not None:  # (absent by default, so that earlier manifests stay up to date)
+        options["num_folds"] = num_folds
     if skip_preparation(save_folder, options, files, data_folder):
         return
 
@@ -100,4 +110,7 @@ def prepare_emodb(data_folder, save_folder, strict=True):
     unknown = {e["speaker"] for e in data.values()} - set(SPEAKERS)
     if unknown:
         raise ManifestError(f"{corpus}: unknown speakers {sorted(unknown)} (EmoDB has {SPEAKERS})")
-    write_manifest(save_folder, data, options, files, data_folder, protocol=PROTOCOL)
+    protocol = PROTOCOL
+    if num_folds is not None:
+        protocol = speaker_groups_protocol(data, assign_speaker_folds(data, num_folds, prefix="g"))
+    write_manifest(save_folder, data, options, files, data_folder, protocol=protocol)
