@@ -16,7 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CORPORA = ["EmoDB", "URDU", "nEMO", "ASED", "BAVED"]
-SEVERAL = ["EmoDB", "nEMO", "ASED", "BAVED"]  # corpora whose speakers speak several emotions
+SEVERAL = ["EmoDB", "nEMO", "ASED", "BAVED"]  # the plan's four "whose speakers speak several emotions"
+EACH = ["EmoDB", "nEMO", "ASED"]  # those where every speaker does (most BAVED speakers speak one level)
 PAIRS = [(a, b) for a in ("emodb", "urdu", "nemo", "ased") for b in ("emodb", "urdu", "nemo", "ased") if a != b]
 NORMS = ["none", "speaker", "corpus"]
 
@@ -62,8 +63,9 @@ def in_corpus_table(cells):
 
 def gains(cells):
     """Each normalisation minus none, per encoder and corpus (the default probe)."""
-    lines = ["| encoder | normalisation - none | " + " | ".join(CORPORA) + " | mean of 4 | higher on (of 4) |",
-             "|---|---|" + "---|" * (len(CORPORA) + 2)]
+    lines = ["| encoder | normalisation - none | " + " | ".join(CORPORA)
+             + " | mean of 4 (plan) | higher on (of 4) | mean of EmoDB, nEMO, ASED |",
+             "|---|---|" + "---|" * (len(CORPORA) + 3)]
     for encoder in sorted({e for e, _ in cells}):
         base = cells.get((encoder, "none"), {})
         for norm in ("speaker", "corpus"):
@@ -73,7 +75,8 @@ def gains(cells):
             lines.append(f"| `{encoder}` | {norm} | " + " | ".join(
                 f"{diff[c]:+.1f}" if c in diff else "–" for c in CORPORA) + " | "
                 + (f"{mean(four):+.1f}" if len(four) == 4 else "–") + " | "
-                + (f"{sum(d > 0 for d in four)}" if len(four) == 4 else "–") + " |")
+                + (f"{sum(d > 0 for d in four)}" if len(four) == 4 else "–") + " | "
+                + (f"{mean([diff[c] for c in EACH]):+.1f}" if all(c in diff for c in EACH) else "–") + " |")
     return "\n".join(lines)
 
 
