@@ -161,7 +161,43 @@ def load_recipe(recipe_folder, argv=None):
         return _load_recipe(recipe_folder, sys.argv[1:] if argv is None else argv)
 
 
+def boolean_flags(argv):
+    """``argv`` with SpeechBrain's on/off run options written as a value
+    turned into the bare flag: ``--noprogressbar True`` -> ``--noprogressbar``,
+    ``--noprogressbar False`` (or ``=False``) -> nothing. SpeechBrain parses
+    them as flags, so a following ``True`` would otherwise be glued onto the
+    previous option's value (``--output_folder X --noprogressbar True`` wrote to
+    "X True").
+
+    Example
+    -------
+    >>> boolean_flags(["h.yaml", "--output_folder", "X", "--noprogressbar", "True", "--debug=false"])
+    ['h.yaml', '--output_folder', 'X', '--noprogressbar']
+    """
+    from speechbrain.utils.run_opts import RunOptions
+
+    flags = {f"--{name}" for name, default in RunOptions().as_dict().items() if default is False}
+    out, i = [], 0
+    while i < len(argv):
+        arg, value = argv[i], None
+        name, equals, given = arg.partition("=")
+        if name in flags and equals:
+            value = given
+        elif arg in flags and i + 1 < len(argv) and not argv[i + 1].startswith("--") \
+                and not argv[i + 1].endswith((".yaml", ".yml")):  # (the hparams file may follow a flag)
+            value, i = argv[i + 1], i + 1  # a flag's value, else glued onto the previous option
+        if value is None:
+            out.append(arg)
+        elif value.lower() == "true":
+            out.append(name)
+        elif value.lower() != "false":
+            raise InputError(f"{name} is a flag: give it alone (or {name} True / False), not {value!r}")
+        i += 1
+    return out
+
+
 def _load_recipe(recipe_folder, argv):
+    argv = boolean_flags(list(argv))
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
     check_overrides(overrides)
     # SpeechBrain 1.1.2 parses options whose default is None as strings.

@@ -64,3 +64,17 @@ def test_emodb_speaker_groups_instead_of_leave_one_out(tmp_path):
     for fold in ("g1", "g2"):
         assert len({e["speaker"] for e in groups.values() if e["fold"] == fold}) == 2
     assert "speaker-grouped" in json.loads((tmp_path / "groups" / "prepare.json").read_text())["protocol"]
+
+
+def test_flag_given_a_value_is_not_glued_onto_the_previous_option(tmp_path, monkeypatch):
+    """``--output_folder X --noprogressbar True`` writes to X (it wrote to "X True":
+    SpeechBrain's flag took no value, and the previous option took it)."""
+    monkeypatch.chdir(tmp_path)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    train = load_recipe_module("EmoDB", "train")
+    train.main(["hparams/probe.yaml", "--data_folder", str(root), "--prepare_options", "{strict: False}",
+                "--experiment_folder", str(tmp_path / "run"), "--seeds", "[1]", "--test_folds", '["03"]',
+                "--export_classifier", "False", "--output_folder", str(tmp_path / "out"), "--noprogressbar", "True"])
+    assert (tmp_path / "out" / "results.md").is_file() and not (tmp_path / "out True").exists()
+    with pytest.raises(InputError, match="--noprogressbar is a flag"):
+        train.main(["hparams/probe.yaml", "--data_folder", str(root), "--noprogressbar", "yes please"])
