@@ -146,11 +146,11 @@ def normalize_groups(values, groups, fallback_groups=None, min_utterances=MIN_UT
     leftover = sorted(unknown + [i for r in small.values() for i in r])
     if leftover:
         if fallback_groups is not None:
-            wider = defaultdict(list)
+            wider, waiting = defaultdict(list), set(leftover)
             for i in range(len(values)):
                 wider[fallback_groups[i]].append(i)
-            for name, index in wider.items():
-                chosen = [i for i in index if i in set(leftover)]
+            for index in wider.values():
+                chosen = [i for i in index if i in waiting]
                 if chosen:
                     mean, std = statistics(values[index])
                     out[chosen] = (values[chosen] - mean) / std

@@ -14,11 +14,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main(runs, data, corpora):
+def main(runs, data, corpora, study="many_speakers", here=HERE):
+    """Copies ``RUNS/<study>`` and ``RUNS/<study>_cross`` into ``here`` (another
+    study's collect.py calls this with its own names)."""
     names = {str(Path(runs).resolve()): "RUNS", str(Path(data).resolve()): "DATA", str(Path(corpora).resolve()): "CORPORA"}
     copied = 0
-    found = [(path, HERE / "results") for path in Path(runs, "many_speakers").glob("*/*/results.json")]
-    found += [(path, HERE / "results_cross") for path in Path(runs, "many_speakers_cross").glob("*/*/results.json")]
+    found = [(path, here / "results") for path in Path(runs, study).glob("*/*/results.json")]
+    found += [(path, here / "results_cross") for path in Path(runs, f"{study}_cross").glob("*/*/results.json")]
     for path, destination in sorted(found):
         target = destination / path.parent.parent.name / path.parent.name
         target.mkdir(parents=True, exist_ok=True)
@@ -28,7 +30,7 @@ def main(runs, data, corpora):
                 text = text.replace(folder, placeholder)
             (target / name).write_text(text, encoding="utf-8")
         copied += 1
-    print(f"{copied} runs copied to {HERE / 'results'} and {HERE / 'results_cross'}")
+    print(f"{copied} runs copied to {here / 'results'} and {here / 'results_cross'}")
 
 
 if __name__ == "__main__":

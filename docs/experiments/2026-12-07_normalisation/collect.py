@@ -2,36 +2,19 @@
 """Copies the probing runs' results.json and results.md from RUNS/normalisation/<Dataset>/<run>/
 into results/<Dataset>/<run>/ beside this file, and the cross-corpus runs' from
 RUNS/normalisation_cross/<train>-to-<test>/<encoder>/ into results_cross/<train>-to-<test>/<encoder>/,
-with the machine's folders written as RUNS, DATA and CORPORA (no tracked file names a path of the
-machine).
+with the machine's folders written as RUNS, DATA and CORPORA (the many-speakers study's collect.py,
+given this study's names).
 
     python docs/experiments/2026-12-07_normalisation/collect.py RUNS DATA CORPORA
 """
-import shutil
+import runpy
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-
-def main(runs, data, corpora):
-    names = {str(Path(runs).resolve()): "RUNS", str(Path(data).resolve()): "DATA", str(Path(corpora).resolve()): "CORPORA"}
-    copied = 0
-    found = [(path, HERE / "results") for path in Path(runs, "normalisation").glob("*/*/results.json")]
-    found += [(path, HERE / "results_cross") for path in Path(runs, "normalisation_cross").glob("*/*/results.json")]
-    for path, destination in sorted(found):
-        target = destination / path.parent.parent.name / path.parent.name
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("results.json", "results.md"):
-            text = (path.parent / name).read_text(encoding="utf-8")
-            for folder, placeholder in sorted(names.items(), key=lambda item: -len(item[0])):
-                text = text.replace(folder, placeholder)
-            (target / name).write_text(text, encoding="utf-8")
-        copied += 1
-    print(f"{copied} runs copied to {HERE / 'results'} and {HERE / 'results_cross'}")
-
-
 if __name__ == "__main__":
     if len(sys.argv) != 4:
         sys.exit(__doc__)
-    main(*sys.argv[1:])
+    collect = runpy.run_path(str(HERE.parent / "2026-12-03_many-speakers" / "collect.py"))["main"]
+    collect(*sys.argv[1:], study="normalisation", here=HERE)
