@@ -49,7 +49,6 @@ from care.lobes.export import (
     ENCODER_CLASSES,
     HPARAMS_FILE,
     cpu_state,
-    dump_yaml,
     info_lines,
     load_pretrained,
 )
@@ -57,6 +56,7 @@ from care.lobes.frontend import WAVLM_GRID, masked_mean
 from care.lobes.normalizer import FeatureNormalizer
 from care.plots import draw_timeline
 from care.processing.windows import DEFAULT_HOP, DEFAULT_WINDOW, check_window, classify_files, normalize_windows
+from care.recipe import dump_yaml
 
 # What save_classifier writes, and so what from_hparams loads untrusted: the
 # classes (!new: only) and, where restricted, their allowed arguments.

@@ -15,12 +15,14 @@ Authors
 import contextlib
 import dataclasses
 import importlib.util
+import json
 import os
 import re
 import shlex
 import sys
 from pathlib import Path
 
+import ruamel.yaml
 import speechbrain as sb
 import yaml
 from hyperpyyaml import load_hyperpyyaml
@@ -239,9 +241,14 @@ def _share_run_options(hparams_file, run_opts, overrides):
     shared = {k: getattr(run_opts, k) for k in sorted(given & keys)}
     if not shared:
         return overrides
-    merged = yaml.safe_load(overrides) if overrides else {}
-    merged = {**shared, **(merged or {})}
-    return yaml.safe_dump(merged, default_flow_style=False)
+    # The user's overrides pass as written, the shared options appended as JSON
+    # scalars (YAML 1.2, as HyperPyYAML reads). Re-dumping the overrides with
+    # PyYAML (YAML 1.1) turned a fold named "08" into the number 8.
+    given_keys = yaml.safe_load(overrides) if overrides else None
+    given_keys = given_keys if isinstance(given_keys, dict) else {}
+    lines = [overrides.rstrip("\n")] if overrides else []
+    lines += [f"{key}: {json.dumps(value)}" for key, value in shared.items() if key not in given_keys]
+    return "\n".join(lines)
 
 
 def default_device():
@@ -267,3 +274,37 @@ def load_script(path, name=None):
     finally:
         sys.path.remove(folder)
     return module
+
+
+def dump_yaml(values):
+    """Plain values as block YAML (the exporters' argument lists) that
+    HyperPyYAML reads back as written: PyYAML writes YAML 1.1 and leaves
+    strings such as ``08`` or ``1e3`` unquoted, which HyperPyYAML (ruamel.yaml,
+    YAML 1.2) would read as numbers; those are quoted.
+
+    >>> print(dump_yaml({"folds": ["03", "08"], "labels": ["none", "anger"]}))
+    folds:
+    - '03'
+    - '08'
+    labels: [none, anger]
+    """
+    return yaml.dump(values, Dumper=_HyperPyYAMLDumper, sort_keys=False, default_flow_style=None).rstrip()
+
+
+class _HyperPyYAMLDumper(yaml.SafeDumper):
+    """A ``SafeDumper`` that quotes each string a YAML 1.2 reader would not
+    read back as that string."""
+
+
+def _represent_str(dumper, value):
+    style = None
+    try:
+        if _YAML12.load(value) != value:
+            style = "'"
+    except Exception:  # not a plain scalar at all: PyYAML quotes it itself
+        pass
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_YAML12 = ruamel.yaml.YAML(typ="safe", pure=True)
+_HyperPyYAMLDumper.add_representer(str, _represent_str)

@@ -120,9 +120,9 @@ def test_train_parts_choose_what_trains(tiny_kwargs):
         trainable_encoder(build_extractor("egemaps"))
 
 
-def run_finetune(tmp_path, root, config, output, *extra):
-    """The recipe's command on the fixture: one fold, tiny batches, the
-    encoder unfrozen after one step."""
+def run_finetune(tmp_path, root, config, output, *extra, folds='["03"]'):
+    """The recipe's command on the fixture: one fold (``folds``), tiny
+    batches, the encoder unfrozen after one step."""
     train = load_recipe_module("EmoDB", "train")
     return train.main([
         "hparams/finetune.yaml",  # relative to the recipe folder
@@ -131,7 +131,7 @@ def run_finetune(tmp_path, root, config, output, *extra):
         "--output_folder", str(output),
         "--prepare_folder", str(tmp_path / "prepared"),
         "--prepare_options", "{strict: False}",
-        "--test_folds", '["03"]',
+        "--test_folds", folds,
         *([] if "--batch_size" in extra else ["--batch_size", "4"]),
         "--warmup_steps", "1",
         "--freeze_encoder_steps", "1",
@@ -143,11 +143,13 @@ def run_finetune(tmp_path, root, config, output, *extra):
 
 
 def test_finetune_end_to_end_exports_a_classifier_care_classify_uses(tmp_path, tiny_kwargs, monkeypatch):
-    """The issue's bar on a 3-speaker EmoDB-like tree: one fold, one epoch,
-    a tiny random CARE; results.md written; the exported classifier holds the
-    fine-tuned encoder (changed where it trained, unchanged where frozen),
-    loads untrusted through EmotionRecognizer.from_hparams and labels files
-    with care-classify (table, timeline, report)."""
+    """The issue's bar on a 3-speaker EmoDB-like tree: two folds (the second
+    once failed: SpeechBrain had written into the first fold's loader
+    options), one epoch, a tiny random CARE; results.md written; the exported
+    classifier holds the fine-tuned encoder (changed where it trained,
+    unchanged where frozen), loads untrusted through
+    EmotionRecognizer.from_hparams and labels files with care-classify
+    (table, timeline, report)."""
     from care.inference import EmotionRecognizer
     from care.probing.extractors import build_extractor
 
@@ -155,8 +157,9 @@ def test_finetune_end_to_end_exports_a_classifier_care_classify_uses(tmp_path, t
     config = tiny_care_yaml(tmp_path, tiny_kwargs)
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
     out = tmp_path / "out"
-    results = run_finetune(tmp_path, root, config, out, "--number_of_epochs", "1")
-    assert results["folds"] == ["03"] and results["runs"][0]["sizes"] == {"train": 7, "valid": 7, "test": 7}
+    results = run_finetune(tmp_path, root, config, out, "--number_of_epochs", "1", folds='["03", "08"]')
+    assert results["folds"] == ["03", "08"]
+    assert all(run["sizes"] == {"train": 7, "valid": 7, "test": 7} for run in results["runs"])
     assert results["runs"][0]["best_epoch"] == 1 and results["runs"][0]["optimizer_steps"] == 2
     assert results["fine_tuning"]["train_parts"] == ["shared", "acoustic"]
     for metric in ("weighted_f1", "ua", "wa", "macro_f1"):

@@ -78,3 +78,21 @@ def test_flag_given_a_value_is_not_glued_onto_the_previous_option(tmp_path, monk
     assert (tmp_path / "out" / "results.md").is_file() and not (tmp_path / "out True").exists()
     with pytest.raises(InputError, match="--noprogressbar is a flag"):
         train.main(["hparams/probe.yaml", "--data_folder", str(root), "--noprogressbar", "yes please"])
+
+
+def test_a_run_option_that_is_a_yaml_key_keeps_the_other_overrides_as_written():
+    """``--noprogressbar`` is also a key of every probe.yaml / finetune.yaml, so the
+    run option is written into the overrides. Doing so once re-dumped them with
+    PyYAML (YAML 1.1), and HyperPyYAML (YAML 1.2) then read the fold "08" as the
+    number 8: a 5-fold fine-tuning run died at its second fold."""
+    from pathlib import Path
+
+    from care.recipe import load_recipe
+
+    folder = Path(__file__).resolve().parents[1] / "recipes" / "EmoDB" / "emotion"
+    for hparams_file in ("hparams/probe.yaml", "hparams/finetune.yaml"):
+        _, _, _, hparams = load_recipe(str(folder), [
+            hparams_file, "--data_folder", "emodb", "--test_folds", '["03", "08", "09"]',
+            "--encoder_source", "random:care_small", "--noprogressbar"])
+        assert hparams["test_folds"] == ["03", "08", "09"] and hparams["noprogressbar"] is True
+        assert hparams["data_folder"] == "emodb" and hparams["encoder_source"] == "random:care_small"

@@ -65,6 +65,7 @@ from care.io import (CHECKSUMS_FILE, atomic_folder, restore_folder, save_torch, 
                      write_text)
 from care.lobes.trust import MAX_BYTES, expansion_problem, nesting_problem
 from care.lobes.sources import check_source, claim_savedir
+from care.recipe import dump_yaml
 
 logger = get_logger(__name__)
 
@@ -472,10 +473,6 @@ def _fetch_optional(filename, source, options):
         logger.debug(f"{source}: no {filename} ({error})")
         return None
 
-
-def dump_yaml(values):
-    """Plain values as block YAML (the exporters' argument lists)."""
-    return yaml.safe_dump(values, sort_keys=False, default_flow_style=None).rstrip()
 
 
 def cpu_state(module):

@@ -163,9 +163,12 @@ def finetune_fold(hparams, run_opts, task, sets, fold, folder):
     datasets = finetune_datasets(task.data, {"train": train, "valid": valid, "test": test}, task.label_encoder)
     brain, loader_kwargs = make_brain(hparams, run_opts, model, datasets["train"], folder,
                                       hparams["number_of_epochs"])
+    # copies: SpeechBrain writes ckpt_prefix into the loader options it is given, and the
+    # next fold's fit would then pass it twice
     brain.fit(brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
-              train_loader_kwargs=loader_kwargs, valid_loader_kwargs=hparams["valid_dataloader_opts"])
-    brain.evaluate(datasets["test"], max_key="weighted_f1", test_loader_kwargs=hparams["valid_dataloader_opts"])
+              train_loader_kwargs=loader_kwargs, valid_loader_kwargs=dict(hparams["valid_dataloader_opts"]))
+    brain.evaluate(datasets["test"], max_key="weighted_f1",
+                   test_loader_kwargs=dict(hparams["valid_dataloader_opts"]))
     best = brain.checkpointer.find_checkpoint(max_key="weighted_f1")
     result = {
         "seed": hparams["seed"],
