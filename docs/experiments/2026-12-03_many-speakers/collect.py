@@ -14,15 +14,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def main(runs, data, corpora, study="many_speakers", here=HERE):
+def main(runs, data, corpora, study="many_speakers", here=HERE, pattern="*/*/results.json"):
     """Copies ``RUNS/<study>`` and ``RUNS/<study>_cross`` into ``here`` (another
-    study's collect.py calls this with its own names)."""
+    study's collect.py calls this with its own names; ``pattern`` finds the
+    runs' results.json under each)."""
     names = {str(Path(runs).resolve()): "RUNS", str(Path(data).resolve()): "DATA", str(Path(corpora).resolve()): "CORPORA"}
     copied = 0
-    found = [(path, here / "results") for path in Path(runs, study).glob("*/*/results.json")]
-    found += [(path, here / "results_cross") for path in Path(runs, f"{study}_cross").glob("*/*/results.json")]
-    for path, destination in sorted(found):
-        target = destination / path.parent.parent.name / path.parent.name
+    found = [(path, Path(runs, study), here / "results") for path in Path(runs, study).glob(pattern)]
+    found += [(path, Path(runs, f"{study}_cross"), here / "results_cross")
+              for path in Path(runs, f"{study}_cross").glob(pattern)]
+    for path, root, destination in sorted(found):
+        target = destination / path.parent.relative_to(root)
         target.mkdir(parents=True, exist_ok=True)
         for name in ("results.json", "results.md"):
             text = (path.parent / name).read_text(encoding="utf-8")

@@ -37,9 +37,9 @@ def row(encoder, setting, results):
     cells.append(" / ".join(f"{100 * folds[f]['weighted_f1']:.1f}" for f in sorted(folds)))
     reference = results.get("reference")
     cells.append(f"{100 * reference['metrics']['mean']['weighted_f1']:.1f}" if reference else "–")
-    timing = results["timing_seconds"]
-    seconds = timing.get("this_run", timing.get("probe_training_this_run", 0.0))
-    seconds += timing.get("feature_extraction", 0.0)
+    timing = results["timing_seconds"]  # fine-tuning: every fold's training; frozen: extraction and probes
+    seconds = timing.get("training_all_folds", 0.0) + timing.get("feature_extraction", 0.0)
+    seconds += timing.get("probe_training_all_runs", 0.0)
     cells.append(f"{seconds / 60:.0f} min")
     return "| " + " | ".join(cells) + " |"
 
