@@ -241,13 +241,11 @@ def _share_run_options(hparams_file, run_opts, overrides):
     shared = {k: getattr(run_opts, k) for k in sorted(given & keys)}
     if not shared:
         return overrides
-    # The user's overrides pass as written, the shared options appended as JSON
-    # scalars (YAML 1.2, as HyperPyYAML reads). Re-dumping the overrides with
-    # PyYAML (YAML 1.1) turned a fold named "08" into the number 8.
-    given_keys = yaml.safe_load(overrides) if overrides else None
-    given_keys = given_keys if isinstance(given_keys, dict) else {}
+    # The user's overrides pass as written (a run option is never among them: SpeechBrain
+    # takes it out), the shared options appended as JSON scalars (YAML 1.2, as HyperPyYAML
+    # reads). Re-dumping the overrides with PyYAML (YAML 1.1) turned a fold "08" into 8.
     lines = [overrides.rstrip("\n")] if overrides else []
-    lines += [f"{key}: {json.dumps(value)}" for key, value in shared.items() if key not in given_keys]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in shared.items()]
     return "\n".join(lines)
 
 

@@ -474,7 +474,6 @@ def _fetch_optional(filename, source, options):
         return None
 
 
-
 def cpu_state(module):
     """``module``'s state dict, detached, on the CPU (what an export saves)."""
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}

@@ -6,18 +6,21 @@ with the machine's folders written as RUNS, DATA and CORPORA (no tracked file na
 machine).
 
     python docs/experiments/2026-12-03_many-speakers/collect.py RUNS DATA CORPORA
+
+Another study names its own run folder, destination and layout (its README gives the command):
+
+    python docs/experiments/2026-12-03_many-speakers/collect.py RUNS DATA CORPORA \
+        --study finetune --into docs/experiments/2026-12-07_finetune --pattern "EmoDB5/**/results.json"
 """
-import shutil
-import sys
+import argparse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
 def main(runs, data, corpora, study="many_speakers", here=HERE, pattern="*/*/results.json"):
-    """Copies ``RUNS/<study>`` and ``RUNS/<study>_cross`` into ``here`` (another
-    study's collect.py calls this with its own names; ``pattern`` finds the
-    runs' results.json under each)."""
+    """Copies ``RUNS/<study>`` and ``RUNS/<study>_cross`` into ``here``
+    (``pattern`` finds the runs' results.json under each)."""
     names = {str(Path(runs).resolve()): "RUNS", str(Path(data).resolve()): "DATA", str(Path(corpora).resolve()): "CORPORA"}
     copied = 0
     found = [(path, Path(runs, study), here / "results") for path in Path(runs, study).glob(pattern)]
@@ -36,6 +39,12 @@ def main(runs, data, corpora, study="many_speakers", here=HERE, pattern="*/*/res
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs")
+    parser.add_argument("data")
+    parser.add_argument("corpora")
+    parser.add_argument("--study", default="many_speakers", help="the runs' folder under RUNS")
+    parser.add_argument("--into", type=Path, default=HERE, help="the study folder that gets results/")
+    parser.add_argument("--pattern", default="*/*/results.json", help="where results.json lie under RUNS/<study>")
+    args = parser.parse_args()
+    main(args.runs, args.data, args.corpora, args.study, args.into, args.pattern)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The plan's four-row table from the runs' ``results.json`` (copied into
-``results/`` by ``collect.py``, or read from the experiment folder directly).
+``results/`` by the README's ``collect.py`` command, or read from the experiment folder directly).
 
     python docs/experiments/2026-12-07_finetune/table.py                  # from results/
     python docs/experiments/2026-12-07_finetune/table.py RUNS/finetune/EmoDB5

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The plan's tables from the collected runs (``collect.py``): in corpus, one
+"""The plan's tables from the collected runs (the README's ``collect.py`` command): in corpus, one
 row per encoder and normalisation with the logistic-regression reference
 beside it (weighted F1, mean over folds of the seed-averaged values, per
 corpus; the mean over the five corpora and over the four whose speakers speak
