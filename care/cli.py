@@ -176,9 +176,11 @@ class SpeakerTableError(ValueError):
 
 def read_speaker_csv(path):
     """Reads ``--speaker_csv``: rows ``file,speaker`` (a first row
-    ``file,speaker`` or ``path,speaker`` is a header). A listed file matches an
-    input by its path relative to the CSV's folder or, failing that, as given
-    (relative to the working directory).
+    ``file,speaker`` or ``path,speaker`` is a header), or any CSV whose header
+    names a ``file`` or ``path`` column and a ``speaker`` column among others
+    (the template's ``path,label,speaker``: the CSV a corpus was probed with).
+    A listed file matches an input by its path relative to the CSV's folder
+    or, failing that, as given (relative to the working directory).
 
     Returns
     -------
@@ -201,6 +203,10 @@ def read_speaker_csv(path):
     >>> table = read_speaker_csv(os.path.join(folder, "speakers.csv"))
     >>> table[os.path.join(folder, "sub", "b.wav")]
     'ben'
+    >>> with open(os.path.join(folder, "corpus.csv"), "w") as handle:
+    ...     _ = handle.write("path,label,speaker\\na.wav,anger,anna\\n")
+    >>> read_speaker_csv(os.path.join(folder, "corpus.csv"))[os.path.join(folder, "a.wav")]
+    'anna'
     """
     try:
         with open(path, newline="", encoding="utf-8") as handle:
@@ -210,13 +216,21 @@ def read_speaker_csv(path):
         raise SpeakerTableError(f"{path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
     folder = os.path.dirname(os.path.abspath(path))
     relative, given, lines = {}, {}, {}
+    columns, width = (0, 1), 2  # without a header: file,speaker
     for number, row in rows:
         cells = [cell.strip() for cell in row]
-        if not any(cells) or number == 1 and [c.lower() for c in cells] in (["file", "speaker"], ["path", "speaker"]):
+        header = [cell.lower() for cell in cells]
+        if number == 1 and "speaker" in header and {"file", "path"} & set(header):
+            columns = (header.index("file" if "file" in header else "path"), header.index("speaker"))
+            width = len(cells)
             continue
-        if len(cells) != 2 or not all(cells):
-            raise SpeakerTableError(f"{path}, line {number}: expected two non-empty cells file,speaker, got {row!r}")
-        name, speaker = cells
+        if not any(cells):
+            continue
+        if len(cells) != width or not all(cells[c] for c in columns):
+            expected = ("two non-empty cells file,speaker" if (columns, width) == ((0, 1), 2) else
+                        f"{width} cells as in the header, file and speaker not empty")
+            raise SpeakerTableError(f"{path}, line {number}: expected {expected}, got {row!r}")
+        name, speaker = (cells[c] for c in columns)
         key = os.path.abspath(os.path.join(folder, name))
         if relative.get(key, speaker) != speaker:
             raise SpeakerTableError(
@@ -320,8 +334,9 @@ def parse_args(argv=None):
         "(default; a long recording by its own windows), folder (one speaker per folder), all "
         "(every input together: a corpus-normalised classifier on a new corpus)")
     add("--speaker_csv", default=None, metavar="FILE.csv",
-        help="a normalised classifier's groups from rows file,speaker (header optional; a file "
-        "as given or relative to the CSV's folder); an input it does not list fails")
+        help="a normalised classifier's groups from rows file,speaker (header optional), or a CSV "
+        "whose header names file or path and speaker (the template's path,label,speaker); a file "
+        "as given or relative to the CSV's folder; an input it does not list fails")
     add("--normalization_fallback", choices=["corpus"], default=None,
         help="a normalised classifier: a group with too few windows (e.g. one short file) "
         "uses the training corpus's stored statistics, with a warning, instead of failing")

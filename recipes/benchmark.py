@@ -46,7 +46,11 @@ ranks encoders by their average performance across datasets).
   ``--with_reference`` puts each run's logistic-regression reference row
   beside it. A row names its feature normalisation (``speaker-normalised``,
   ``corpus-normalised``; none when it says nothing), so that no normalised
-  row is read as an unnormalised one.
+  row is read as an unnormalised one. ``--normalization default`` (or
+  ``none``, ``speaker``, ``corpus``; repeat it for several row groups, in
+  that order) keeps only those runs: ``default`` each corpus with its
+  recipe's current ``feature_normalization`` (``speaker``; URDU ``none``),
+  the row saying which; ``none`` rows say "no normalisation".
 
     python recipes/benchmark.py --results docs/experiments/2026-12-03_many-speakers/results --markdown \
         --label egemaps="eGeMAPS functionals" --label random-care_small="CARE-small, random weights"
@@ -58,6 +62,7 @@ Authors
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -247,62 +252,124 @@ def normalization_note(results):
     return f", {mode}-normalised{forced}"
 
 
-def _result_rows(root, labels=(), columns=None, reference=False):
+def recipe_normalization(dataset):
+    """The ``feature_normalization`` a dataset's recipe sets by default (its
+    ``hparams/probe.yaml``), or None for a dataset without a recipe.
+
+    Example
+    -------
+    >>> recipe_normalization("EmoDB"), recipe_normalization("URDU"), recipe_normalization("nowhere")
+    ('speaker', 'none', None)
+    """
+    recipe = available_datasets().get(dataset.lower())
+    if recipe is None:
+        return None
+    found = re.search(r"^feature_normalization:\s*(\w+)", (recipe / "hparams" / "probe.yaml").read_text(), re.M)
+    return found.group(1) if found else None
+
+
+def _run_mode(results):
+    """A run's normalisation (``none`` before the option existed) and whether
+    ``speaker`` was forced on single-label speakers."""
+    recorded = results.get("feature_normalization") or {}
+    return recorded.get("mode", "none"), bool(recorded.get("single_label_speakers_allowed"))
+
+
+def _normalization_groups(results, normalizations):
+    """``(rank, note)`` of each ``--normalization`` row group a run belongs to
+    (all its runs in one group, with :func:`normalization_note`, without the
+    option)."""
+    if not normalizations:
+        return [(0, normalization_note(results))]
+    mode, forced = _run_mode(results)
+    groups = []
+    for rank, wanted in enumerate(normalizations):
+        if wanted == "default" and mode == recipe_normalization(results["dataset"]):  # forced: named by the row
+            groups.append((rank, ", the recipes' defaults"))
+        elif wanted == mode:
+            groups.append((rank, normalization_note(results) or ", no normalisation"))
+    return groups
+
+
+def _name_defaults(rows, ranks):
+    """Renames the rows of the recipes' defaults by what those are: the mode
+    most of their corpora use, and the corpora that use another."""
+    for key in [k for k in rows if ", the recipes' defaults" in k[1]]:
+        modes = {}
+        for dataset, (_, results) in rows[key].items():
+            mode, forced = _run_mode(results)
+            modes[dataset] = mode + (", forced" if forced else "")
+        values = list(modes.values())  # the most common; a tie goes to a normalisation
+        common = max(sorted(set(values)), key=lambda mode: (values.count(mode), not mode.startswith("none")))
+        text = "no normalisation" if common == "none" else f"{common}-normalised"
+        others = [f"{d}: {'no normalisation' if m == 'none' else m}" for d, m in modes.items() if m != common]
+        renamed = (key[0], key[1].replace("the recipes' defaults", f"the recipes' defaults, {text}"
+                                          + (f" ({'; '.join(others)})" if others else "")))
+        rows[renamed] = rows.pop(key)
+        ranks[renamed] = ranks.pop(key)
+
+
+def _result_rows(root, labels=(), columns=None, reference=False, normalizations=None):
     """The runs under ``root`` (restricted to ``columns``, any case), grouped:
-    ``(runs, rows, datasets)`` with ``rows[(name, probe)][dataset] = (path,
-    results)``, ``name`` the label's key when ``labels`` names the run; with
-    ``reference``, each run's logistic-regression reference as a row of its
-    own beside it (probe ``... → logistic regression (C=0.1)``)."""
+    ``(runs, rows, datasets, ranks)`` with ``rows[(name, probe)][dataset] =
+    (path, results)``, ``name`` the label's key when ``labels`` names the
+    run; with ``reference``, each run's logistic-regression reference as a
+    row of its own beside it (probe ``... → logistic regression (C=0.1)``);
+    ``normalizations`` (``--normalization``): only the runs of those row
+    groups, ``ranks[(name, probe)]`` the group's place."""
     runs = read_run_results(root)
     if columns is not None:
         wanted = [name.lower() for name in columns]
         runs = [(path, results) for path, results in runs if results["dataset"].lower() in wanted]
     labels = dict(labels)
-    rows, datasets = {}, []
+    rows, datasets, ranks = {}, [], {}
     for path, results in runs:
         name = next((n for n in (results["encoder_name"], results["encoder_source"]) if n in labels),
                     results["encoder_name"])
         probe = f"`{results.get('probe_head', 'mlp')}`, `{results.get('pooling', 'mean')}` pooling"
         if results["layers"] != "all":
             probe += f", layers `{results['layers']}`"
-        probe += normalization_note(results)
-        if not results.get("speaker_independent", True):
-            probe += f" {NOT_INDEPENDENT}"
-        row = rows.setdefault((name, probe), {})
-        dataset = results["dataset"]
-        if dataset in row:
-            raise ValueError(f"{path} and {row[dataset][0]}: two runs of the same encoder and probe on {dataset}")
-        row[dataset] = (path, results)
-        if reference and "reference" in results:
-            ref = dict(results, metrics=results["reference"]["metrics"])
-            rows.setdefault((name, probe + f" → {results['reference']['name']}"), {})[dataset] = (path, ref)
-        if dataset not in datasets:
-            datasets.append(dataset)
+        groups = _normalization_groups(results, normalizations)
+        for rank, note in groups:
+            key = (name, probe + note + ("" if results.get("speaker_independent", True) else f" {NOT_INDEPENDENT}"))
+            row = rows.setdefault(key, {})
+            dataset = results["dataset"]
+            if dataset in row:
+                raise ValueError(f"{path} and {row[dataset][0]}: two runs of the same encoder and probe on {dataset}")
+            row[dataset], ranks[key] = (path, results), rank
+            if reference and "reference" in results:
+                ref = dict(results, metrics=results["reference"]["metrics"])
+                key = (key[0], key[1] + f" → {results['reference']['name']}")
+                rows.setdefault(key, {})[dataset], ranks[key] = (path, ref), rank
+        if groups and results["dataset"] not in datasets:
+            datasets.append(results["dataset"])
+    _name_defaults(rows, ranks)
+    runs = [(path, results) for path, results in runs if _normalization_groups(results, normalizations)]
     if columns is None:
         datasets.sort(key=str.lower)
     else:  # the runs' spelling of each name
         found = {name.lower(): name for name in datasets}
         datasets = [found.get(name.lower(), name) for name in columns]
-    return runs, rows, datasets
+    return runs, rows, datasets, ranks
 
 
-def _ordered(rows, labels):
-    """The keys of ``rows`` in table order: labelled names first, in the
-    labels' order, then the rest sorted."""
+def _ordered(rows, labels, ranks=None):
+    """The keys of ``rows`` in table order: by row group (``ranks``), then
+    labelled names first, in the labels' order, then the rest sorted."""
     rank = {name: i for i, name in enumerate(labels)}
-    return sorted(rows, key=lambda key: (rank.get(key[0], len(rank)), key))
+    return sorted(rows, key=lambda key: ((ranks or {}).get(key, 0), rank.get(key[0], len(rank)), key))
 
 
-def plot_results(root, labels, columns, path):
+def plot_results(root, labels, columns, path, normalizations=None):
     """``--results ... --plot FILE``: weighted F1 of every row of
     :func:`results_table`, fold by fold (:func:`care.plots.plot_scores`);
     rows named by their label when given, in the table's order."""
-    runs, rows, datasets = _result_rows(root, labels, columns)
+    runs, rows, datasets, ranks = _result_rows(root, labels, columns, normalizations=normalizations)
     if not runs:
         raise ValueError(f"no probing results under {root} to plot")
     labels = dict(labels)
     series = {}
-    for name, probe in _ordered(rows, labels):
+    for name, probe in _ordered(rows, labels, ranks):
         title = labels.get(name, name) + ("" if len({p for n, p in rows if n == name}) == 1
                                           else f" ({probe.replace('`', '')})")
         series[title] = {dataset: [100 * fold["weighted_f1"] for fold in results["metrics"]["per_fold"].values()]
@@ -311,7 +378,7 @@ def plot_results(root, labels, columns, path):
                        title="mean over test folds (bar), each fold (dot), std over folds (line)")
 
 
-def results_table(root, labels=(), columns=None, reference=False):
+def results_table(root, labels=(), columns=None, reference=False, normalizations=None):
     """Markdown table of the runs under ``root`` (see :func:`read_run_results`):
     one row per encoder and probe configuration (head, pooling, layers,
     protocol), one column per corpus (weighted F1 mean ± std over folds / UA,
@@ -321,14 +388,15 @@ def results_table(root, labels=(), columns=None, reference=False):
     ``columns``: the corpora, in this order (any case; runs of other corpora
     left out); None: every corpus of the runs, sorted. ``reference``: each
     row followed by its logistic-regression reference (same features, folds).
+    ``normalizations``: the row groups of ``--normalization``.
     With no run under ``root``, one line that says so."""
-    runs, rows, datasets = _result_rows(root, labels, columns, reference)
+    runs, rows, datasets, ranks = _result_rows(root, labels, columns, reference, normalizations)
     if not runs:
         return f"No probing results under `{root}` yet (`<Dataset>/<run folder>/results.json`).\n"
     labels = dict(labels)
     head = ["encoder", "probe"] + datasets + ["mean"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for name, probe in _ordered(rows, labels):
+    for name, probe in _ordered(rows, labels, ranks):
         row = rows[(name, probe)]
         cells = [labels.get(name, f"`{name}`"), probe]
         for dataset in datasets:
@@ -354,6 +422,8 @@ def results_table(root, labels=(), columns=None, reference=False):
                  if any(normalization_note(results).startswith(", speaker") for _, results in runs) else "")
               + ("corpus-normalised: each corpus z-scored by its own statistics. "
                  if any(normalization_note(results) == ", corpus-normalised" for _, results in runs) else "")
+              + ("the recipes' defaults: each corpus with its recipe's `feature_normalization`. "
+                 if any("the recipes' defaults" in probe for _, probe in rows) else "")
               + "Each run's folds, spread and reference: its `results.md`."]
     return "\n".join(lines) + "\n"
 
@@ -408,6 +478,10 @@ def main(argv=None):
                         "over test folds (format from the extension: png, svg, pdf)")
     parser.add_argument("--with_reference", action="store_true",
                         help="with --results: each row followed by its logistic-regression reference")
+    parser.add_argument("--normalization", action="append", choices=("default", "none", "speaker", "corpus"),
+                        help="with --results: only the runs of this feature normalisation ('default': each "
+                        "corpus's recipe default); repeat for several row groups, in that order; without it, "
+                        "every run, each row naming its normalisation")
     args, passthrough = parser.parse_known_args(argv)
     if args.results is not None:
         return _table_from_results(parser, args, passthrough)
@@ -512,9 +586,10 @@ def _table_from_results(parser, args, passthrough):
         labels.append((name, text))
     try:
         columns = None if args.datasets is None else [n.strip() for n in args.datasets.split(",") if n.strip()]
-        text = results_table(args.results, labels, columns, reference=args.with_reference)
+        text = results_table(args.results, labels, columns, reference=args.with_reference,
+                             normalizations=args.normalization)
         if args.plot:
-            plot_results(args.results, labels, columns, args.plot)
+            plot_results(args.results, labels, columns, args.plot, args.normalization)
     except ValueError as error:
         parser.error(str(error))
     if not args.markdown:

@@ -8,7 +8,11 @@
 2. probe it: a spoken-digit task (zero / one / two, 36 FSDD clips, 6
    speakers, speaker-independent folds) with the template recipe, which
    exports a classifier;
-3. classify the FSDD clips with that classifier (``care-classify``).
+3. classify the FSDD clips with that classifier (``care-classify``). The
+   probe's features are speaker-normalised (the recipes' default), so the
+   classifier z-scores each speaker's clips by that speaker's statistics:
+   the speakers come from the clips' names (``{digit}_{speaker}_{n}.wav``),
+   written to a ``file,speaker`` CSV for ``--speaker_csv``.
 
 Each step is one of the project's ordinary commands, printed before it runs,
 so this file doubles as a worked example. A few steps on 40 s of audio teach
@@ -37,6 +41,15 @@ def run(command):
     result = subprocess.run([str(part) for part in command], cwd=REPO)
     if result.returncode != 0:
         sys.exit(f"quickstart: the command above failed (exit status {result.returncode})")
+
+
+def write_speakers(folder, path):
+    """Writes ``file,speaker`` rows for the FSDD clips of ``folder`` (the
+    speaker is the name's middle part) to ``path``; returns ``path``."""
+    rows = [f"{wav},{wav.name.split('_')[1]}" for wav in sorted(folder.glob("*_*_*.wav"))]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("file,speaker\n" + "\n".join(rows) + "\n")
+    return path
 
 
 def main(argv=None):
@@ -69,9 +82,10 @@ def main(argv=None):
     classifier = next(probe.glob("*/classifier"))
 
     labels = out / "labels.txt"
+    speakers = write_speakers(SAMPLES / "fsdd" / "recordings", out / "speakers.csv")
     run([
         python, "-m", "care.cli", "--source", classifier, "--device", args.device,
-        "--output", labels, SAMPLES / "fsdd" / "recordings",
+        "--speaker_csv", speakers, "--output", labels, SAMPLES / "fsdd" / "recordings",
     ])
 
     results = next(probe.glob("*/results.md"))

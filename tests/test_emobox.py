@@ -308,7 +308,7 @@ def test_recipe_emobox_protocol_end_to_end(tmp_path, tiny_kwargs, monkeypatch):
     data = json.loads((tmp_path / "prepared" / "data.json").read_text())
     write_emobox_style_folds(data, str(tmp_path / "folds"), "emodb", num_folds=3)
     results = train.main(common + ["--protocol", "emobox", "--emobox_folds", str(tmp_path / "folds")])
-    out = tmp_path / "results" / "EmoDB" / "emobox" / "random-tiny_care-linear_concat-mean_std"
+    out = tmp_path / "results" / "EmoDB" / "emobox" / "random-tiny_care-linear_concat-mean_std-speaker_norm"
     assert results["output_folder"] == str(out)
     assert results["folds"] == ["fold_1", "fold_2", "fold_3"]
     assert results["speaker_independent"] is False
@@ -354,7 +354,8 @@ def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatc
     rows = benchmark.main(common + ["--protocol", "speaker_independent", "--protocol", "emobox",
                                     "--emobox_folds", str(tmp_path / "folds"),
                                     "--reference_csv", str(reference)])
-    rows = [r for r in rows if r["probe"] == "linear_concat"]  # each is followed by its logistic regression
+    # Each is followed by its logistic regression; the recipe's default normalisation is named.
+    rows = [r for r in rows if r["probe"] == "linear_concat, speaker-normalised"]
     assert [r["protocol"] for r in rows] == ["speaker_independent", "emobox"]
     assert [r["datasets"]["emodb"]["speaker_independent"] for r in rows] == [True, False]
     assert rows[1]["datasets"]["emodb"]["folds"] == 3
@@ -362,7 +363,7 @@ def test_benchmark_puts_protocols_side_by_side(tmp_path, tiny_kwargs, monkeypatc
     assert "| reference: some-base |  | emobox | 12.5 | 13.5 | 12.5 | 13.5 |" in text
     assert "† not speaker-independent" in text and "a test fixture" in text
     emobox_line = next(line for line in text.splitlines()
-                       if "| linear_concat | emobox |" in line and "random" in line)
+                       if "| linear_concat, speaker-normalised | emobox |" in line and "random" in line)
     assert emobox_line.count("†") == 2
     with pytest.raises(SystemExit):
         benchmark.main(common + ["--protocol", "emobox"])

@@ -348,8 +348,13 @@ def test_probe_yamls_share_one_definition_of_the_heads_and_the_encoder_defaults(
         assert hparams["head"].get("members") == shared[head].get("members")
         assert hparams["head"].get("C") == shared[head].get("C")
         assert hparams["head"]["probe"].keywords == shared[head]["probe"].keywords
-        assert hparams["output_folder"].endswith("" if head == "mlp" else f"-{head}-{pooling}")
+        # The recipes' default normalisation (the normalisation study): speaker, URDU none.
+        mode = "none" if "URDU" in path.parts else "speaker"
+        assert hparams["feature_normalization"] == mode
+        assert hparams["output_folder"].endswith(("" if head == "mlp" else f"-{head}-{pooling}")
+                                                 + ("" if mode == "none" else f"-{mode}_norm"))
         assert hparams["reference"] is not None
+    assert ("speaker-normalised" if mode == "speaker" else "not normalised") in header
     hparams = load_probe_yaml(path, encoder_source="random:care_small", probe_head="mlp", pooling="mean", lr=0.01)
     assert (hparams["probe_head"], hparams["pooling"]) == ("mlp", "mean")
     assert hparams["head"]["opt_class"].keywords["lr"] == 0.01

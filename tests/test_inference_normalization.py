@@ -227,10 +227,14 @@ def test_speaker_csv_errors_name_the_file_and_line(classifier, speaker, tmp_path
         "empty_cell.csv": "a.wav,\n",
         "twice.csv": "a.wav,anna\nb.wav,ben\na.wav,ben\n",
         "nothing.csv": "file,speaker\n",
+        "corpus_short.csv": "path,label,speaker\na.wav,anger,anna\nb.wav,ben\n",
+        "corpus_no_speaker.csv": "path,label,speaker\na.wav,anger,\n",
     }
     expected = {"missing.csv": "cannot read it", "three.csv": "line 3: expected two non-empty cells",
                 "empty_cell.csv": "line 1: expected", "twice.csv": "line 3: a.wav has speaker 'ben' here and "
-                "'anna' on line 1", "nothing.csv": "no rows"}
+                "'anna' on line 1", "nothing.csv": "no rows",
+                "corpus_short.csv": "line 3: expected 3 cells as in the header",
+                "corpus_no_speaker.csv": "line 2: expected 3 cells as in the header, file and speaker not empty"}
     for name, text in cases.items():
         path = tmp_path / name
         if text is not None:
@@ -245,6 +249,9 @@ def test_speaker_csv_errors_name_the_file_and_line(classifier, speaker, tmp_path
     (tmp_path / "header.csv").write_text("path,speaker\nx.wav,anna\n")
     assert read_speaker_csv(str(tmp_path / "header.csv")) == {str(tmp_path / "x.wav"): "anna",
                                                               os.path.abspath("x.wav"): "anna"}
+    # A corpus CSV as the template reads it (other columns, speaker anywhere): its file and speaker.
+    (tmp_path / "corpus.csv").write_text("speaker,label,file\nanna,anger,x.wav\n")
+    assert read_speaker_csv(str(tmp_path / "corpus.csv"))[str(tmp_path / "x.wav")] == "anna"
 
 
 def test_unnormalised_classifier_ignores_grouping(classifier, speaker, capsys):

@@ -113,15 +113,15 @@ def test_speaker_normalised_run_names_itself_and_counts_its_fallbacks(tmp_path, 
     """Through the EmoDB recipe (a tiny random CARE, 4 speakers, one of them
     with 3 clips): its own output folder, results.json and results.md name the
     normalisation and its transductive statistics, the small speaker is
-    counted, the probe's inputs are each speaker's z-scores, and a run with
-    ``none`` beside it keeps the old folder."""
+    counted, the probe's inputs are each speaker's z-scores (the recipe's
+    default: no option given), and a run with ``none`` beside it keeps the
+    old folder."""
     monkeypatch.chdir(tmp_path)
     config = tiny_care_yaml(tmp_path, tiny_kwargs)
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09", "10"))
     for path in sorted((root / "wav").glob("10*.wav"))[3:]:
         path.unlink()  # speaker 10 keeps 3 clips: fewer than the minimum of 5
-    results, out = run_emodb(tmp_path, root, f"random:{config}", "--feature_normalization", "speaker",
-                             "--export_classifier", "False")
+    results, out = run_emodb(tmp_path, root, f"random:{config}", "--export_classifier", "False")
     normalization = results["feature_normalization"]
     assert normalization["mode"] == "speaker" and normalization["groups"] == 3
     assert normalization["fallback_names"] == ["10"] and normalization["fallback_utterances"] == 3
@@ -131,7 +131,8 @@ def test_speaker_normalised_run_names_itself_and_counts_its_fallbacks(tmp_path, 
     saved = json.loads((out / "results.json").read_text())
     assert "mean" not in saved["feature_normalization"]  # statistics go to the classifier, not the table
     (tmp_path / "plain").mkdir()
-    plain, plain_out = run_emodb(tmp_path / "plain", root, f"random:{config}", "--export_classifier", "False")
+    plain, plain_out = run_emodb(tmp_path / "plain", root, f"random:{config}", "--feature_normalization", "none",
+                                 "--export_classifier", "False")
     assert plain["feature_normalization"]["mode"] == "none"
     assert "Feature normalisation: none" in (plain_out / "results.md").read_text()
     # The two runs' probes are kept apart (the options hash names the folder).

@@ -1047,8 +1047,14 @@ def test_recipe_dimensional_end_to_end(recipe, tmp_path, tiny_wavlm, monkeypatch
         assert scores[run["best_epoch"] - 1] == max(scores)  # (as logged, 3 digits)
     if export:
         clip = str(root / "Audios" / "MSP-PODCAST_0004_0005.wav")
-        assert classify(["--source", str(tmp_path / "out" / "classifier"), clip, "--jsonl"]) == 0
+        # The recipe's default speaker normalisation: one short clip alone is refused, and labelled
+        # with the training corpus's stored statistics when asked.
+        classifier = str(tmp_path / "out" / "classifier")
+        assert classify(["--source", classifier, clip, "--jsonl"]) == 1
+        assert "--normalization_fallback corpus" in capsys.readouterr().err
+        assert classify(["--source", classifier, clip, "--jsonl", "--normalization_fallback", "corpus"]) == 0
         lines = capsys.readouterr().out.splitlines()  # the recipe's log lines, then the record
         record = json.loads([line for line in lines if line.startswith('{"file"')][-1])
+        assert "corpus" in record["normalization"]
         assert list(record["attributes"]) == ["arousal", "valence", "dominance"]
         assert list(record["windows"][0]["attributes"]) == ["arousal", "valence", "dominance"]

@@ -42,7 +42,7 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, monkeypatch):
     train = load_recipe_module("EmoDB", "train")
     argv = ["hparams/probe.yaml", "--data_folder", str(root), "--prepare_options", "{strict: False}",
             "--experiment_folder", str(tmp_path / "run"), "--seeds", "[1]"]
-    with exclusive_use(tmp_path / "run" / "egemaps" / "save"):  # what the first run holds
+    with exclusive_use(tmp_path / "run" / "egemaps-speaker_norm" / "save"):  # what the first run holds
         with pytest.raises(InputError, match="is in use by another probing run"):
             train.main(argv)
     assert not (tmp_path / "run" / "features" / "egemaps.pt").exists()

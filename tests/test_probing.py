@@ -434,8 +434,9 @@ def test_linear_concat_head_statistics_pooling_end_to_end(tmp_path, tiny_kwargs,
     assert classifier["extractor"].pooling == "mean_std" and classifier["extractor"].dim == width
     recognizer = EmotionRecognizer.from_hparams(source=str(out / "classifier"),
                                                 savedir=str(tmp_path / "collected"))
-    wav = torch.randn(1, 16000) * 0.1
-    assert recognizer.classify_batch(wav, torch.ones(1))[0].shape == (1, len(results["labels"]))
+    wav = torch.randn(1, 16000) * 0.1  # one waveform: its own speaker's statistics are not to be had
+    assert recognizer.normalization == "speaker"  # the recipe's default
+    assert recognizer.classify_batch(wav, torch.ones(1), fallback="corpus")[0].shape == (1, len(results["labels"]))
 
 
 def results_c(out):
@@ -458,14 +459,14 @@ def tiny_care_yaml(tmp_path, tiny_kwargs):
 def test_recipe_yaml_names_folders_after_the_encoder():
     from hyperpyyaml import load_hyperpyyaml
 
-    for dataset in ("EmoDB", "URDU"):
+    for dataset, norm in (("EmoDB", "-speaker_norm"), ("URDU", "")):  # the recipes' default normalisation
         path = REPO / "recipes" / dataset / "emotion" / "hparams" / "probe.yaml"
         with open(path) as handle:
             hparams = load_hyperpyyaml(handle, {"data_folder": "x",
                                                 "encoder_source": "random:care_small"})
         # the default for a multi-layer encoder: linear_concat over statistics pooling
-        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std"
-        assert hparams["save_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std/save"
+        assert hparams["output_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std{norm}"
+        assert hparams["save_folder"] == f"results/{dataset}/random-care_small-linear_concat-mean_std{norm}/save"
         for overrides, folder in (({"probe_head": "mlp", "pooling": "mean"}, "random-care_small"),
                                   ({"probe_head": "mlp"}, "random-care_small-mean_std"),
                                   ({"pooling": "mean"}, "random-care_small-linear_concat"),
@@ -473,9 +474,13 @@ def test_recipe_yaml_names_folders_after_the_encoder():
             with open(path) as handle:
                 hparams = load_hyperpyyaml(handle, {"data_folder": "x", "encoder_source": "random:care_small",
                                                     **overrides})
-            assert hparams["output_folder"] == f"results/{dataset}/{folder}", overrides
+            assert hparams["output_folder"] == f"results/{dataset}/{folder}{norm}", overrides
         with open(path) as handle:
             hparams = load_hyperpyyaml(handle, {"data_folder": "x", "encoder_source": "egemaps"})
+        assert hparams["output_folder"] == f"results/{dataset}/egemaps{norm}"
+        with open(path) as handle:
+            hparams = load_hyperpyyaml(handle, {"data_folder": "x", "encoder_source": "egemaps",
+                                                "feature_normalization": "none"})
         assert hparams["output_folder"] == f"results/{dataset}/egemaps"
 
 

@@ -9,11 +9,14 @@ from conftest import REPO, load_module
 
 
 def fake_run(root, dataset, folder, encoder_name, wf1, ua, std=0.1, probe_head="mlp", pooling="mean",
-             encoder_source=None, speaker_independent=True):
-    """Writes ``root/<dataset>/<folder>/results.json`` with the keys a probing run writes."""
+             encoder_source=None, speaker_independent=True, normalization=None):
+    """Writes ``root/<dataset>/<folder>/results.json`` with the keys a probing run writes
+    (``normalization``: its ``feature_normalization`` record, absent by default as in runs
+    made before the option)."""
     path = root / dataset / folder / "results.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
+        **({"feature_normalization": normalization} if normalization else {}),
         "dataset": dataset, "encoder_source": encoder_source or encoder_name, "encoder_name": encoder_name,
         "layers": "all", "pooling": pooling, "probe_head": probe_head, "seeds": [1, 2, 3],
         "speaker_independent": speaker_independent,
@@ -147,3 +150,29 @@ def test_not_speaker_independent_marked(tmp_path, bench):
 def test_results_mode_refuses_recipe_options(tmp_path, bench):
     with pytest.raises(SystemExit):
         bench.main(["--results", str(tmp_path), "--markdown", "--seeds", "[1]"])
+
+
+def test_rows_of_the_recipes_default_normalisation(tmp_path, bench):
+    """--normalization default keeps, per corpus, the runs of its recipe's current
+    feature_normalization (EmoDB speaker, URDU none), one row saying which and naming a
+    forced run; --normalization none adds the unnormalised rows after it, labelled."""
+    assert bench.recipe_normalization("EmoDB") == "speaker" and bench.recipe_normalization("urdu") == "none"
+    fake_run(tmp_path, "EmoDB", "egemaps", "egemaps", 0.6, 0.6)
+    fake_run(tmp_path, "EmoDB", "egemaps-speaker_norm", "egemaps", 0.7, 0.7, normalization={"mode": "speaker"})
+    fake_run(tmp_path, "EmoDB", "egemaps-corpus_norm", "egemaps", 0.65, 0.65, normalization={"mode": "corpus"})
+    fake_run(tmp_path, "URDU", "egemaps", "egemaps", 0.5, 0.5)
+    fake_run(tmp_path, "URDU", "egemaps-speaker_norm", "egemaps", 0.2, 0.2,
+             normalization={"mode": "speaker", "single_label_speakers_allowed": True})
+    fake_run(tmp_path, "ASED", "egemaps-speaker_norm", "egemaps", 0.9, 0.9,
+             normalization={"mode": "speaker", "single_label_speakers_allowed": True})
+    lines = bench.main(["--results", str(tmp_path), "--markdown", "--datasets", "EmoDB,URDU",
+                        "--normalization", "default", "--normalization", "none"]).splitlines()
+    assert lines[2] == ("| `egemaps` | `mlp`, `mean` pooling, the recipes' defaults, speaker-normalised "
+                        "(URDU: no normalisation) | 70.0 ± 10.0 / 70.0 | 50.0 ± 10.0 / 50.0 | 60.0 / 60.0 |")
+    assert lines[3] == ("| `egemaps` | `mlp`, `mean` pooling, no normalisation "
+                        "| 60.0 ± 10.0 / 60.0 | 50.0 ± 10.0 / 50.0 | 55.0 / 55.0 |")
+    assert len(lines) == 6 and "the recipes' defaults: each corpus with its recipe's" in lines[5]
+    text = bench.results_table(tmp_path, columns=["EmoDB", "ASED"], normalizations=["default"])
+    assert "speaker-normalised (ASED: speaker, forced)" in text  # forced on its corpus: named
+    text = bench.results_table(tmp_path, columns=["EmoDB"], normalizations=["corpus"])
+    assert "corpus-normalised | 65.0" in text and "70.0" not in text

@@ -17,6 +17,7 @@ from care.inference import EmotionRecognizer
 from care.lobes import CAREEncoder, save_encoder
 from care.probing import encoder_name
 from care.processing.manifest import ManifestError, load_manifest
+from care.processing.normalization import NormalizationError, normalize_groups
 from conftest import REPO, kill_at_write, load_module
 
 TEMPLATE = REPO / "templates" / "emotion_probe"
@@ -189,38 +190,48 @@ def test_template_end_to_end(corpus, tmp_path, tiny_kwargs):
         "--experiment_folder", str(experiment), "--num_folds", "4", "--seeds", "[1]",
         "--number_of_epochs", "3", "--device", "cpu",
     ])  # fmt: skip
-    output = experiment / f"{encoder_name(encoder)}-linear_concat-mean_std"  # a CARE encoder's default probe
+    # A CARE encoder's default probe, on speaker-normalised features (the template's default).
+    output = experiment / f"{encoder_name(encoder)}-linear_concat-mean_std-speaker_norm"
     assert results["labels"] == LABELS and len(results["folds"]) == 4
     assert 0 <= results["metrics"]["mean"]["weighted_f1"] <= 1
+    assert results["feature_normalization"]["mode"] == "speaker"
     assert (output / "results.md").is_file() and (output / "confusion.png").is_file()
     classifier = output / "classifier"
     exported = json.loads((output / "results.json").read_text())["classifier"]["folder"]
     assert exported == str(classifier)
 
-    # The exported classifier sees the features training saw: classify_file
-    # on each recording (read by the streaming reader) equals the exported
-    # probe on the cached features (read by load_audio).
+    # The exported classifier sees the features training saw: each speaker's recordings
+    # classified together (read by the streaming reader, one window each, z-scored by the
+    # speaker's statistics) equal the exported probe on the cached features (read by
+    # load_audio) z-scored by the same speaker's statistics in the probing run.
     recognizer = EmotionRecognizer.from_hparams(source=str(classifier), run_opts={"device": "cpu"})
-    assert recognizer.labels == LABELS
+    assert recognizer.labels == LABELS and recognizer.normalization == "speaker"
     cache = torch.load(experiment / "features" / f"{encoder_name(encoder)}-mean_std.pt", weights_only=False)
-    cached = dict(zip(cache["ids"], cache["features"]))
     data = load_manifest(experiment / "prepared" / "data.json")
-    for utt in list(data)[::5]:
-        path = str(folder / data[utt]["wav"].split("/", 1)[1])
-        out_prob, score, index, text_lab = recognizer.classify_file(path)
+    normalised, _ = normalize_groups(cache["features"], [data[u]["speaker"] for u in cache["ids"]])
+    paths = {u: str(folder / data[u]["wav"].split("/", 1)[1]) for u in cache["ids"]}
+    found = dict(recognizer.recognize_files(list(paths.values()),
+                                            groups={paths[u]: data[u]["speaker"] for u in paths}))
+    for utt, features in zip(cache["ids"], normalised):
         with torch.no_grad():
-            expected = recognizer.mods.probe(cached[utt][None]).softmax(dim=-1)
-        torch.testing.assert_close(out_prob, expected, atol=1e-4, rtol=1e-3)
-        assert text_lab == [LABELS[int(expected.argmax())]]
+            expected = recognizer.mods.probe(features[None]).softmax(dim=-1)[0]
+        torch.testing.assert_close(found[paths[utt]].probabilities, expected, atol=1e-4, rtol=1e-3)
+        assert repr(data[utt]["speaker"]) in found[paths[utt]].normalization  # statistics of group '<speaker>'
+    # One file alone has too few windows for its own statistics: refused, with the way out.
+    with pytest.raises(NormalizationError, match="normalization_fallback corpus"):
+        recognizer.classify_file(paths[cache["ids"][0]])
 
-    # The command line on the corpus folder: one row per audio file.
-    table = tmp_path / "labels.txt"
-    assert main(["--source", str(classifier), str(folder), "--output", str(table)]) == 0
-    lines = table.read_text().splitlines()
-    assert lines[0].split() == ["file", "duration_s", "label", "score"] + LABELS
-    listed = sorted(line.split()[0] for line in lines[1:])
-    assert listed == sorted(str(folder / row["path"]) for row in rows)
-    assert all(line.split()[2] in LABELS for line in lines[1:])
+    # The command line on the corpus folder, each speaker's files together: the corpus's own
+    # CSV names them (path,label,speaker), and so does one folder per speaker.
+    for grouping in (["--speaker_csv", str(folder / "metadata.csv")], ["--group_by", "folder"]):
+        table = tmp_path / "labels.txt"
+        assert main(["--source", str(classifier), str(folder), "--output", str(table), *grouping]) == 0
+        lines = table.read_text().splitlines()
+        assert lines[0].split() == ["file", "duration_s", "label", "score"] + LABELS + ["normalization"]
+        listed = sorted(line.split()[0] for line in lines[1:])
+        assert listed == sorted(str(folder / row["path"]) for row in rows)
+        assert all(line.split()[2] in LABELS for line in lines[1:])
+    assert main(["--source", str(classifier), str(folder), "--output", str(table)]) == 1  # each file alone
 
 
 def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch):
@@ -242,7 +253,8 @@ def test_template_dimensional_corpus(corpus, tmp_path, tiny_kwargs, monkeypatch)
     assert results["task"] == "dimensional" and results["attributes"] == ["arousal", "valence"]
     assert len(results["folds"]) == 4 and results["utterances"] == len(rows)
     assert {"ccc_mean", "ccc_arousal", "pearson_valence", "mae_arousal"} <= set(results["metrics"]["mean"])
-    output = tmp_path / "results" / "numbers" / "dimensional" / f"{encoder_name(encoder)}-linear_concat-mean_std"
+    output = (tmp_path / "results" / "numbers" / "dimensional"
+              / f"{encoder_name(encoder)}-linear_concat-mean_std-speaker_norm")
     assert "| CCC |" in (output / "results.md").read_text()
     assert (output / "layer_weights.png").stat().st_size > 1000
     data = load_manifest(tmp_path / "results" / "numbers" / "dimensional" / "prepared" / "data.json")

@@ -2,6 +2,8 @@
 # The plan's two runs for one encoder (fine-tuned, then the default frozen probe), exactly as PLAN.md
 # writes them. Usage: run.sh ENCODER (random:care_small or RUNS/care_small_2k/encoder), with DATA and
 # RUNS set; run from a checkout of the commit under test. Resumable: finished folds are reused.
+# --feature_normalization none (added 2026-12-07, third session): the frozen probe's default then,
+# which the plan's rows used; the recipes' default is speaker since.
 set -u
 cd "$(git rev-parse --show-toplevel)"
 E=$1
@@ -15,5 +17,5 @@ echo "exit $?"
 echo "=== $(date -u +%FT%TZ) frozen $E"
 /usr/bin/time -f "wall %e s" python recipes/EmoDB/emotion/train.py hparams/probe.yaml --data_folder $DATA/emodb \
     --encoder_source $E --experiment_folder $RUNS/finetune/EmoDB5 --prepare_options "{strict: True, num_folds: 5}" \
-    --seeds "[1986]" --export_classifier False --noprogressbar
+    --seeds "[1986]" --export_classifier False --noprogressbar --feature_normalization none
 echo "exit $?"
