@@ -2,8 +2,11 @@
 """The plan's four-row table from the runs' ``results.json`` (copied into
 ``results/`` by the README's ``collect.py`` command, or read from the experiment folder directly).
 
-    python docs/experiments/2026-12-07_finetune/table.py                  # from results/
+    python docs/experiments/2026-12-07_finetune/table.py                  # from results/EmoDB5
     python docs/experiments/2026-12-07_finetune/table.py RUNS/finetune/EmoDB5
+    # an addendum's run against the plan's: the rows of both, and the second minus the first per fold
+    python docs/experiments/2026-12-07_finetune/table.py docs/experiments/2026-12-07_finetune/results/EmoDB5 \
+        docs/experiments/2026-12-07_finetune/results/EmoDB5_augment_random
 
 Rows: each encoder fine-tuned and read by the default frozen probe; weighted F1,
 UA, WA and macro F1 (mean over the test folds), each fold's weighted F1, the
@@ -74,8 +77,29 @@ def gaps(runs):
     return "\n".join(lines)
 
 
+def differences(first, second):
+    """Sentences: for each (encoder, setting) run in both, the second's weighted F1
+    minus the first's, on the mean and per test fold, and on how many folds it is
+    higher."""
+    lines = []
+    for key in sorted(set(first) & set(second)):
+        a, b = (r["metrics"] for r in (first[key], second[key]))
+        folds = sorted(a["per_fold"])
+        per_fold = [100 * (b["per_fold"][f]["weighted_f1"] - a["per_fold"][f]["weighted_f1"]) for f in folds]
+        lines.append(f"- `{key[0]}` {key[1]}: {100 * (b['mean']['weighted_f1'] - a['mean']['weighted_f1']):+.1f} "
+                     f"on the mean; per fold ({', '.join(folds)}) {' / '.join(f'{d:+.1f}' for d in per_fold)}; "
+                     f"higher on {sum(d > 0 for d in per_fold)} of {len(folds)}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    found = load_runs(sys.argv[1] if len(sys.argv) > 1 else HERE / "results")
+    found = load_runs(sys.argv[1] if len(sys.argv) > 1 else HERE / "results" / "EmoDB5")
     print(table(found))
     print()
-    print(gaps(found))
+    if len(sys.argv) > 2:
+        other = load_runs(sys.argv[2])
+        print(table(other))
+        print()
+        print(differences(found, other))
+    else:
+        print(gaps(found))
