@@ -15,7 +15,9 @@ A classifier from a normalised probing run (``feature_normalization: speaker
 (:meth:`care.inference.EmotionRecognizer.recognize_files`): ``--group_by
 file`` (default; a long recording by its own windows), ``folder`` (one
 speaker per folder), ``all`` (every input together: a corpus-normalised
-classifier on a new corpus), or ``--speaker_csv`` (rows ``file,speaker``). A
+classifier on a new corpus), ``--speaker_csv`` (rows ``file,speaker``), or
+``--speaker_pattern`` (a regular expression whose first group, searched in
+each file's name, names its speaker: ``'^(\d\d)'`` for EmoDB's names). A
 file whose group has too few windows (one short file, alone) fails with the
 reason (exit 1), or with ``--normalization_fallback corpus`` is normalised by
 the training corpus's stored statistics, with a warning. The table gains a
@@ -32,6 +34,7 @@ import csv
 import json
 import math
 import os
+import re
 import stat
 import sys
 
@@ -242,7 +245,7 @@ def read_speaker_csv(path):
     return {**given, **relative}
 
 
-def file_groups(paths, group_by="file", speakers=None):
+def file_groups(paths, group_by="file", speakers=None, pattern=None):
     """The group of each input (:meth:`EmotionRecognizer.recognize_files`'s
     ``groups``) and the inputs that have none.
 
@@ -255,6 +258,10 @@ def file_groups(paths, group_by="file", speakers=None):
         speaker per folder) or ``all`` (one group); not with ``speakers``.
     speakers : dict, optional
         :func:`read_speaker_csv`'s table; a file not in it is unlisted.
+    pattern : re.Pattern, optional
+        Searched in each file's name (not its folder): the first group, or
+        the whole match without groups, names the speaker; a file whose
+        name does not match, or matches empty, is unlisted.
 
     Returns
     -------
@@ -268,7 +275,24 @@ def file_groups(paths, group_by="file", speakers=None):
     >>> groups, unlisted = file_groups(["a/x.wav", "a/y.wav", "b/z.wav"], "folder")
     >>> groups["a/x.wav"] == groups["a/y.wav"] != groups["b/z.wav"], unlisted
     (True, [])
+    >>> groups, unlisted = file_groups(["e/03a01Fa.wav", "e/16b10Td.wav", "e/notes.wav"],
+    ...                                pattern=re.compile("^([0-9]{2})"))
+    >>> groups
+    {'e/03a01Fa.wav': '03', 'e/16b10Td.wav': '16'}
+    >>> print(unlisted[0][1])
+    e/notes.wav: name notes.wav does not match --speaker_pattern '^([0-9]{2})'
     """
+    if pattern is not None:
+        groups, unlisted = {}, []
+        for p in paths:
+            found = pattern.search(os.path.basename(p))
+            speaker = (found.group(1) if pattern.groups else found.group(0)) if found else None
+            if speaker:
+                groups[p] = speaker
+            else:
+                unlisted.append((p, f"{p}: name {os.path.basename(p)} does not match --speaker_pattern "
+                                    f"{pattern.pattern!r}"))
+        return groups, unlisted
     if speakers is not None:
         groups = {p: speakers[os.path.abspath(p)] for p in paths if os.path.abspath(p) in speakers}
         unlisted = [(p, f"{p}: not listed in --speaker_csv (add a row file,speaker for it)")
@@ -337,6 +361,10 @@ def parse_args(argv=None):
         help="a normalised classifier's groups from rows file,speaker (header optional), or a CSV "
         "whose header names file or path and speaker (the template's path,label,speaker); a file "
         "as given or relative to the CSV's folder; an input it does not list fails")
+    add("--speaker_pattern", default=None, metavar="REGEX",
+        help="a normalised classifier's groups from the file names: the first group of REGEX "
+        "(or its whole match), searched in each name, is the speaker, e.g. '^(\\d\\d)' for EmoDB, "
+        "'_([a-z]+)_' for FSDD; a file whose name does not match fails")
     add("--normalization_fallback", choices=["corpus"], default=None,
         help="a normalised classifier: a group with too few windows (e.g. one short file) "
         "uses the training corpus's stored statistics, with a warning, instead of failing")
@@ -352,8 +380,15 @@ def parse_args(argv=None):
     if args.output and args.report and os.path.realpath(args.output) == os.path.realpath(args.report):
         parser.error(f"--output and --report both name {args.report}: the report would replace "
                      "the results; give two files")
-    if args.speaker_csv is not None and args.group_by is not None:
-        parser.error("--speaker_csv and --group_by both say how to group the inputs: give one")
+    given = [o for o, v in (("--group_by", args.group_by), ("--speaker_csv", args.speaker_csv),
+                            ("--speaker_pattern", args.speaker_pattern)) if v is not None]
+    if len(given) > 1:
+        parser.error(f"{' and '.join(given)} each say how to group the inputs: give one")
+    if args.speaker_pattern is not None:
+        try:
+            args.speaker_pattern = re.compile(args.speaker_pattern)
+        except re.error as error:
+            parser.error(f"--speaker_pattern {args.speaker_pattern!r}: not a regular expression ({error})")
     args.speakers = None
     if args.speaker_csv is not None:
         try:
@@ -387,13 +422,14 @@ def main(argv=None):
     paths = [path for path, error in found if error is None]
     groups = None
     grouping = [o for o, v in (("--group_by", args.group_by), ("--speaker_csv", args.speaker_csv),
+                               ("--speaker_pattern", args.speaker_pattern),
                                ("--normalization_fallback", args.normalization_fallback)) if v]
     if recognizer.normalization == "none":
         if grouping:
             sys.stderr.write(f"care-classify: {args.source} does not normalise its features: "
                              f"{', '.join(grouping)} ignored\n")
     else:
-        groups, unlisted = file_groups(paths, args.group_by or "file", args.speakers)
+        groups, unlisted = file_groups(paths, args.group_by or "file", args.speakers, args.speaker_pattern)
         failures += unlisted
         paths = [path for path in paths if path in groups]
     results = []

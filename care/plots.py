@@ -317,7 +317,24 @@ def plot_layer_weights(weights, names, path, groups=None, title=""):
             plt.close(fig)
 
 
-def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
+def series_styles(names, colour_keys=None):
+    """The colour of each series and whether its bars are hatched: series of
+    one key (``colour_keys``, ``{name: key}``; default: each its own) share a
+    colour, and all but the first of a key are hatched.
+
+    Example
+    -------
+    >>> colours, hatched = series_styles(["a", "b", "a, unnormalised"], {"a, unnormalised": "a"})
+    >>> colours[0] == colours[2] != colours[1], hatched
+    (True, [False, False, True])
+    """
+    keys = [(colour_keys or {}).get(name, name) for name in names]
+    order = list(dict.fromkeys(keys))
+    palette = PALETTE * (len(order) // len(PALETTE) + 1)
+    return [palette[order.index(key)] for key in keys], [keys.index(key) != k for k, key in enumerate(keys)]
+
+
+def plot_scores(series, datasets, path, metric="weighted F1 (%)", title="", colour_keys=None):
     """Grouped bars of a score per corpus (x) and series (encoder and probe),
     each bar the mean over test folds with every fold's value as a dot.
 
@@ -334,6 +351,10 @@ def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
         The y axis label.
     title : str
         Above the figure.
+    colour_keys : dict, optional
+        ``{series name: key}``: series of one key share a colour (e.g. one
+        encoder under two settings), the first solid, the others hatched and
+        lighter; without it, a colour per series.
 
     Returns
     -------
@@ -342,7 +363,7 @@ def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
     """
     names = list(series)
     width = 0.8 / max(len(names), 1)
-    colours = PALETTE * (len(names) // len(PALETTE) + 1)
+    colours, hatched = series_styles(names, colour_keys)
     with _pyplot() as plt:
         size = (max(5.0, 1.2 + len(datasets) * (0.5 + 0.35 * len(names))), 3.2 + 0.17 * len(names))
         fig, ax = plt.subplots(figsize=size, layout="constrained")
@@ -354,7 +375,9 @@ def plot_scores(series, datasets, path, metric="weighted F1 (%)", title=""):
                     if not folds.size:
                         continue
                     x = d + offset
-                    ax.bar(x, folds.mean(), width * 0.9, color=colours[k], alpha=0.8, label=name)
+                    ax.bar(x, folds.mean(), width * 0.9, color=colours[k], alpha=0.45 if hatched[k] else 0.8,
+                           hatch="///" if hatched[k] else None, edgecolor="white" if hatched[k] else None,
+                           label=name)
                     ax.errorbar(x, folds.mean(), yerr=folds.std(ddof=1) if folds.size > 1 else 0,
                                 color="black", lw=0.8, capsize=2)
                     spread = np.linspace(-width * 0.25, width * 0.25, folds.size)

@@ -368,14 +368,16 @@ def plot_results(root, labels, columns, path, normalizations=None):
     if not runs:
         raise ValueError(f"no probing results under {root} to plot")
     labels = dict(labels)
-    series = {}
+    series, encoders = {}, {}
     for name, probe in _ordered(rows, labels, ranks):
         title = labels.get(name, name) + ("" if len({p for n, p in rows if n == name}) == 1
                                           else f" ({probe.replace('`', '')})")
         series[title] = {dataset: [100 * fold["weighted_f1"] for fold in results["metrics"]["per_fold"].values()]
                          for dataset, (_, results) in rows[(name, probe)].items()}
+        encoders[title] = name  # an encoder's rows share a colour; its later rows are hatched
     return plot_scores(series, datasets, path, metric="weighted F1 (%)",
-                       title="mean over test folds (bar), each fold (dot), std over folds (line)")
+                       title="mean over test folds (bar), each fold (dot), std over folds (line)",
+                       colour_keys=encoders)
 
 
 def results_table(root, labels=(), columns=None, reference=False, normalizations=None):

@@ -11,8 +11,8 @@
 3. classify the FSDD clips with that classifier (``care-classify``). The
    probe's features are speaker-normalised (the recipes' default), so the
    classifier z-scores each speaker's clips by that speaker's statistics:
-   the speakers come from the clips' names (``{digit}_{speaker}_{n}.wav``),
-   written to a ``file,speaker`` CSV for ``--speaker_csv``.
+   the speakers come from the clips' names (``{digit}_{speaker}_{n}.wav``,
+   ``--speaker_pattern``).
 
 Each step is one of the project's ordinary commands, printed before it runs,
 so this file doubles as a worked example. A few steps on 40 s of audio teach
@@ -41,15 +41,6 @@ def run(command):
     result = subprocess.run([str(part) for part in command], cwd=REPO)
     if result.returncode != 0:
         sys.exit(f"quickstart: the command above failed (exit status {result.returncode})")
-
-
-def write_speakers(folder, path):
-    """Writes ``file,speaker`` rows for the FSDD clips of ``folder`` (the
-    speaker is the name's middle part) to ``path``; returns ``path``."""
-    rows = [f"{wav},{wav.name.split('_')[1]}" for wav in sorted(folder.glob("*_*_*.wav"))]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("file,speaker\n" + "\n".join(rows) + "\n")
-    return path
 
 
 def main(argv=None):
@@ -82,10 +73,9 @@ def main(argv=None):
     classifier = next(probe.glob("*/classifier"))
 
     labels = out / "labels.txt"
-    speakers = write_speakers(SAMPLES / "fsdd" / "recordings", out / "speakers.csv")
     run([
         python, "-m", "care.cli", "--source", classifier, "--device", args.device,
-        "--speaker_csv", speakers, "--output", labels, SAMPLES / "fsdd" / "recordings",
+        "--speaker_pattern", "_([a-z]+)_", "--output", labels, SAMPLES / "fsdd" / "recordings",
     ])
 
     results = next(probe.glob("*/results.md"))

@@ -214,6 +214,19 @@ def test_cli_groups_by_folder_and_speaker_csv(classifier, speaker, tmp_path, cap
                  str(table)]) == 1
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 3 and f"{speaker['short']}: not listed in --speaker_csv" in err
+    # ... and from the file names (--speaker_pattern: the first group names the speaker); a name
+    # it does not match fails with the reason.
+    assert main(["--source", classifier["folder"], loud, quiet, speaker["short"], "--speaker_pattern",
+                 r"^(?:loud|quiet)(\.wav)$"]) == 1
+    out, err = capsys.readouterr()
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert [row[2] for row in rows] == ["loud", "calm"] and "'.wav'" in rows[0]
+    assert "short.wav does not match --speaker_pattern" in err
+    for wrong, message in ((["--speaker_pattern", "(", ], "not a regular expression"),
+                           (["--speaker_pattern", "x", "--group_by", "all"], "give one")):
+        with pytest.raises(SystemExit):
+            main(["--source", classifier["folder"], loud, *wrong])
+        assert message in capsys.readouterr().err
     # Each alone (the default): both refused.
     assert main(["--source", classifier["folder"], folder]) == 1
     assert capsys.readouterr().err.count("fewer than the 5") == 2

@@ -27,6 +27,6 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert labels[0].split()[:3] == ["file", "duration_s", "label"] and labels[0].split()[-1] == "normalization"
     assert len(labels) == 1 + 38  # every FSDD clip of tests/samples, one line each
     assert all(line.split()[2] in {"zero", "one", "two"} for line in labels[1:])
-    # Each clip z-scored with its speaker's clips (speakers.csv, from the clips' names).
+    # Each clip z-scored with its speaker's clips (--speaker_pattern: the speaker from the name).
     assert all("statistics of group '" + Path(line.split()[0]).name.split("_")[1] + "'" in line
                for line in labels[1:])
