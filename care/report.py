@@ -133,6 +133,19 @@ def _file_section(index, result, folder):
     ])
 
 
+def _normalisation_summary(results):
+    """The header's line for a normalised classifier's results: how many
+    groups were z-scored by their own statistics, and how many files took the
+    training corpus's stored ones (each file's section says which)."""
+    notes = [result.normalization for result in results if result.normalization]
+    fallback = sum("stored corpus statistics" in note for note in notes)
+    groups = len({note for note in notes if "stored corpus statistics" not in note})
+    return _escape(f"features z-scored as in training: {groups} group{'s' if groups != 1 else ''} by "
+                   "their own statistics" + (f", {fallback} file{'s' if fallback != 1 else ''} by the "
+                                             "training corpus's stored statistics" if fallback else "")
+                   + " (each file's section says which)")
+
+
 def report_html(results, failures, labels, source, window, hop, folder=".", dimensional=False):
     """The report's HTML text (see :func:`write_report`; ``folder`` is where
     the page will be, for the audio players' relative paths)."""
@@ -145,6 +158,8 @@ def report_html(results, failures, labels, source, window, hop, folder=".", dime
                          "in windows; each window's values are drawn at its centre)"),
         ("files", f"{len(results)} classified, {_seconds(total)} of audio"
                   + (f"; {len(failures)} could not be read" if failures else "")),
+        *([("normalisation", _normalisation_summary(results))]
+          if any(result.normalization for result in results) else []),
     ]
     parts = [
         "<!DOCTYPE html>",
