@@ -17,7 +17,7 @@ file`` (default; a long recording by its own windows), ``folder`` (one
 speaker per folder), ``all`` (every input together: a corpus-normalised
 classifier on a new corpus), ``--speaker_csv`` (rows ``file,speaker``), or
 ``--speaker_pattern`` (a regular expression whose first group, searched in
-each file's name, names its speaker: ``'^(\d\d)'`` for EmoDB's names). A
+each file's name, names its speaker: ``'^([0-9]{2})'`` for EmoDB's names). A
 file whose group has too few windows (one short file, alone) fails with the
 reason (exit 1), or with ``--normalization_fallback corpus`` is normalised by
 the training corpus's stored statistics, with a warning. The table gains a
