@@ -286,3 +286,48 @@ def test_augmentation_and_dynamic_batches(tmp_path, tiny_kwargs, monkeypatch):
                            "{max_batch_length: 2, num_buckets: 2, shuffle: True, batch_ordering: random, seed: 1}")
     assert results["fine_tuning"]["augment"] and results["fine_tuning"]["batches"] == "dynamic, 2 s"
     assert sum(n for n, _ in calls) == 7 and all(rows == 2 * n for n, rows in calls)
+
+
+def test_head_init_probe_starts_from_the_frozen_probe(tmp_path, tiny_kwargs, monkeypatch):
+    """head_init: probe (linear probing, then fine-tuning): with no training step at all
+    (the encoder frozen, head lr 0), the fine-tuned model's test predictions are those of
+    the logistic regression fitted to its optimum on the fold's training utterances'
+    frozen features, class-balanced, C = head_init_C (computed here independently with
+    scikit-learn); a head that is not one linear layer over the layers side by side is
+    refused before any training, and results.md says how the head started."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from care.probing.cache import cached_features
+    from care.probing.extractors import build_extractor
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_care_yaml(tmp_path, tiny_kwargs)
+    root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
+    reader = ["--pooling", "mean_std", "--head_class", "{num_hidden_layers: 0, layer_combination: concatenate, "
+              "dropout: 0.0, layer_norm: False}", "--head_init", "probe", "--head_init_C", "0.1"]
+    with pytest.raises(InputError, match="head_init: probe .* one linear layer"):
+        run_finetune(tmp_path, root, config, tmp_path / "refused", "--head_init", "probe")
+    out = tmp_path / "out"
+    results = run_finetune(tmp_path, root, config, out, *reader, "--number_of_epochs", "1", "--train_parts", "[]",
+                           "--head_lr", "0.0", "--export_classifier", "False")
+    assert results["fine_tuning"]["head_init"] == "probe"
+    assert "started from the frozen probe" in (out / "results.md").read_text()
+    run = json.loads(next((out / "save").glob("finetune-*/fold_03/result.json")).read_text())
+    data = json.loads((tmp_path / "prepared" / "data.json").read_text())
+    ids, values = cached_features(build_extractor(f"random:{config}", None, "mean_std"), data, str(root),
+                                  str(tmp_path / "features.pt"), batch_size=4, device="cpu")
+    features = dict(zip(ids, values.flatten(1).double().numpy()))
+    labels = sorted({e["label"] for e in data.values()})
+    predicted = [labels[i] for i in run["outputs"]["predictions"]]
+    agreement = []
+    for speaker in ("08", "09"):  # one trains, the other validates (the fold's own choice)
+        train = sorted(u for u, e in data.items() if e["speaker"] == speaker)
+        x = np.stack([features[u] for u in train])
+        mean, std = x.mean(0), x.std(0, ddof=1)
+        std[std < 1e-12] = 1.0
+        reference = LogisticRegression(C=0.1, class_weight="balanced", max_iter=10000).fit(
+            (x - mean) / std, [data[u]["label"] for u in train])
+        expected = reference.predict((np.stack([features[u] for u in run["outputs"]["ids"]]) - mean) / std)
+        agreement.append(float(np.mean(np.array(predicted) == expected)))
+    assert max(agreement) >= 6 / 7, agreement

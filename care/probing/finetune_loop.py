@@ -52,9 +52,10 @@ from care.inference import save_classifier
 from care.io import write_json, write_text
 from care.probing.categorical import CategoricalTask
 from care.probing.extractors import build_extractor, extractor_fingerprint, resolve_layers
-from care.probing.finetune import EmotionFineTuner, finetune_datasets, set_trainable, trainable_encoder
+from care.probing.finetune import EmotionFineTuner, finetune_datasets, pooled_layers, set_trainable, trainable_encoder
 from care.probing.metrics import METRIC_NAMES, METRICS, summarize
 from care.probing.summary import results_header
+from care.probing.training import check_linear, fit_linear
 from care.processing.manifest import MANIFEST_FILE, PREPARE_FILE, load_manifest
 from care.recipe import InputError
 
@@ -70,7 +71,8 @@ FINETUNE_KEYS = (
     "num_valid_folds", "test_folds", "task", "train_parts", "detach_acoustic", "head_class", "compute_cost",
     "encoder_opt_class", "head_opt_class", "encoder_scheduler", "head_scheduler", "freeze_encoder_steps",
     "number_of_epochs", "epoch_counter", "batch_size", "dynamic_batch_options", "train_dataloader_opts",
-    "valid_dataloader_opts", "augment", "wav_augment", "train_logger", "export_classifier",
+    "valid_dataloader_opts", "augment", "wav_augment", "train_logger", "export_classifier", "head_init",
+    "head_init_C",
 )  # fmt: skip
 
 # What names a run's checkpoint folder (with the initial encoder's weights).
@@ -78,7 +80,7 @@ SIGNATURE_KEYS = (
     "encoder_source", "layers", "pooling", "train_parts", "detach_acoustic", "head_class", "compute_cost",
     "encoder_opt_class", "head_opt_class", "encoder_scheduler", "head_scheduler", "freeze_encoder_steps",
     "number_of_epochs", "batch_size", "dynamic_batch_options", "augment", "wav_augment", "num_valid_folds", "precision",
-    "grad_accumulation_factor", "max_grad_norm",
+    "grad_accumulation_factor", "max_grad_norm", "head_init", "head_init_C",
 )  # fmt: skip
 
 
@@ -108,6 +110,15 @@ def run_finetuning(hparams, run_opts, protocol_splits):
     task = CategoricalTask(hparams, data)
     splits, protocol_info = protocol_splits(hparams, data, protocol)
     initial = build_model(hparams, task)  # checks the options before any training
+    if hparams["head_init"] not in (None, "probe"):
+        raise InputError(f"head_init: {hparams['head_init']!r}; expected null (random) or probe")
+    if hparams["head_init"] == "probe":
+        try:
+            check_linear(initial["head"])
+        except ValueError:
+            raise InputError("head_init: probe fits the head as the frozen probe is fitted, so the head must be "
+                             "one linear layer over the layers side by side: --head_class \"{num_hidden_layers: 0, "
+                             "layer_combination: concatenate}\"") from None
     folder = os.path.join(hparams["save_folder"], signature(hparams, initial["extractor"]))
     del initial
 
@@ -163,6 +174,7 @@ def finetune_fold(hparams, run_opts, task, sets, fold, folder):
     datasets = finetune_datasets(task.data, {"train": train, "valid": valid, "test": test}, task.label_encoder)
     brain, loader_kwargs = make_brain(hparams, run_opts, model, datasets["train"], folder,
                                       hparams["number_of_epochs"])
+    init_head(hparams, task, brain, datasets["train"])
     # copies: SpeechBrain writes ckpt_prefix into the loader options it is given, and the
     # next fold's fit would then pass it twice
     brain.fit(brain.hparams.epoch_counter, datasets["train"], datasets["valid"],
@@ -200,6 +212,37 @@ def build_model(hparams, task):
     head = hparams["head_class"](num_layers=extractor.num_layers, input_dim=extractor.dim,
                                  num_classes=len(task.outputs), layers=resolve_layers(hparams["layers"], extractor))
     return {"extractor": extractor, "encoder": encoder, "head": head, "trainable": trainable}
+
+
+def init_head(hparams, task, brain, train_set):
+    """``head_init: probe``: before fine-tuning, the head is the frozen probe
+    of the initial encoder (linear probing, then fine-tuning; Kumar et al.
+    2022, "Fine-tuning can distort pretrained features and underperform
+    out-of-distribution"): the training utterances' pooled layers, the head's
+    standardisation set on them, and its linear layer fitted to the optimum of
+    the class-balanced loss with L2 ``head_init_C`` (:func:`fit_linear`, as
+    ``linear_concat`` is fitted). Skipped when a checkpoint will be recovered
+    (it holds the head) and for ``head_init: null`` (random)."""
+    if hparams["head_init"] != "probe" or brain.checkpointer.find_checkpoint() is not None:
+        return
+    encoder, head = brain.modules.encoder, brain.modules.head
+    loader = sb.dataio.dataloader.make_dataloader(train_set, batch_size=8)
+    features, order = [], []
+    encoder.eval()
+    with torch.no_grad():
+        for batch in loader:
+            wavs, lens = batch.sig
+            features.append(pooled_layers(encoder, wavs.to(brain.device), lens.to(brain.device),
+                                          hparams["pooling"]).float().cpu())
+            order += batch.id
+    features = torch.cat(features)
+    head_cpu = head.cpu()
+    head_cpu.set_normalisation(features)
+    objective = task.objective(order, {"balance_classes": True})
+    choice = fit_linear(head_cpu, objective, features, task.target_tensor(order),
+                        [task.data[u]["speaker"] for u in order], [float(hparams["head_init_C"])])
+    head.to(brain.device)
+    logger.info(f"head_init: probe: the head fitted on {len(order)} utterances' frozen features (C = {choice['C']})")
 
 
 def make_brain(hparams, run_opts, model, train_set, folder, epochs, validates=True):
@@ -251,6 +294,7 @@ def export(hparams, run_opts, task, data, runs, results, folder):
     model = build_model(hparams, task)
     train_set = finetune_datasets(data, {"all": everything}, task.label_encoder)["all"]
     brain, loader_kwargs = make_brain(hparams, run_opts, model, train_set, folder, epochs, validates=False)
+    init_head(hparams, task, brain, train_set)
     brain.fit(brain.hparams.epoch_counter, train_set, None, train_loader_kwargs=loader_kwargs)
     extractor = model["extractor"].cpu().eval().requires_grad_(False)
     info = {
@@ -298,6 +342,7 @@ def describe_training(hparams, runs):
         "batches": ("dynamic, " + str(hparams["dynamic_batch_options"].get("max_batch_length")) + " s"
                     if hparams["batch_size"] is None else f"{hparams['batch_size']} utterances"),
         "augment": bool(hparams["augment"]),
+        "head_init": hparams["head_init"] or "random",
         "precision": hparams.get("precision"),
         "optimizer_steps": [r["optimizer_steps"] for r in runs],
     }
@@ -314,7 +359,8 @@ def finetune_markdown(results):
         f"- {results['utterances']} utterances, labels {', '.join(results['labels'])}; "
         f"seed {results['seeds'][0]}; test folds: {len(results['folds'])}",
         f"- Trained: {', '.join(training['train_parts']) or 'head only'} "
-        f"({sum(training['trainable_parameters'].values()) / 1e6:.1f} M parameters) and the head; "
+        f"({sum(training['trainable_parameters'].values()) / 1e6:.1f} M parameters) and the head "
+        f"({'started from the frozen probe' if training.get('head_init') == 'probe' else 'random start'}); "
         f"encoder lr {training['encoder_lr']}, head lr {training['head_lr']}; encoder frozen for "
         f"{training['freeze_encoder_steps']} steps; epochs: at most {training['number_of_epochs']} "
         f"(validation weighted F1 picks one); batches {training['batches']}; augmentation "
