@@ -331,3 +331,28 @@ def test_head_init_probe_starts_from_the_frozen_probe(tmp_path, tiny_kwargs, mon
         expected = reference.predict((np.stack([features[u] for u in run["outputs"]["ids"]]) - mean) / std)
         agreement.append(float(np.mean(np.array(predicted) == expected)))
     assert max(agreement) >= 6 / 7, agreement
+
+
+def test_balance_classes_weights_the_fine_tuning_loss():
+    """balance_classes: True: the training loss weights each class by its inverse frequency in
+    the fold's training utterances (class_weights, as the probes' balance_classes); False: the
+    plain cross-entropy."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from care.probing.categorical import CategoricalTask
+    from care.probing.finetune_loop import class_weights
+
+    data = {f"u{i}": {"label": label, "speaker": "s"} for i, label in enumerate("aaab")}
+    task = CategoricalTask({"task": "categorical"}, data)
+    weights = class_weights({"balance_classes": True}, task, sorted(data))
+    torch.testing.assert_close(weights, torch.tensor([4 / 6, 4 / 2]))
+    assert class_weights({"balance_classes": False}, task, sorted(data)) is None
+    predictions = torch.randn(4, 2)
+    batch = SimpleNamespace(label_index=SimpleNamespace(data=torch.tensor([[0], [0], [0], [1]])), id=list(data))
+    for weight in (weights, None):
+        brain = SimpleNamespace(hparams=SimpleNamespace(augment=False, compute_cost=F.cross_entropy,
+                                                        class_weights=weight))
+        loss = EmotionFineTuner.compute_objectives(brain, predictions, batch, sb.Stage.TRAIN)
+        torch.testing.assert_close(loss, F.cross_entropy(predictions, torch.tensor([0, 0, 0, 1]), weight=weight))

@@ -189,7 +189,9 @@ class EmotionFineTuner(sb.Brain):
         labels = batch.label_index.data[:, 0]
         if stage == sb.Stage.TRAIN and self.hparams.augment:
             labels = self.hparams.wav_augment.replicate_labels(labels)
-        loss = self.hparams.compute_cost(predictions.float(), labels)
+        weight = getattr(self.hparams, "class_weights", None)  # balance_classes: the fold's inverse frequencies
+        loss = self.hparams.compute_cost(predictions.float(), labels,
+                                         **({} if weight is None else {"weight": weight.to(predictions.device)}))
         if stage != sb.Stage.TRAIN:
             self._ids += list(batch.id)
             self._targets += labels.tolist()

@@ -72,7 +72,7 @@ FINETUNE_KEYS = (
     "encoder_opt_class", "head_opt_class", "encoder_scheduler", "head_scheduler", "freeze_encoder_steps",
     "number_of_epochs", "epoch_counter", "batch_size", "dynamic_batch_options", "train_dataloader_opts",
     "valid_dataloader_opts", "augment", "wav_augment", "train_logger", "export_classifier", "head_init",
-    "head_init_C",
+    "head_init_C", "balance_classes",
 )  # fmt: skip
 
 # What names a run's checkpoint folder (with the initial encoder's weights).
@@ -80,7 +80,7 @@ SIGNATURE_KEYS = (
     "encoder_source", "layers", "pooling", "train_parts", "detach_acoustic", "head_class", "compute_cost",
     "encoder_opt_class", "head_opt_class", "encoder_scheduler", "head_scheduler", "freeze_encoder_steps",
     "number_of_epochs", "batch_size", "dynamic_batch_options", "augment", "wav_augment", "num_valid_folds", "precision",
-    "grad_accumulation_factor", "max_grad_norm", "head_init", "head_init_C",
+    "grad_accumulation_factor", "max_grad_norm", "head_init", "head_init_C", "balance_classes",
 )  # fmt: skip
 
 
@@ -173,7 +173,7 @@ def finetune_fold(hparams, run_opts, task, sets, fold, folder):
     model = build_model(hparams, task)
     datasets = finetune_datasets(task.data, {"train": train, "valid": valid, "test": test}, task.label_encoder)
     brain, loader_kwargs = make_brain(hparams, run_opts, model, datasets["train"], folder,
-                                      hparams["number_of_epochs"])
+                                      hparams["number_of_epochs"], class_weights(hparams, task, train))
     init_head(hparams, task, brain, datasets["train"])
     # copies: SpeechBrain writes ckpt_prefix into the loader options it is given, and the
     # next fold's fit would then pass it twice
@@ -245,10 +245,18 @@ def init_head(hparams, task, brain, train_set):
     logger.info(f"head_init: probe: the head fitted on {len(order)} utterances' frozen features (C = {choice['C']})")
 
 
-def make_brain(hparams, run_opts, model, train_set, folder, epochs, validates=True):
+def class_weights(hparams, task, ids):
+    """``balance_classes``: the loss weights of the classes, their inverse
+    frequency among ``ids`` (as the probes' ``balance_classes``); else None."""
+    if not hparams["balance_classes"]:
+        return None
+    return task.objective(ids, {"balance_classes": True}).class_weight
+
+
+def make_brain(hparams, run_opts, model, train_set, folder, epochs, weights=None, validates=True):
     """The fold's Brain (its own checkpointer in ``folder``, schedules over
     ``number_of_epochs`` of ``train_set``'s batches, an epoch counter up to
-    ``epochs``) and its training loader's arguments."""
+    ``epochs``, the loss's class ``weights``) and its training loader's arguments."""
     if hparams["batch_size"] is None:  # batches of about the same total audio
         sampler = DynamicBatchSampler(train_set, length_func=lambda item: item["duration"],
                                       **hparams["dynamic_batch_options"])
@@ -268,7 +276,7 @@ def make_brain(hparams, run_opts, model, train_set, folder, epochs, validates=Tr
         "encoder": model["encoder"], "head": model["head"], "counter": counter,
         "random_state": random_state, **schedulers})
     fold_hparams = {**hparams, **schedulers, "epoch_counter": counter,
-                    "num_classes": model["head"].config["num_classes"],
+                    "num_classes": model["head"].config["num_classes"], "class_weights": weights,
                     "train_logger": hparams["train_logger"](save_file=os.path.join(folder, "train_log.txt"))}
     brain = EmotionFineTuner(modules={"encoder": model["encoder"], "head": model["head"]},
                              hparams=fold_hparams, run_opts=run_opts, checkpointer=checkpointer)
@@ -293,7 +301,8 @@ def export(hparams, run_opts, task, data, runs, results, folder):
     _claim(folder, identity)
     model = build_model(hparams, task)
     train_set = finetune_datasets(data, {"all": everything}, task.label_encoder)["all"]
-    brain, loader_kwargs = make_brain(hparams, run_opts, model, train_set, folder, epochs, validates=False)
+    brain, loader_kwargs = make_brain(hparams, run_opts, model, train_set, folder, epochs,
+                                      class_weights(hparams, task, everything), validates=False)
     init_head(hparams, task, brain, train_set)
     brain.fit(brain.hparams.epoch_counter, train_set, None, train_loader_kwargs=loader_kwargs)
     extractor = model["extractor"].cpu().eval().requires_grad_(False)
@@ -343,6 +352,7 @@ def describe_training(hparams, runs):
                     if hparams["batch_size"] is None else f"{hparams['batch_size']} utterances"),
         "augment": bool(hparams["augment"]),
         "head_init": hparams["head_init"] or "random",
+        "balance_classes": bool(hparams["balance_classes"]),
         "precision": hparams.get("precision"),
         "optimizer_steps": [r["optimizer_steps"] for r in runs],
     }
