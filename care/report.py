@@ -137,9 +137,11 @@ def _normalisation_summary(results):
     """The header's line for a normalised classifier's results: how many
     groups were z-scored by their own statistics, and how many files took the
     training corpus's stored ones (each file's section says which)."""
-    notes = [result.normalization for result in results if result.normalization]
-    fallback = sum("stored corpus statistics" in note for note in notes)
-    groups = len({note for note in notes if "stored corpus statistics" not in note})
+    notes = [(result.path, result.normalization) for result in results if result.normalization]
+    fallback = sum(note.startswith("stored corpus statistics") for _, note in notes)
+    # A group of several files shares its note; a file on its own windows is a group by itself.
+    groups = len({path if note.startswith("statistics of its own") else note for path, note in notes
+                  if not note.startswith("stored corpus statistics")})
     return _escape(f"features z-scored as in training: {groups} group{'s' if groups != 1 else ''} by "
                    "their own statistics" + (f", {fallback} file{'s' if fallback != 1 else ''} by the "
                                              "training corpus's stored statistics" if fallback else "")

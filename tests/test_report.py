@@ -118,15 +118,16 @@ def test_report_content_escaping_and_times(tmp_path):
 def test_report_header_counts_the_normalisation_groups(tmp_path):
     """A normalised classifier's page says in its header how many groups had their own
     statistics and how many files took the stored corpus statistics."""
-    results = [synthetic(str(tmp_path / f"{name}.wav"), 3.0) for name in ("a", "b", "c", "d")]
+    results = [synthetic(str(tmp_path / f"{name}.wav"), 3.0) for name in "abcdef"]
     for result, note in zip(results, ["statistics of group '03' (2 files, 2 windows)"] * 2
                             + ["statistics of group '08' (1 file, 5 windows)",
-                               "stored corpus statistics (fallback: 1 window < 5)"]):
+                               "stored corpus statistics (fallback: 1 window < 5)"]
+                            + ["statistics of its own 6 windows"] * 2):  # two long files, each its own group
         result.normalization = note
     text = "".join(parse(report_html(results, [], LABELS, "c", 8.0, 4.0)).text)
-    assert ("features z-scored as in training: 2 groups by their own statistics, 1 file by the "
+    assert ("features z-scored as in training: 4 groups by their own statistics, 1 file by the "
             "training corpus's stored statistics") in text
-    assert text.count("normalisation: ") == 4  # and each file's section says which
+    assert text.count("normalisation: ") == 6  # and each file's section says which
 
 
 def test_report_audio_links_are_relative_and_resolve(tmp_path):
