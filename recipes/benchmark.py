@@ -60,6 +60,7 @@ Authors
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -252,6 +253,7 @@ def normalization_note(results):
     return f", {mode}-normalised{forced}"
 
 
+@functools.lru_cache(maxsize=None)
 def recipe_normalization(dataset):
     """The ``feature_normalization`` a dataset's recipe sets by default (its
     ``hparams/probe.yaml``), or None for a dataset without a recipe.
@@ -322,14 +324,17 @@ def _result_rows(root, labels=(), columns=None, reference=False, normalizations=
         wanted = [name.lower() for name in columns]
         runs = [(path, results) for path, results in runs if results["dataset"].lower() in wanted]
     labels = dict(labels)
-    rows, datasets, ranks = {}, [], {}
+    rows, datasets, ranks, kept = {}, [], {}, []
     for path, results in runs:
+        groups = _normalization_groups(results, normalizations)
+        if not groups:
+            continue
+        kept.append((path, results))
         name = next((n for n in (results["encoder_name"], results["encoder_source"]) if n in labels),
                     results["encoder_name"])
         probe = f"`{results.get('probe_head', 'mlp')}`, `{results.get('pooling', 'mean')}` pooling"
         if results["layers"] != "all":
             probe += f", layers `{results['layers']}`"
-        groups = _normalization_groups(results, normalizations)
         for rank, note in groups:
             key = (name, probe + note + ("" if results.get("speaker_independent", True) else f" {NOT_INDEPENDENT}"))
             row = rows.setdefault(key, {})
@@ -341,16 +346,15 @@ def _result_rows(root, labels=(), columns=None, reference=False, normalizations=
                 ref = dict(results, metrics=results["reference"]["metrics"])
                 key = (key[0], key[1] + f" → {results['reference']['name']}")
                 rows.setdefault(key, {})[dataset], ranks[key] = (path, ref), rank
-        if groups and results["dataset"] not in datasets:
+        if results["dataset"] not in datasets:
             datasets.append(results["dataset"])
     _name_defaults(rows, ranks)
-    runs = [(path, results) for path, results in runs if _normalization_groups(results, normalizations)]
     if columns is None:
         datasets.sort(key=str.lower)
     else:  # the runs' spelling of each name
         found = {name.lower(): name for name in datasets}
         datasets = [found.get(name.lower(), name) for name in columns]
-    return runs, rows, datasets, ranks
+    return kept, rows, datasets, ranks
 
 
 def _ordered(rows, labels, ranks=None):

@@ -236,10 +236,10 @@ def init_head(hparams, task, brain, train_set):
                                           hparams["pooling"]).float().cpu())
             order += batch.id
     features = torch.cat(features)
-    head_cpu = head.cpu()
-    head_cpu.set_normalisation(features)
+    head.cpu()  # fitted where the features are (in place), then back
+    head.set_normalisation(features)
     objective = task.objective(order, {"balance_classes": True})
-    choice = fit_linear(head_cpu, objective, features, task.target_tensor(order),
+    choice = fit_linear(head, objective, features, task.target_tensor(order),
                         [task.data[u]["speaker"] for u in order], [float(hparams["head_init_C"])])
     head.to(brain.device)
     logger.info(f"head_init: probe: the head fitted on {len(order)} utterances' frozen features (C = {choice['C']})")
