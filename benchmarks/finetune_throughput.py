@@ -46,8 +46,8 @@ def measure(config, batch, seconds, steps, warmup, device, precision, folder):
     with open(architecture_file(config), encoding="utf-8") as handle:
         encoder = load_hyperpyyaml(handle, {"speech_source": None, "text_source": None})["encoder"]
     trainable = set_trainable(encoder, hparams["train_parts"])
-    head = hparams["head_class"](num_layers=encoder.num_hidden_states, input_dim=encoder.config["d_model"],
-                                 num_classes=7)
+    per_layer = encoder.config["d_model"] * (2 if hparams["pooling"] == "mean_std" else 1)  # the recipe's pooling
+    head = hparams["head_class"](num_layers=encoder.num_hidden_states, input_dim=per_layer, num_classes=7)
     model = {"encoder": encoder, "head": head, "trainable": trainable}
     brain, _ = make_brain(hparams, {"device": device, "precision": precision}, model,
                           [None] * batch * (steps + warmup), folder, epochs=1)
