@@ -7,6 +7,7 @@
     # an addendum's run against the plan's: the rows of both, and the second minus the first per fold
     python docs/experiments/2026-12-07_finetune/table.py docs/experiments/2026-12-07_finetune/results/EmoDB5 \
         docs/experiments/2026-12-07_finetune/results/EmoDB5_augment_random
+    # (the second's fine-tuned runs are also set against the first's frozen probes of the same encoder)
 
 Rows: each encoder fine-tuned and read by the default frozen probe; weighted F1,
 UA, WA and macro F1 (mean over the test folds), each fold's weighted F1, the
@@ -27,6 +28,9 @@ def load_runs(folder):
     for path in sorted(Path(folder).rglob("results.json")):
         results = json.loads(path.read_text(encoding="utf-8"))
         setting = "fine-tuned" if results.get("probe_head") == "finetune" else "frozen"
+        mode = (results.get("feature_normalization") or {}).get("mode", "none")
+        if mode != "none":  # a frozen probe of normalised features (the recipes' default since addendum 6's session)
+            setting += f", {mode}-normalised"
         runs[(results["encoder_name"], setting)] = results
     return runs
 
@@ -77,18 +81,33 @@ def gaps(runs):
     return "\n".join(lines)
 
 
+def difference(a, b):
+    """The weighted F1 of run ``b`` minus run ``a``: on the mean, per test fold,
+    and on how many folds it is higher, as a phrase."""
+    a, b = a["metrics"], b["metrics"]
+    folds = sorted(a["per_fold"])
+    per_fold = [100 * (b["per_fold"][f]["weighted_f1"] - a["per_fold"][f]["weighted_f1"]) for f in folds]
+    return (f"{100 * (b['mean']['weighted_f1'] - a['mean']['weighted_f1']):+.1f} on the mean; per fold "
+            f"({', '.join(folds)}) {' / '.join(f'{d:+.1f}' for d in per_fold)}; "
+            f"higher on {sum(d > 0 for d in per_fold)} of {len(folds)}")
+
+
 def differences(first, second):
     """Sentences: for each (encoder, setting) run in both, the second's weighted F1
-    minus the first's, on the mean and per test fold, and on how many folds it is
-    higher."""
-    lines = []
-    for key in sorted(set(first) & set(second)):
-        a, b = (r["metrics"] for r in (first[key], second[key]))
-        folds = sorted(a["per_fold"])
-        per_fold = [100 * (b["per_fold"][f]["weighted_f1"] - a["per_fold"][f]["weighted_f1"]) for f in folds]
-        lines.append(f"- `{key[0]}` {key[1]}: {100 * (b['mean']['weighted_f1'] - a['mean']['weighted_f1']):+.1f} "
-                     f"on the mean; per fold ({', '.join(folds)}) {' / '.join(f'{d:+.1f}' for d in per_fold)}; "
-                     f"higher on {sum(d > 0 for d in per_fold)} of {len(folds)}")
+    minus the first's; then each fine-tuned run of the second minus each frozen run
+    of the same encoder in the first (a fine-tuned run against its frozen probes), and
+    against each fine-tuned random control of the first."""
+    lines = [f"- `{key[0]}` {key[1]}: {difference(first[key], second[key])}"
+             for key in sorted(set(first) & set(second))]
+    for (encoder, setting) in sorted(second):
+        if setting != "fine-tuned":
+            continue
+        for key in sorted(k for k in first if k[0] == encoder and k[1].startswith("frozen")):
+            lines.append(f"- `{encoder}` fine-tuned (second) minus {key[1]} (first): "
+                         f"{difference(first[key], second[(encoder, setting)])}")
+        for key in sorted(k for k in first if k[1] == "fine-tuned" and k[0] != encoder and k[0].startswith("random")):
+            lines.append(f"- `{encoder}` fine-tuned (second) minus `{key[0]}` fine-tuned (first): "
+                         f"{difference(first[key], second[(encoder, setting)])}")
     return "\n".join(lines)
 
 
