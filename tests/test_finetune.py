@@ -91,6 +91,15 @@ def test_finetune_yaml_shares_the_recipes_preparation_and_folds(path):
     assert finetune["augment"] is False and finetune["task"] == "categorical"
     assert finetune["precision"] in ("fp32", "bf16") and finetune["eval_precision"] == finetune["precision"]
     assert finetune["output_folder"].endswith("finetune/random-care_small")
+    # The measured defaults (docs/experiments/2026-12-07_finetune, addendum 6): the frozen probe's
+    # reader and objective, started from its fit, the head moved ten times less than SpeechBrain's
+    from care.probing.training import check_linear
+
+    assert finetune["pooling"] == "mean_std" and finetune["head_init"] == "probe"
+    assert finetune["balance_classes"] is True and finetune["head_opt_class"].keywords["lr"] == 0.0001
+    head = finetune["head_class"](num_layers=4, input_dim=8, num_classes=3)
+    check_linear(head)
+    assert head.layer_weighting.layer_norm is False
 
 
 def tiny_encoder(tiny_kwargs):
@@ -267,11 +276,16 @@ def test_finetune_a_hugging_face_model(tmp_path, tiny_wavlm, monkeypatch):
 def test_augmentation_and_dynamic_batches(tmp_path, tiny_kwargs, monkeypatch):
     """``--augment True`` (SpeechBrain's speed perturbation or chunk dropping,
     the originals kept: twice the utterances per step, labels replicated) with
-    the default dynamic batches (here of 2 s of audio)."""
-    calls = []
+    the default dynamic batches (here of 2 s of audio), and with the
+    SpeechBrain-style head the YAMLs name as the override of their default
+    (mean pooling, softmax layer weights, an MLP from a random start)."""
+    from care.lobes.probe import LayerWeighting
+
+    calls, heads = [], []
     forward = EmotionFineTuner.compute_forward
 
     def counted(self, batch, stage):
+        heads.append(self.modules.head)
         out = forward(self, batch, stage)
         if stage.name == "TRAIN":
             calls.append((len(batch.id), out.shape[0]))
@@ -283,8 +297,15 @@ def test_augmentation_and_dynamic_batches(tmp_path, tiny_kwargs, monkeypatch):
     root = make_emodb(tmp_path / "emodb", speakers=("03", "08", "09"))
     results = run_finetune(tmp_path, root, config, tmp_path / "out", "--number_of_epochs", "1", "--augment", "True",
                            "--export_classifier", "False", "--batch_size", "null", "--dynamic_batch_options",
-                           "{max_batch_length: 2, num_buckets: 2, shuffle: True, batch_ordering: random, seed: 1}")
+                           "{max_batch_length: 2, num_buckets: 2, shuffle: True, batch_ordering: random, seed: 1}",
+                           "--pooling", "mean", "--head_class", "{num_hidden_layers: 1, dropout: 0.2, layer_norm: True, "
+                           "layer_combination: weighted_sum}", "--head_init", "null", "--balance_classes", "False",
+                           "--head_lr", "0.001")
     assert results["fine_tuning"]["augment"] and results["fine_tuning"]["batches"] == "dynamic, 2 s"
+    assert results["fine_tuning"]["head_init"] == "random" and results["fine_tuning"]["head_lr"] == 0.001
+    head = heads[0]  # the override's head: softmax layer weights, then one hidden layer
+    assert isinstance(head.layer_weighting, LayerWeighting)
+    assert sum(isinstance(m, torch.nn.Linear) for m in head.mlp) == 2
     assert sum(n for n, _ in calls) == 7 and all(rows == 2 * n for n, rows in calls)
 
 
@@ -307,7 +328,8 @@ def test_head_init_probe_starts_from_the_frozen_probe(tmp_path, tiny_kwargs, mon
     reader = ["--pooling", "mean_std", "--head_class", "{num_hidden_layers: 0, layer_combination: concatenate, "
               "dropout: 0.0, layer_norm: False}", "--head_init", "probe", "--head_init_C", "0.1"]
     with pytest.raises(InputError, match="head_init: probe .* one linear layer"):
-        run_finetune(tmp_path, root, config, tmp_path / "refused", "--head_init", "probe")
+        run_finetune(tmp_path, root, config, tmp_path / "refused", "--head_init", "probe", "--head_class",
+                     "{num_hidden_layers: 1, layer_combination: weighted_sum}")
     out = tmp_path / "out"
     results = run_finetune(tmp_path, root, config, out, *reader, "--number_of_epochs", "1", "--train_parts", "[]",
                            "--head_lr", "0.0", "--export_classifier", "False")

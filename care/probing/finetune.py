@@ -10,8 +10,10 @@ waveforms, as SpeechBrain's IEMOCAP wav2vec2 recipe does:
   folder, ``random:<architecture>`` or a Hugging Face speech model, built by
   :func:`care.probing.extractors.build_extractor`), every hidden state pooled
   over its valid frames (``pooling``), then ``head``, an
-  :class:`care.lobes.EmotionProbe` (a softmax weighting of the layers and a
-  small MLP). This is exactly what the exported classifier computes
+  :class:`care.lobes.EmotionProbe` (by default one linear layer over the
+  layers side by side, started from the frozen probe's fit: ``head_init``;
+  or a softmax weighting of the layers and a small MLP). This is exactly what
+  the exported classifier computes
   (:class:`care.lobes.CAREFeatures` or :class:`care.lobes.HFSpeechFeatures`,
   then the probe), so ``EmotionRecognizer`` loads it unchanged;
 - **which parts train** (``train_parts``, :data:`ENCODER_PARTS`): by default
