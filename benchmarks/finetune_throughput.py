@@ -31,6 +31,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 
 from care.architectures import architecture_file
+from care.lobes.frontend import POOLED_WIDTH
 from care.probing.finetune import set_trainable
 from care.probing.finetune_loop import make_brain
 
@@ -46,7 +47,7 @@ def measure(config, batch, seconds, steps, warmup, device, precision, folder):
     with open(architecture_file(config), encoding="utf-8") as handle:
         encoder = load_hyperpyyaml(handle, {"speech_source": None, "text_source": None})["encoder"]
     trainable = set_trainable(encoder, hparams["train_parts"])
-    per_layer = encoder.config["d_model"] * (2 if hparams["pooling"] == "mean_std" else 1)  # the recipe's pooling
+    per_layer = encoder.config["d_model"] * POOLED_WIDTH[hparams["pooling"]]  # the recipe's pooling
     head = hparams["head_class"](num_layers=encoder.num_hidden_states, input_dim=per_layer, num_classes=7)
     model = {"encoder": encoder, "head": head, "trainable": trainable}
     brain, _ = make_brain(hparams, {"device": device, "precision": precision}, model,
